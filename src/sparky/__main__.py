@@ -1,0 +1,3 @@
+from sparky.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""POST /webhook (TradingView and SignalStudio alerts) and GET /webhook/{request_id} (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from slowapi import Limiter
+
+from sparky.api.deps import AdminDep, ServicesDep
+from sparky.errors import NotFound, PayloadTooLarge
+from sparky.execution.outcome import jsonable
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit` bytes (never buffered whole)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_router(limiter: Limiter | None, rate_limit: str) -> APIRouter:
+    router = APIRouter(tags=["webhook"])
+
+    async def receive_webhook(request: Request, services: ServicesDep) -> JSONResponse:
+        raw = await read_limited(request, services.settings.max_body_bytes)
+        client = request.client.host if request.client else None
+        result = await services.pipeline.handle(raw, request.headers.get("content-type"), client)
+        return JSONResponse(result.body, status_code=result.status_code)
+
+    if limiter is not None and rate_limit:
+        receive_webhook = limiter.limit(rate_limit)(receive_webhook)
+    router.add_api_route("/webhook", receive_webhook, methods=["POST"], summary="Receive an alert")
+
+    @router.get("/webhook/{request_id}", summary="Recorded outcome of a webhook request (admin)")
+    async def webhook_outcome(request_id: str, services: ServicesDep, _: AdminDep) -> JSONResponse:
+        record = await services.store.get_webhook_request(request_id)
+        if record is None:
+            raise NotFound(f"No webhook request {request_id}")
+        return JSONResponse(jsonable({
+            "request_id": record.id,
+            "status": record.status.value,
+            "exchange": record.exchange,
+            "action": record.action,
+            "symbol": record.symbol,
+            "created_at": record.created_at,
+            "processed_at": record.processed_at,
+            "error_message": record.error_message,
+            "http_status": record.http_status,
+            "result": record.result,
+            "payload": record.payload,
+        }))
+
+    return router

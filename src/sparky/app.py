@@ -1,0 +1,79 @@
+"""The FastAPI app factory. The lifespan builds every shared client and closes it at shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
+from slowapi.util import get_remote_address
+
+from sparky import __version__
+from sparky.api import health, positions, webhook
+from sparky.config import Settings
+from sparky.errors import SparkyError
+from sparky.logging import configure_logging
+from sparky.services import build_services
+
+log = structlog.get_logger("sparky.app")
+
+#: how long shutdown waits for in-flight executions before closing clients
+DRAIN_SECONDS = 20.0
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        app.state.services = services
+        recovered = await services.dispatcher.recover()
+        if recovered:
+            log.warning("startup.recovered", requests=[{"id": i, "status": s.value} for i, s in recovered])
+        log.info("startup.ready", version=__version__, exchanges=services.exchanges.names(),
+                 data_dir=str(settings.sparky_data_dir))
+        try:
+            yield
+        finally:
+            still_running = await services.dispatcher.drain(DRAIN_SECONDS)
+            if still_running:
+                log.error("shutdown.in_flight_left_pending", count=still_running)
+            await services.aclose()
+            log.info("shutdown.complete")
+
+    app = FastAPI(title="Sparky", version=__version__, lifespan=lifespan)
+    limiter = Limiter(key_func=get_remote_address, storage_uri="memory://") if settings.rate_limit else None
+    app.state.limiter = limiter
+    app.include_router(webhook.build_router(limiter, settings.rate_limit))
+    app.include_router(health.router)
+    app.include_router(positions.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SparkyError)
+    async def sparky_error(request: Request, exc: SparkyError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("request.failed", path=request.url.path, error=exc.message)
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RateLimitExceeded)
+    async def rate_limited(request: Request, exc: RateLimitExceeded) -> JSONResponse:
+        log.info("webhook.rejected", stage="rate_limit", limit=str(exc.detail))
+        return JSONResponse({"success": False, "error": "Too many requests, please try again later.",
+                             "limit": str(exc.detail)}, status_code=429)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse({"success": False, "error": f"Invalid request: {field}: {first.get('msg')}"},
+                            status_code=400)

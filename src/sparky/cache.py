@@ -1,0 +1,70 @@
+"""The `Cache` port and its in-process adapter: TTL values and atomic set-if-absent.
+
+Keys are always namespaced by tenant by the caller (e.g. `dup:<user>:<hash>`). A Redis adapter
+with the same contract is what several servers share.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+
+class Cache(ABC):
+    @abstractmethod
+    async def get(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, value: str, ttl: float) -> None: ...
+
+    @abstractmethod
+    async def add(self, key: str, value: str, ttl: float) -> str | None:
+        """Store `value` only if `key` is absent; return the value already there, else None."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None: ...
+
+    async def aclose(self) -> None:
+        return None
+
+
+class InProcessCache(Cache):
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._data: dict[str, tuple[str, float]] = {}
+
+    def _live(self, key: str) -> str | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock():
+            del self._data[key]
+            return None
+        return entry[0]
+
+    def _prune(self) -> None:
+        if len(self._data) < self._max_entries:
+            return
+        now = self._clock()
+        for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
+            del self._data[key]
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        self._prune()
+        self._data[key] = (value, self._clock() + ttl)
+
+    async def add(self, key: str, value: str, ttl: float) -> str | None:
+        existing = self._live(key)
+        if existing is not None:
+            return existing
+        self._prune()
+        self._data[key] = (value, self._clock() + ttl)
+        return None
+
+    async def delete(self, key: str) -> None:
+        self._data.pop(key, None)

@@ -1,0 +1,203 @@
+"""The `Exchange` port: one async contract every venue adapter implements.
+
+Required methods
+    symbol_rules, last_price, place_order, get_order, cancel_order, open_orders,
+    position, positions, balance, aclose
+Optional methods (guarded by `Capabilities`)
+    place_exit_pair   -- capabilities.oco: stop-loss and take-profit linked so one fill cancels the other
+    note_price        -- simulated venues use prices carried by signals; real venues ignore them
+
+The executor asks about capabilities, never about venue names. All prices and quantities are
+`Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from sparky.exchanges.errors import NotSupported
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderKind(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    #: stop-market: becomes a market order when the price reaches `trigger_price`
+    STOP = "stop"
+    #: take-profit-market: becomes a market order when the price reaches `trigger_price`
+    TAKE_PROFIT = "take_profit"
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not OrderStatus.OPEN
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an adapter offers; the executor picks its path from these flags."""
+
+    #: SL/TP can be attached to an entry order and are placed by the venue when it fills.
+    attached_brackets: bool = False
+    #: SL/TP can be placed as a linked pair (one fill cancels the other).
+    oco: bool = False
+    reduce_only: bool = False
+    batch_orders: bool = False
+    hedge_mode: bool = False
+    trailing_stop: bool = False
+    options: bool = False
+    limit_orders: bool = True
+    #: Fills are simulated: the venue learns prices from signals (`note_price`).
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class SymbolRules:
+    """Trading rules of one symbol, as the venue states them."""
+
+    symbol: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_quantity: Decimal
+    min_notional: Decimal
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Protective prices attached to an entry (absolute prices, already rounded)."""
+
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: Side
+    kind: OrderKind
+    quantity: Decimal
+    client_order_id: str
+    #: limit price (LIMIT only)
+    price: Decimal | None = None
+    #: trigger price (STOP / TAKE_PROFIT only)
+    trigger_price: Decimal | None = None
+    reduce_only: bool = False
+    #: protection the venue attaches on fill (capabilities.attached_brackets only)
+    bracket: Bracket | None = None
+
+
+@dataclass
+class Order:
+    id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    kind: OrderKind
+    quantity: Decimal
+    status: OrderStatus
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+    reduce_only: bool = False
+    filled_quantity: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    #: ids of the protective orders the venue created for an attached bracket (once filled)
+    stop_loss_order_id: str | None = None
+    take_profit_order_id: str | None = None
+    #: id of the order cancelled when this one fills (OCO partner)
+    linked_order_id: str | None = None
+    #: UTC time of the last status change, ISO 8601
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    side: Side
+    quantity: Decimal
+    entry_price: Decimal
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    total: Decimal
+    available: Decimal
+    extra: dict[str, Decimal] = field(default_factory=dict)
+
+
+class Exchange(ABC):
+    """The port. See the module docstring for the required and optional methods."""
+
+    name: str
+    capabilities: Capabilities = Capabilities()
+
+    @abstractmethod
+    async def symbol_rules(self, symbol: str) -> SymbolRules:
+        """Rules of `symbol`; raises UnknownSymbol when the venue does not list it."""
+
+    @abstractmethod
+    async def last_price(self, symbol: str) -> Decimal:
+        """Latest traded/mark price; raises InvalidOrder when none is known."""
+
+    @abstractmethod
+    async def place_order(self, request: OrderRequest) -> Order:
+        """Send one order. Market orders return filled (or raise)."""
+
+    @abstractmethod
+    async def get_order(
+        self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Order | None:
+        """Look an order up by venue id or client id; None when the venue has no such order."""
+
+    @abstractmethod
+    async def cancel_order(self, symbol: str, order_id: str) -> Order:
+        """Cancel an open order; raises OrderNotFound when it is not open."""
+
+    @abstractmethod
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders resting on the venue, optionally for one symbol."""
+
+    @abstractmethod
+    async def position(self, symbol: str) -> Position | None:
+        """The open position in `symbol`, or None when flat."""
+
+    @abstractmethod
+    async def positions(self) -> list[Position]:
+        """Every open position on the account."""
+
+    @abstractmethod
+    async def balance(self) -> Balance:
+        """Account balance in the settlement currency."""
+
+    async def place_exit_pair(
+        self, stop_loss: OrderRequest, take_profit: OrderRequest
+    ) -> tuple[Order, Order]:
+        """Place SL and TP linked as OCO (capabilities.oco)."""
+        raise NotSupported(f"{self.name} has no OCO orders", exchange=self.name)
+
+    async def note_price(self, symbol: str, price: Decimal) -> None:
+        """A price seen in a signal. Simulated venues apply it to resting orders first."""
+
+    async def ping(self) -> bool:
+        """Cheap reachability check for /health."""
+        return True
+
+    async def aclose(self) -> None:
+        """Release connections; called once at shutdown."""

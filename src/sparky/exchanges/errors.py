@@ -1,0 +1,68 @@
+"""The exchange error hierarchy.
+
+Adapters translate every vendor error into one of these at their edge (`raise ... from err`), so
+the executor decides what to do from the type alone, never from a message string.
+`retryable` says whether sending the same request again is safe and may succeed.
+"""
+
+from __future__ import annotations
+
+
+class ExchangeError(Exception):
+    """Base class of every error an exchange adapter raises."""
+
+    retryable = False
+    #: HTTP status the webhook answers with when this error ends a request.
+    http_status = 400
+
+    def __init__(self, message: str, *, exchange: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exchange = exchange
+
+
+class AuthenticationError(ExchangeError):
+    """The venue refused the credentials (bad key, bad signature, no permission)."""
+
+
+class InsufficientFunds(ExchangeError):
+    """Not enough balance or margin for the order."""
+
+
+class InvalidOrder(ExchangeError):
+    """The venue (or our pre-flight check) refused the order as malformed or too small."""
+
+
+class UnknownSymbol(InvalidOrder):
+    """The venue does not list the symbol."""
+
+
+class OrderNotFound(ExchangeError):
+    """An order looked up or cancelled does not exist (or is no longer open)."""
+
+
+class NotSupported(ExchangeError):
+    """The adapter does not offer the requested capability."""
+
+
+class RateLimited(ExchangeError):
+    """The venue asked us to slow down."""
+
+    retryable = True
+    http_status = 429
+
+
+class ExchangeUnavailable(ExchangeError):
+    """The venue could not be reached or answered with a server error before acting."""
+
+    retryable = True
+    http_status = 200
+
+
+class OutcomeUnknown(ExchangeError):
+    """The request may or may not have been executed (timeout, 503 after sending).
+
+    Never resend: look the order up by its client order id instead.
+    """
+
+    http_status = 200

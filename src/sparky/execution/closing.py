@@ -1,0 +1,129 @@
+"""Closing a position: reduce-only market order, confirmed flat, trade recorded, exits cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, Position
+from sparky.execution.orders import cancel_quietly, send_order
+from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+
+PNL_QUANT = Decimal("0.00000001")
+PERCENT_QUANT = Decimal("0.0001")
+
+
+class CloseNotConfirmed(Exception):
+    """The close order went out but the venue still reports the position open."""
+
+
+@dataclass
+class CloseResult:
+    order: Order
+    trade: TradeRecord
+
+
+def build_trade(
+    position: PositionRecord,
+    *,
+    exit_price: Decimal,
+    quantity: Decimal,
+    exit_reason: str,
+    order_id: str | None,
+    notes: str | None = None,
+) -> TradeRecord:
+    """P&L from real fill prices; percent against the real position size (entry × quantity)."""
+    direction = 1 if position.side == "BUY" else -1
+    pnl = ((exit_price - position.entry_price) * quantity * direction).quantize(PNL_QUANT)
+    cost = position.entry_price * quantity
+    percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
+    return TradeRecord(
+        user_id=position.user_id,
+        exchange=position.exchange,
+        symbol=position.symbol,
+        side=position.side,
+        entry_price=position.entry_price,
+        entry_time=position.entry_time,
+        exit_price=exit_price,
+        exit_time=utcnow(),
+        quantity=quantity,
+        position_size_usd=cost,
+        pnl_usd=pnl,
+        pnl_percent=percent,
+        is_winner=pnl > 0,
+        exit_reason=exit_reason,
+        stop_loss_price=position.stop_loss_price,
+        take_profit_price=position.take_profit_price,
+        stop_loss_percent=position.stop_loss_percent,
+        take_profit_percent=position.take_profit_percent,
+        order_id=order_id,
+        notes=notes,
+        asset_class=position.asset_class,
+        strategy_id=position.strategy_id,
+    )
+
+
+def record_from_live(user_id: str, exchange: str, live: Position, notes: str) -> PositionRecord:
+    return PositionRecord(
+        user_id=user_id,
+        exchange=exchange,
+        symbol=live.symbol,
+        side=live.side.value.upper(),
+        entry_price=live.entry_price,
+        quantity=live.quantity,
+        entry_time=utcnow(),
+        position_size_usd=live.entry_price * live.quantity,
+        notes=notes,
+    )
+
+
+class PositionCloser:
+    def __init__(self, store: Store, confirm_attempts: int) -> None:
+        self._store = store
+        self._confirm_attempts = confirm_attempts
+
+    async def close(
+        self,
+        exchange: Exchange,
+        *,
+        user_id: str,
+        live: Position,
+        exit_reason: str,
+        client_order_id: str,
+        resume: bool = False,
+    ) -> CloseResult:
+        stored = await self._store.get_position(user_id, exchange.name, live.symbol)
+        request = OrderRequest(
+            symbol=live.symbol,
+            side=live.side.opposite,
+            kind=OrderKind.MARKET,
+            quantity=live.quantity,
+            client_order_id=client_order_id,
+            reduce_only=exchange.capabilities.reduce_only,
+        )
+        order = await send_order(exchange, request, resume=resume)
+        await self._confirm_flat(exchange, live)
+        position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
+        exit_price = order.average_price or await exchange.last_price(live.symbol)
+        trade = build_trade(
+            position,
+            exit_price=exit_price,
+            quantity=order.filled_quantity or live.quantity,
+            exit_reason=exit_reason,
+            order_id=order.id,
+        )
+        await self._store.record_close(trade)
+        if stored is not None:  # invariant 4: a close cancels both exits
+            await cancel_quietly(exchange, live.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id])
+        return CloseResult(order, trade)
+
+    async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:
+        """Re-read the position until the venue reports it gone (backing off between reads)."""
+        for attempt in range(self._confirm_attempts):
+            current = await exchange.position(live.symbol)
+            if current is None or current.side is not live.side:
+                return
+            if attempt + 1 < self._confirm_attempts:
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+        raise CloseNotConfirmed(f"{live.symbol} still open after the close order")

@@ -1,0 +1,141 @@
+"""Record, then execute in arrival order per (user, exchange, symbol), then finish the row.
+
+Invariant 1: the `webhook_requests` row is committed before the executor may send any order, and
+every recorded request reaches a terminal status — by its execution, or at the next start-up by
+`recover()` (executed if still fresh or already under way on the exchange, expired otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+
+import structlog
+
+from sparky.exchanges.base import Exchange
+from sparky.execution.executor import Job, TradeExecutor
+from sparky.execution.outcome import Outcome
+from sparky.execution.serializer import KeyedSerializer, Slot
+from sparky.signals.models import Signal
+from sparky.store.base import RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
+
+log = structlog.get_logger("sparky.dispatcher")
+
+#: client-id roles of orders that mean "this request already acted on the exchange"
+ACTING_ROLES = ("e", "x", "rx")
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+class Dispatcher:
+    def __init__(self, store: Store, executor: TradeExecutor, exchanges_get, *, sync_budget: float,
+                 signal_max_age: float) -> None:
+        self._store = store
+        self._executor = executor
+        self._exchange = exchanges_get
+        self._budget = sync_budget
+        self._max_age = signal_max_age
+        self._serializer = KeyedSerializer()
+        self._tasks: set[asyncio.Task[Outcome]] = set()
+        self._accepting = True
+
+    @staticmethod
+    def key(user_id: str, exchange: str, symbol: str) -> Hashable:
+        return (user_id, exchange, symbol)
+
+    def reserve(self, key: Hashable) -> Slot:
+        return self._serializer.reserve(key)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def submit(self, job: Job, record: WebhookRequestRecord) -> Outcome | None:
+        """Record and start executing `job`. Returns its outcome if it finishes within the sync
+        budget, else None (it keeps running; its outcome lands in the row)."""
+        if not self._accepting:
+            raise ShuttingDown()
+        slot = self._serializer.reserve(self.key(job.user_id, job.signal.exchange, job.signal.symbol))
+        try:
+            await self._store.insert_webhook_request(record)
+        except BaseException:
+            slot.release()
+            raise
+        task = asyncio.create_task(self._run(job, slot), name=f"execute:{job.request_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=self._budget)
+        return task.result() if task in done else None
+
+    async def _run(self, job: Job, slot: Slot) -> Outcome:
+        async with slot:
+            try:
+                outcome = await self._executor.execute(job)
+            except Exception as err:  # never lose a recorded request to an unexpected bug
+                log.exception("execution.crashed")
+                outcome = Outcome.failed(f"Internal error while executing: {type(err).__name__}")
+            await self._finish(job.request_id, outcome)
+        log.info("webhook.finished", status=outcome.status.value, action=outcome.body.get("action"))
+        return outcome
+
+    async def _finish(self, request_id: str, outcome: Outcome) -> None:
+        try:
+            await self._store.finish_webhook_request(
+                request_id, outcome.status, error_message=outcome.error,
+                result=outcome.body, http_status=outcome.http_status,
+            )
+        except StoreUnavailable:
+            # the row stays pending; recovery resumes it by client order id, never re-sends
+            log.error("webhook.finish_unrecorded", request_id=request_id)
+
+    async def recover(self) -> list[tuple[str, RequestStatus]]:
+        """Resolve requests a crash left pending, oldest first. Returns (id, final status)."""
+        resolved = []
+        for record in await self._store.pending_webhook_requests():
+            structlog.contextvars.bind_contextvars(request_id=record.id)
+            try:
+                status = await self._recover_one(record)
+            finally:
+                structlog.contextvars.unbind_contextvars("request_id")
+            resolved.append((record.id, status))
+        return resolved
+
+    async def _recover_one(self, record: WebhookRequestRecord) -> RequestStatus:
+        if not record.signal or not record.user_id:
+            await self._finish(record.id, Outcome.rejected("Recorded without a valid signal"))
+            return RequestStatus.REJECTED
+        job = Job(record.id, record.user_id, Signal.model_validate(record.signal), resume=True)
+        age = (utcnow() - record.created_at).total_seconds()
+        if age > self._max_age and not await self._acted(job):
+            outcome = Outcome(RequestStatus.EXPIRED, {
+                "success": False, "action": "expired",
+                "error": f"Not executed: the server restarted {age:.0f}s after the signal arrived "
+                         f"(limit {self._max_age:g}s)"}, 200, "expired after restart")
+            await self._finish(record.id, outcome)
+            log.warning("webhook.expired_on_restart", age_sec=round(age, 1))
+            return RequestStatus.EXPIRED
+        log.info("webhook.resumed_on_restart", age_sec=round(age, 1))
+        slot = self._serializer.reserve(self.key(job.user_id, job.signal.exchange, job.signal.symbol))
+        return (await self._run(job, slot)).status
+
+    async def _acted(self, job: Job) -> bool:
+        """Did this request already send an order (crash after sending)? Then it must be finished."""
+        exchange: Exchange = self._exchange(job.signal.exchange)
+        for role in ACTING_ROLES:
+            if await exchange.get_order(job.signal.symbol, client_order_id=job.cid(role)) is not None:
+                return True
+        return False
+
+    async def wait_idle(self) -> None:
+        """Wait until every execution started so far has finished (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def drain(self, timeout: float) -> int:
+        """Stop accepting; wait for in-flight executions. Returns how many were still running."""
+        self._accepting = False
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        return len(self._tasks)

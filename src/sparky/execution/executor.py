@@ -1,0 +1,271 @@
+"""The trade executor: open (with protection), reverse, close. One signal at a time per key.
+
+The caller (the dispatcher) holds the (user, exchange, symbol) slot, so nothing here races with
+another signal for the same position. Every exchange call goes through the `Exchange` port and the
+executor asks about capabilities, never about venue names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from sparky.config import LegacyConfig, Settings
+from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
+from sparky.exchanges.errors import ExchangeError
+from sparky.exchanges.registry import ExchangeRegistry
+from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
+from sparky.execution.orders import cancel_quietly, client_order_id, send_order
+from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
+from sparky.execution.prices import stop_loss_price, take_profit_price
+from sparky.execution.protection import Protection, ProtectionFailed, Protector
+from sparky.execution.reconcile import Reconciler
+from sparky.execution.sizing import OrderTooSmall, order_quantity
+from sparky.signals.models import Action, OrderType, Signal
+from sparky.store.base import PositionRecord, RequestStatus, Store, utcnow
+
+log = structlog.get_logger("sparky.executor")
+
+
+@dataclass(frozen=True)
+class Job:
+    request_id: str
+    user_id: str
+    signal: Signal
+    #: re-run after a crash: orders may already exist, look them up by client id before sending
+    resume: bool = False
+
+    def cid(self, role: str) -> str:
+        return client_order_id(self.request_id, role)
+
+
+class TradeExecutor:
+    def __init__(self, store: Store, exchanges: ExchangeRegistry, settings: Settings, legacy: LegacyConfig) -> None:
+        self._store = store
+        self._exchanges = exchanges
+        self._settings = settings
+        self._legacy = legacy
+        self._protector = Protector(settings.protection_attempts)
+        self._closer = PositionCloser(store, settings.close_confirm_attempts)
+        self._reconciler = Reconciler(store)
+
+    @property
+    def reconciler(self) -> Reconciler:
+        return self._reconciler
+
+    async def execute(self, job: Job) -> Outcome:
+        signal = job.signal
+        exchange = self._exchanges.get(signal.exchange)
+        try:
+            if signal.price is not None and not (signal.action.is_entry and signal.order_type is OrderType.LIMIT):
+                # a market alert's price is what the market traded at; a limit alert's is the limit
+                await exchange.note_price(signal.symbol, signal.price)
+            await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)
+            if signal.action.is_entry:
+                return await self._open(job, exchange)
+            return await self._close_signal(job, exchange)
+        except OrderTooSmall as err:
+            return Outcome.rejected(str(err))
+        except ExchangeError as err:
+            log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
+            message = f"{signal.exchange}: {err.message}"
+            if err.http_status == 200:
+                return Outcome.failed(message)
+            return Outcome.rejected(message, http_status=err.http_status)
+
+    # --- close -----------------------------------------------------------------------------------
+    async def _close_signal(self, job: Job, exchange: Exchange) -> Outcome:
+        symbol = job.signal.symbol
+        live = await exchange.position(symbol)
+        if live is None:
+            return Outcome.skipped("No position to close", action="closed", success=True)
+        wanted = {Action.CLOSE_LONG: Side.BUY, Action.CLOSE_SHORT: Side.SELL}.get(job.signal.action)
+        if wanted is not None and live.side is not wanted:
+            held = "long" if live.side is Side.BUY else "short"
+            return Outcome.skipped(f"No {'long' if wanted is Side.BUY else 'short'} position to close "
+                                   f"({symbol} is {held})")
+        try:
+            result = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="MANUAL",
+                                              client_order_id=job.cid("x"), resume=job.resume)
+        except CloseNotConfirmed as err:
+            return Outcome.failed(str(err), action="close_failed")
+        return Outcome(RequestStatus.SUCCESS, {
+            "success": True,
+            "action": "closed",
+            "symbol": symbol,
+            "exchange": exchange.name,
+            "closeOrder": order_view(result.order),
+            "pnl": pnl_view(result.trade),
+        })
+
+    # --- open ------------------------------------------------------------------------------------
+    async def _open(self, job: Job, exchange: Exchange) -> Outcome:
+        signal = job.signal
+        side = signal.action.entry_side
+        assert side is not None
+        is_limit = signal.order_type is OrderType.LIMIT
+        if job.resume:  # crashed after the entry went out: finish protecting it, never re-enter
+            sent = await exchange.get_order(signal.symbol, client_order_id=job.cid("e"))
+            if sent is not None and sent.status is OrderStatus.FILLED:
+                rules = await exchange.symbol_rules(signal.symbol)
+                return await self._after_entry(job, exchange, sent, rules.tick_size, None,
+                                               signal.price if is_limit else None)
+        live = await exchange.position(signal.symbol)
+        if live is not None and live.side is side:
+            return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
+
+        if is_limit and not (exchange.capabilities.limit_orders and exchange.capabilities.attached_brackets):
+            return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
+        rules = await exchange.symbol_rules(signal.symbol)
+        reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
+        quantity = order_quantity(signal, reference, rules, self._legacy.exchanges.get(exchange.name),
+                                  self._settings.default_trade_amount_usd)
+        sl_pct, tp_pct = self._percents(signal)
+        preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
+        if any(p is not None and p <= 0 for p in preview):
+            return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
+                                    "lower the percent")
+
+        reversal: CloseResult | None = None
+        if live is not None:
+            try:
+                reversal = await self._closer.close(exchange, user_id=job.user_id, live=live,
+                                                    exit_reason="REVERSAL", client_order_id=job.cid("rx"),
+                                                    resume=job.resume)
+            except (ExchangeError, CloseNotConfirmed) as err:
+                log.error("reversal.close_failed", error=str(err))
+                return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
+                                      f"reversing: {err}", action="reversal_failed")
+
+        bracket = Bracket(*preview) if is_limit else None
+        entry = OrderRequest(
+            symbol=signal.symbol,
+            side=side,
+            kind=OrderKind.LIMIT if is_limit else OrderKind.MARKET,
+            quantity=quantity,
+            client_order_id=job.cid("e"),
+            price=signal.price if is_limit else None,
+            bracket=bracket,
+        )
+        try:
+            order = await send_order(exchange, entry, resume=job.resume)
+        except ExchangeError as err:
+            outcome = (Outcome.failed if err.http_status == 200 else Outcome.rejected)(
+                f"{exchange.name}: entry refused: {err.message}")
+            if reversal is not None:
+                outcome.body["reversed"] = self._close_view(reversal)
+            return outcome
+        if order.status is not OrderStatus.FILLED:
+            return self._resting(order, reversal)
+
+        return await self._after_entry(job, exchange, order, rules.tick_size, reversal,
+                                       signal.price if is_limit else None)
+
+    async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
+                           reversal: CloseResult | None, limit_price: Decimal | None) -> Outcome:
+        """Protect the filled entry and record the position."""
+        signal = job.signal
+        side = order.side
+        sl_pct, tp_pct = self._percents(signal)
+        fill = order.average_price or order.price or limit_price
+        filled = order.filled_quantity or order.quantity
+        # limit entries carry the bracket computed from the limit price; market entries use the fill
+        stop, target = self._exit_prices(side, limit_price or fill, sl_pct, tp_pct, tick)
+        try:
+            protection = await self._protect(job, exchange, order, side, filled, stop, target)
+        except ProtectionFailed as err:
+            return await self._flatten(job, exchange, side, err.reason, reversal)
+
+        record = PositionRecord(
+            user_id=job.user_id, exchange=exchange.name, symbol=signal.symbol, side=side.value.upper(),
+            entry_price=fill, quantity=filled, entry_time=utcnow(), position_size_usd=fill * filled,
+            stop_loss_price=protection.stop_loss.trigger_price if protection.stop_loss else None,
+            take_profit_price=protection.take_profit.trigger_price if protection.take_profit else None,
+            stop_loss_percent=sl_pct, take_profit_percent=tp_pct,
+            entry_order_id=order.id,
+            stop_loss_order_id=protection.stop_loss.id if protection.stop_loss else None,
+            take_profit_order_id=protection.take_profit.id if protection.take_profit else None,
+            strategy_id=signal.strategy_id,
+        )
+        await self._store.upsert_position(record)
+        body = {"success": True, "action": "reversed" if reversal else "opened",
+                "position": position_view(record), "entryOrder": order_view(order)}
+        if reversal is not None:
+            body["reversed"] = self._close_view(reversal)
+        if protection.stop_loss is None:
+            body["warning"] = "No stop-loss requested: position is unprotected"
+        if protection.take_profit_error:
+            body["warning"] = f"Take-profit not placed: {protection.take_profit_error}"
+        log.info("position.opened", side=side.value, quantity=str(filled), price=str(fill),
+                 stop_loss=str(record.stop_loss_price), take_profit=str(record.take_profit_price))
+        return Outcome(RequestStatus.SUCCESS, body)
+
+    def _percents(self, signal: Signal) -> tuple[Decimal | None, Decimal | None]:
+        sl = signal.stop_loss_percent or self._settings.default_stop_loss_percent or None
+        tp = signal.take_profit_percent or self._settings.default_take_profit_percent or None
+        return sl, tp
+
+    @staticmethod
+    def _exit_prices(side: Side, price: Decimal, sl_pct: Decimal | None, tp_pct: Decimal | None,
+                     tick: Decimal) -> tuple[Decimal | None, Decimal | None]:
+        stop = stop_loss_price(side, price, sl_pct, tick) if sl_pct else None
+        target = take_profit_price(side, price, tp_pct, tick) if tp_pct else None
+        return stop, target
+
+    async def _protect(self, job: Job, exchange: Exchange, entry: Order, side: Side, quantity: Decimal,
+                       stop: Decimal | None, target: Decimal | None) -> Protection:
+        """Use what the venue attached to the entry; place whatever is still missing."""
+        symbol = job.signal.symbol
+        attached = Protection(
+            await exchange.get_order(symbol, order_id=entry.stop_loss_order_id) if entry.stop_loss_order_id else None,
+            await exchange.get_order(symbol, order_id=entry.take_profit_order_id) if entry.take_profit_order_id else None,
+        )
+        if attached.stop_loss is not None or stop is None and (target is None or attached.take_profit):
+            return attached
+        placed = await self._protector.protect(
+            exchange, symbol=symbol, position_side=side, quantity=quantity,
+            stop_loss=stop, take_profit=None if attached.take_profit else target,
+            client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume,
+        )
+        return Protection(placed.stop_loss, placed.take_profit or attached.take_profit, placed.take_profit_error)
+
+    async def _flatten(self, job: Job, exchange: Exchange, side: Side, reason: str,
+                       reversal: CloseResult | None) -> Outcome:
+        """Invariant 3: no stop, no position. Close at market and say so."""
+        symbol = job.signal.symbol
+        log.error("protection.failed", reason=reason)
+        leftovers = [await exchange.get_order(symbol, client_order_id=job.cid(r)) for r in ("sl", "tp")]
+        await cancel_quietly(exchange, symbol, [o.id for o in leftovers if o and o.status is OrderStatus.OPEN])
+        live = await exchange.position(symbol)
+        extra = {"reversed": self._close_view(reversal)} if reversal else {}
+        if live is None:
+            return Outcome.failed(f"Stop-loss could not be placed ({reason}); the position is already flat",
+                                  action="protection_failed", **extra)
+        await self._reconciler.reconcile(exchange, job.user_id, symbol)  # record what we hold
+        try:
+            result = await self._closer.close(exchange, user_id=job.user_id, live=live,
+                                              exit_reason="PROTECTION_FAILED", client_order_id=job.cid("f"),
+                                              resume=job.resume)
+        except (ExchangeError, CloseNotConfirmed) as err:
+            log.critical("position.unprotected", error=str(err))
+            return Outcome.failed(
+                f"UNPROTECTED POSITION: stop-loss could not be placed ({reason}) and the emergency close "
+                f"failed ({err}). Close {symbol} on {exchange.name} by hand.",
+                action="protection_failed", **extra)
+        return Outcome.failed(
+            f"Stop-loss could not be placed ({reason}); position closed at market",
+            action="protection_failed", closeOrder=order_view(result.order), pnl=pnl_view(result.trade), **extra)
+
+    @staticmethod
+    def _resting(order: Order, reversal: CloseResult | None) -> Outcome:
+        body = {"success": True, "action": "order_placed", "order": order_view(order),
+                "message": f"Limit order resting at {order.price}; protection is attached when it fills"}
+        if reversal is not None:
+            body["reversed"] = TradeExecutor._close_view(reversal)
+        return Outcome(RequestStatus.SUCCESS, body)
+
+    @staticmethod
+    def _close_view(result: CloseResult) -> dict:
+        return jsonable({"closeOrder": order_view(result.order), "pnl": pnl_view(result.trade)})

@@ -1,0 +1,112 @@
+"""Put the stop-loss (and take-profit) on the exchange after an entry fills (invariant 3).
+
+Retries only errors the venue calls retryable, with backoff, a bounded number of times; an
+unknown outcome is resolved by looking the order up by client id. If the stop still cannot be
+placed, `ProtectionFailed` tells the executor to close the position at market.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, Side
+from sparky.exchanges.errors import ExchangeError
+from sparky.execution.orders import send_order
+
+log = structlog.get_logger("sparky.protection")
+
+
+class ProtectionFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Protection:
+    stop_loss: Order | None = None
+    take_profit: Order | None = None
+    #: why the take-profit is missing, when it was asked for (never fatal)
+    take_profit_error: str | None = None
+
+
+def _retryable(err: BaseException) -> bool:
+    return isinstance(err, ExchangeError) and err.retryable
+
+
+class Protector:
+    def __init__(self, attempts: int, *, backoff_seconds: float = 0.05) -> None:
+        self._attempts = attempts
+        self._backoff = backoff_seconds
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=1),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+
+    async def protect(
+        self,
+        exchange: Exchange,
+        *,
+        symbol: str,
+        position_side: Side,
+        quantity: Decimal,
+        stop_loss: Decimal | None,
+        take_profit: Decimal | None,
+        client_ids: tuple[str, str],
+        resume: bool = False,
+    ) -> Protection:
+        exit_side = position_side.opposite
+        sl_request = tp_request = None
+        if stop_loss is not None:
+            sl_request = OrderRequest(symbol, exit_side, OrderKind.STOP, quantity, client_ids[0],
+                                      trigger_price=stop_loss, reduce_only=True)
+        if take_profit is not None:
+            tp_request = OrderRequest(symbol, exit_side, OrderKind.TAKE_PROFIT, quantity, client_ids[1],
+                                      trigger_price=take_profit, reduce_only=True)
+
+        if sl_request and tp_request and exchange.capabilities.oco:
+            try:
+                async for attempt in self._retrying():
+                    with attempt:
+                        sl, tp = await self._pair(exchange, sl_request, tp_request, resume)
+                return Protection(sl, tp)
+            except ExchangeError as err:
+                raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
+
+        protection = Protection()
+        if sl_request is not None:
+            try:
+                protection.stop_loss = await self._single(exchange, sl_request, resume)
+            except ExchangeError as err:
+                raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
+        if tp_request is not None:
+            try:
+                protection.take_profit = await self._single(exchange, tp_request, resume)
+            except ExchangeError as err:
+                protection.take_profit_error = f"{type(err).__name__}: {err.message}"
+                log.warning("protection.take_profit_failed", error=protection.take_profit_error)
+        return protection
+
+    async def _single(self, exchange: Exchange, request: OrderRequest, resume: bool) -> Order:
+        async for attempt in self._retrying():
+            with attempt:
+                return await send_order(exchange, request, resume=resume or attempt.retry_state.attempt_number > 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pair(
+        self, exchange: Exchange, sl: OrderRequest, tp: OrderRequest, resume: bool
+    ) -> tuple[Order, Order]:
+        if resume:
+            found_sl = await exchange.get_order(sl.symbol, client_order_id=sl.client_order_id)
+            found_tp = await exchange.get_order(tp.symbol, client_order_id=tp.client_order_id)
+            if found_sl is not None and found_tp is not None:
+                return found_sl, found_tp
+        return await exchange.place_exit_pair(sl, tp)

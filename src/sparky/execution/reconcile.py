@@ -1,0 +1,99 @@
+"""Bring the stored position for (user, exchange, symbol) in line with the exchange.
+
+Runs before every signal for that key (inside its serialised slot) and from `POST /positions/sync`.
+A position the venue closed on its own (stop-loss, take-profit, liquidation, a manual close) is
+recorded as a trade with the real exit price and reason; the protective order left over is
+cancelled (invariant 4 on venues without native OCO). A position the venue has and we do not —
+a resting limit entry that filled later, or a trade opened by hand — is adopted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from sparky.exchanges.base import Exchange, OrderKind, OrderStatus, Position
+from sparky.exchanges.errors import ExchangeError
+from sparky.execution.closing import build_trade, record_from_live
+from sparky.execution.orders import cancel_quietly
+from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+
+log = structlog.get_logger("sparky.reconcile")
+
+
+@dataclass
+class Reconciled:
+    position: PositionRecord | None
+    closed: TradeRecord | None = None
+    adopted: bool = False
+
+
+class Reconciler:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def reconcile(self, exchange: Exchange, user_id: str, symbol: str) -> Reconciled:
+        stored = await self._store.get_position(user_id, exchange.name, symbol)
+        live = await exchange.position(symbol)
+        closed = None
+        if stored is not None and (live is None or live.side.value.upper() != stored.side):
+            closed = await self._record_external_close(exchange, stored)
+            stored = None
+        if live is None:
+            return Reconciled(None, closed)
+        if stored is None:
+            return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True)
+        if live.quantity != stored.quantity:
+            stored.quantity = live.quantity
+            stored.position_size_usd = stored.entry_price * live.quantity
+            await self._store.upsert_position(stored)
+        return Reconciled(stored, closed)
+
+    async def _record_external_close(self, exchange: Exchange, stored: PositionRecord) -> TradeRecord:
+        reason, exit_price, order_id = "MANUAL", None, None
+        for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
+                                     ("TAKE_PROFIT", stored.take_profit_order_id)):
+            if not order_id_field:
+                continue
+            order = await exchange.get_order(stored.symbol, order_id=order_id_field)
+            if order is not None and order.status is OrderStatus.FILLED:
+                reason, exit_price, order_id = kind, order.average_price, order.id
+                break
+        if exit_price is None:
+            exit_price = await self._last_price(exchange, stored)
+        trade = build_trade(
+            stored,
+            exit_price=exit_price,
+            quantity=stored.quantity,
+            exit_reason=reason,
+            order_id=order_id,
+            notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
+        )
+        await self._store.record_close(trade)
+        await cancel_quietly(exchange, stored.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id])
+        log.info("position.closed_on_exchange", symbol=stored.symbol, exit_reason=reason,
+                 exit_price=str(exit_price), pnl_usd=str(trade.pnl_usd))
+        return trade
+
+    async def _last_price(self, exchange: Exchange, stored: PositionRecord) -> Decimal:
+        try:
+            return await exchange.last_price(stored.symbol)
+        except ExchangeError:
+            return stored.current_price or stored.entry_price
+
+    async def _adopt(self, exchange: Exchange, user_id: str, live: Position) -> PositionRecord:
+        record = record_from_live(user_id, exchange.name, live, "Adopted from the exchange")
+        exit_side = live.side.opposite
+        for order in await exchange.open_orders(live.symbol):
+            if order.side is not exit_side:
+                continue
+            if order.kind is OrderKind.STOP and record.stop_loss_order_id is None:
+                record.stop_loss_order_id, record.stop_loss_price = order.id, order.trigger_price
+            elif order.kind is OrderKind.TAKE_PROFIT and record.take_profit_order_id is None:
+                record.take_profit_order_id, record.take_profit_price = order.id, order.trigger_price
+        record.entry_time = utcnow()
+        await self._store.upsert_position(record)
+        log.info("position.adopted", symbol=live.symbol, side=live.side.value, quantity=str(live.quantity))
+        return record

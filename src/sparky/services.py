@@ -1,0 +1,114 @@
+"""Builds the server's long-lived objects in start-up order and closes them in reverse.
+
+Owned by the app lifespan (no module-level singletons). Tests reach the same objects through
+`app.state.services`, e.g. the paper exchange to make it fail chosen calls.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from sparky.cache import Cache, InProcessCache
+from sparky.config import LegacyConfig, Settings
+from sparky.exchanges.base import SymbolRules
+from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.registry import ExchangeRegistry
+from sparky.execution.dispatcher import Dispatcher
+from sparky.execution.executor import TradeExecutor
+from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.signals.auth import Authenticator
+from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.pipeline import WebhookPipeline
+from sparky.store.base import Store
+from sparky.store.sqlite import SqliteStore
+
+log = structlog.get_logger("sparky.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    legacy: LegacyConfig
+    store: Store
+    cache: Cache
+    exchanges: ExchangeRegistry
+    executor: TradeExecutor
+    dispatcher: Dispatcher
+    pipeline: WebhookPipeline
+    admin_token: str
+    started_at: float
+
+    async def aclose(self) -> None:
+        await self.exchanges.aclose()
+        await self.cache.aclose()
+        await self.store.aclose()
+
+
+def _secrets(settings: Settings, legacy: LegacyConfig) -> tuple[list[str], str]:
+    """Webhook secrets and the admin token; generated and printed once when none is configured."""
+    data_dir = settings.sparky_data_dir
+    configured = [s for s in (settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+                              legacy.webhook_secret) if s]
+    new_secret = None
+    if not configured:
+        secret, created = load_or_create_secret(data_dir / "webhook_secret")
+        configured = [secret]
+        new_secret = secret if created else None
+    new_admin = None
+    if settings.admin_token:
+        admin = settings.admin_token.get_secret_value()
+    else:
+        admin, created = load_or_create_secret(data_dir / "admin_token")
+        new_admin = admin if created else None
+    if new_secret or new_admin:
+        print(welcome_text(webhook_secret=new_secret, admin_token=new_admin, port=settings.port,
+                           data_dir=data_dir), file=sys.stderr, flush=True)
+    return configured, admin
+
+
+def paper_rules(settings: Settings) -> dict[str, SymbolRules]:
+    rules = {}
+    for symbol, fields in settings.paper_symbol_rules.items():
+        tick, step = fields["tick_size"], fields["step_size"]
+        rules[symbol.upper()] = SymbolRules(symbol.upper(), tick, step, fields.get("min_quantity", step),
+                                            fields.get("min_notional", Decimal(5)))
+    return rules
+
+
+def build_exchanges(settings: Settings) -> ExchangeRegistry:
+    registry = ExchangeRegistry()
+    registry.add(PaperExchange(
+        state_path=settings.paper_state_path,
+        rules=paper_rules(settings),
+        starting_equity=settings.paper_starting_equity,
+        leverage=settings.paper_leverage,
+        fee_rate=settings.paper_fee_rate,
+    ))
+    return registry
+
+
+async def build_services(settings: Settings) -> Services:
+    settings.sparky_data_dir.mkdir(parents=True, exist_ok=True)
+    legacy = LegacyConfig.load(settings.config_path)
+    webhook_secrets, admin_token = _secrets(settings, legacy)
+    store = SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
+    await store.open()
+    cache = InProcessCache()
+    exchanges = build_exchanges(settings)
+    executor = TradeExecutor(store, exchanges, settings, legacy)
+    dispatcher = Dispatcher(store, executor, exchanges.get, sync_budget=settings.sync_budget_ms / 1000,
+                            signal_max_age=settings.signal_max_age_sec)
+    pipeline = WebhookPipeline(
+        authenticator=Authenticator(webhook_secrets),
+        dedupe=DuplicateGuard(cache, settings.duplicate_window_sec),
+        dispatcher=dispatcher,
+        store=store,
+        exchange_names=exchanges.names(),
+    )
+    return Services(settings, legacy, store, cache, exchanges, executor, dispatcher, pipeline,
+                    admin_token, time.monotonic())

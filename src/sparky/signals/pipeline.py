@@ -1,0 +1,133 @@
+"""The life of a webhook (DESIGN §3): intake → authenticate → validate → dedupe → record → execute.
+
+Every rejection names its stage and reason in the response, the log and, once the sender is
+authenticated, the `webhook_requests` row. Nothing is executed before the row is committed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from sparky.errors import BadRequest, ServiceUnavailable
+from sparky.execution.dispatcher import Dispatcher, ShuttingDown
+from sparky.execution.executor import Job
+from sparky.execution.outcome import jsonable
+from sparky.signals.auth import Authenticator, Principal
+from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.intake import parse_body
+from sparky.signals.models import Signal
+from sparky.signals.normalise import build_signal, public_payload
+from sparky.store.base import (
+    DuplicateRequest,
+    RequestStatus,
+    Store,
+    StoreUnavailable,
+    WebhookRequestRecord,
+    utcnow,
+)
+
+log = structlog.get_logger("sparky.webhook")
+
+
+@dataclass
+class WebhookResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def _short(value: Any, limit: int = 64) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+class WebhookPipeline:
+    def __init__(self, *, authenticator: Authenticator, dedupe: DuplicateGuard, dispatcher: Dispatcher,
+                 store: Store, exchange_names: list[str]) -> None:
+        self._auth = authenticator
+        self._dedupe = dedupe
+        self._dispatcher = dispatcher
+        self._store = store
+        self._exchange_names = exchange_names
+
+    async def handle(self, raw: bytes, content_type: str | None, source_ip: str | None) -> WebhookResponse:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        fields = parse_body(raw, content_type)          # 400, not recorded: the sender is unknown
+        principal = self._auth.authenticate(fields)     # 401, not recorded
+        structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+        record = self._record(request_id, principal, fields, source_ip)
+        try:
+            signal = build_signal(fields, self._exchange_names)
+        except BadRequest as err:
+            await self._record_terminal(record, RequestStatus.REJECTED, err.message, err.body(), 400)
+            log.info("webhook.rejected", stage="validate", reason=err.message)
+            raise
+        structlog.contextvars.bind_contextvars(exchange=signal.exchange, symbol=signal.symbol)
+        record.signal = signal.model_dump(mode="json")
+        record.exchange, record.action, record.symbol = signal.exchange, signal.action.value, signal.symbol
+        record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id
+
+        if signal.alert_id is None:
+            earlier = await self._dedupe.claim(principal.user_id, record.payload, request_id)
+            if earlier is not None:
+                return await self._duplicate(record, earlier, started)
+        job = Job(request_id=request_id, user_id=principal.user_id, signal=signal)
+        try:
+            outcome = await self._dispatcher.submit(job, record)
+        except DuplicateRequest as dup:
+            record.idempotency_key = None
+            return await self._duplicate(record, dup.existing_id, started)
+        except (StoreUnavailable, ShuttingDown) as err:
+            await self._release(signal, principal, record)
+            log.error("webhook.not_recorded", reason=type(err).__name__)
+            raise ServiceUnavailable(
+                "Signal not recorded, nothing was executed; retry shortly"
+                if isinstance(err, StoreUnavailable) else "Server is shutting down; nothing was executed"
+            ) from err
+        if outcome is None:
+            return WebhookResponse(202, {
+                "success": True, "action": "accepted", "request_id": request_id,
+                "message": "Signal recorded; execution continues. GET /webhook/{request_id} shows the outcome.",
+                "duration": self._duration(started),
+            })
+        return WebhookResponse(outcome.http_status,
+                               {**outcome.body, "request_id": request_id, "duration": self._duration(started)})
+
+    @staticmethod
+    def _record(request_id: str, principal: Principal, fields: dict[str, Any],
+                source_ip: str | None) -> WebhookRequestRecord:
+        return WebhookRequestRecord(
+            id=request_id, status=RequestStatus.PENDING, created_at=utcnow(), user_id=principal.user_id,
+            payload=jsonable(public_payload(fields)), webhook_secret=principal.secret_fingerprint,
+            exchange=_short(fields.get("exchange")), action=_short(fields.get("action")),
+            symbol=_short(fields.get("symbol")), source_ip=source_ip,
+        )
+
+    async def _record_terminal(self, record: WebhookRequestRecord, status: RequestStatus, error: str | None,
+                               body: dict[str, Any], http_status: int) -> None:
+        record.status, record.error_message, record.result, record.http_status = status, error, body, http_status
+        record.processed_at = utcnow()
+        try:
+            await self._store.insert_webhook_request(record)
+        except (StoreUnavailable, DuplicateRequest):
+            log.error("webhook.audit_row_lost", status=status.value)
+
+    async def _duplicate(self, record: WebhookRequestRecord, earlier: str, started: float) -> WebhookResponse:
+        body = {"success": True, "action": "duplicate", "request_id": record.id, "duplicate_of": earlier,
+                "message": "Duplicate alert ignored; nothing was executed"}
+        await self._record_terminal(record, RequestStatus.DUPLICATE, f"Duplicate of {earlier}", body, 200)
+        log.info("webhook.duplicate", duplicate_of=earlier)
+        return WebhookResponse(200, {**body, "duration": self._duration(started)})
+
+    async def _release(self, signal: Signal, principal: Principal, record: WebhookRequestRecord) -> None:
+        if signal.alert_id is None:
+            await self._dedupe.release(principal.user_id, record.payload)
+
+    @staticmethod
+    def _duration(started: float) -> str:
+        return f"{(time.perf_counter() - started) * 1000:.0f}ms"

@@ -1,0 +1,200 @@
+"""The `Store` port: everything Sparky keeps.
+
+Records use the original's table and column names (positions, trades, webhook_requests) so the
+SignalStudio dashboard reads the same rows. Times are timezone-aware UTC datetimes; money and
+quantities are `Decimal`. Adapters: `SqliteStore` (embedded default); a Supabase adapter follows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RequestStatus(StrEnum):
+    """`webhook_requests.status`. Only PENDING is non-terminal."""
+
+    PENDING = "pending"
+    SUCCESS = "success"  # executed: opened, closed, reversed
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    DUPLICATE = "duplicate"
+    RATE_LIMITED = "rate_limited"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RequestStatus.PENDING
+
+
+@dataclass
+class WebhookRequestRecord:
+    id: str
+    status: RequestStatus
+    created_at: datetime
+    user_id: str | None = None
+    exchange: str | None = None
+    action: str | None = None
+    symbol: str | None = None
+    #: the request body as received, with the secret removed
+    payload: dict[str, Any] = field(default_factory=dict)
+    #: the normalised signal (what execution and crash recovery run from)
+    signal: dict[str, Any] | None = None
+    #: a fingerprint of the secret used ("sha256:<12 hex>"), never the secret itself
+    webhook_secret: str | None = None
+    strategy_id: str | None = None
+    idempotency_key: str | None = None
+    error_message: str | None = None
+    result: dict[str, Any] | None = None
+    http_status: int | None = None
+    processed_at: datetime | None = None
+    source_ip: str | None = None
+
+
+@dataclass
+class PositionRecord:
+    user_id: str
+    exchange: str
+    symbol: str
+    side: str  # "BUY" | "SELL"
+    entry_price: Decimal
+    quantity: Decimal
+    entry_time: datetime
+    position_size_usd: Decimal
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_percent: Decimal | None = None
+    take_profit_percent: Decimal | None = None
+    entry_order_id: str | None = None
+    stop_loss_order_id: str | None = None
+    take_profit_order_id: str | None = None
+    current_price: Decimal | None = None
+    unrealized_pnl_usd: Decimal | None = None
+    unrealized_pnl_percent: Decimal | None = None
+    last_price_update: datetime | None = None
+    notes: str | None = None
+    asset_class: str = "crypto"
+    strategy_id: str | None = None
+    id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass
+class TradeRecord:
+    user_id: str
+    exchange: str
+    symbol: str
+    side: str  # side of the position that was closed: "BUY" | "SELL"
+    entry_price: Decimal
+    entry_time: datetime
+    exit_price: Decimal
+    exit_time: datetime
+    quantity: Decimal
+    position_size_usd: Decimal
+    pnl_usd: Decimal
+    pnl_percent: Decimal
+    is_winner: bool
+    exit_reason: str  # MANUAL | STOP_LOSS | TAKE_PROFIT | REVERSAL | PROTECTION_FAILED | EXTERNAL
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_percent: Decimal | None = None
+    take_profit_percent: Decimal | None = None
+    order_id: str | None = None
+    notes: str | None = None
+    asset_class: str = "crypto"
+    strategy_id: str | None = None
+    id: str | None = None
+    created_at: datetime | None = None
+
+
+class DuplicateRequest(Exception):
+    """A webhook request with the same (user_id, idempotency_key) is already recorded."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or written."""
+
+
+class Store(ABC):
+    """Persistence port. Every method is safe to call concurrently from the event loop."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Create the schema if needed and connect."""
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers; never raises."""
+
+    # webhook_requests
+    @abstractmethod
+    async def insert_webhook_request(self, record: WebhookRequestRecord) -> None:
+        """Durably record a request. Raises DuplicateRequest when its idempotency key is taken."""
+
+    @abstractmethod
+    async def finish_webhook_request(
+        self,
+        request_id: str,
+        status: RequestStatus,
+        *,
+        error_message: str | None,
+        result: dict[str, Any] | None,
+        http_status: int | None,
+    ) -> None:
+        """Move a PENDING request to a terminal status, stamping processed_at; terminal rows stay as they are."""
+
+    @abstractmethod
+    async def get_webhook_request(self, request_id: str) -> WebhookRequestRecord | None: ...
+
+    @abstractmethod
+    async def list_webhook_requests(
+        self, *, user_id: str | None = None, limit: int = 100
+    ) -> list[WebhookRequestRecord]:
+        """Most recent first."""
+
+    @abstractmethod
+    async def pending_webhook_requests(self) -> list[WebhookRequestRecord]:
+        """Requests still PENDING (left behind by a crash), oldest first."""
+
+    # positions (keyed by user_id, exchange, symbol)
+    @abstractmethod
+    async def get_position(self, user_id: str, exchange: str, symbol: str) -> PositionRecord | None: ...
+
+    @abstractmethod
+    async def list_positions(
+        self, *, user_id: str | None = None, exchange: str | None = None
+    ) -> list[PositionRecord]: ...
+
+    @abstractmethod
+    async def upsert_position(self, position: PositionRecord) -> None: ...
+
+    @abstractmethod
+    async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None: ...
+
+    # trades
+    @abstractmethod
+    async def record_close(self, trade: TradeRecord) -> None:
+        """Insert the trade and delete its position row, in one transaction."""
+
+    @abstractmethod
+    async def list_trades(
+        self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
+        """Most recent first."""

@@ -1,0 +1,403 @@
+"""The `Store` contract: behaviour every adapter must have.
+
+Adapter tests subclass `StoreContract` and provide a fixture named `store` that yields an opened
+store with empty tables, e.g.::
+
+    class TestSqliteStore(StoreContract):
+        @pytest.fixture
+        async def store(self, tmp_path):
+            store = SqliteStore(tmp_path / "sparky.db")
+            await store.open()
+            yield store
+            await store.aclose()
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from sparky.store.base import (
+    DuplicateRequest,
+    PositionRecord,
+    RequestStatus,
+    Store,
+    TradeRecord,
+    WebhookRequestRecord,
+    utcnow,
+)
+
+T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def make_request(**overrides: object) -> WebhookRequestRecord:
+    values: dict[str, object] = {
+        "id": str(uuid.uuid4()),
+        "status": RequestStatus.PENDING,
+        "created_at": T0,
+        "user_id": "user-1",
+        "exchange": "paper",
+        "action": "buy",
+        "symbol": "BTCUSDT",
+        "payload": {"action": "buy", "symbol": "BTCUSDT", "position_size_usd": 100},
+        "signal": {"action": "buy", "symbol": "BTCUSDT", "size": {"usd": "100"}},
+        "webhook_secret": "sha256:0123456789ab",
+        "strategy_id": None,
+        "idempotency_key": None,
+        "source_ip": "52.89.214.238",
+    }
+    values.update(overrides)
+    return WebhookRequestRecord(**values)  # type: ignore[arg-type]
+
+
+def make_position(**overrides: object) -> PositionRecord:
+    values: dict[str, object] = {
+        "user_id": "user-1",
+        "exchange": "paper",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "entry_price": Decimal("27000.1"),
+        "quantity": Decimal("0.00012345"),
+        "entry_time": T0,
+        "position_size_usd": Decimal("3.333027345"),
+        "stop_loss_price": Decimal("26000"),
+        "take_profit_price": Decimal("29000.5"),
+        "stop_loss_percent": Decimal("3.7"),
+        "take_profit_percent": Decimal("7.4"),
+        "entry_order_id": "o-entry",
+        "stop_loss_order_id": "o-sl",
+        "take_profit_order_id": "o-tp",
+        "strategy_id": "strategy-1",
+    }
+    values.update(overrides)
+    return PositionRecord(**values)  # type: ignore[arg-type]
+
+
+def make_trade(**overrides: object) -> TradeRecord:
+    values: dict[str, object] = {
+        "user_id": "user-1",
+        "exchange": "paper",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "entry_price": Decimal("27000.1"),
+        "entry_time": T0,
+        "exit_price": Decimal("27500.25"),
+        "exit_time": T0 + timedelta(hours=2),
+        "quantity": Decimal("0.00012345"),
+        "position_size_usd": Decimal("3.333027345"),
+        "pnl_usd": Decimal("0.0617435175"),
+        "pnl_percent": Decimal("1.85"),
+        "is_winner": True,
+        "exit_reason": "TAKE_PROFIT",
+        "stop_loss_price": Decimal("26000"),
+        "take_profit_price": Decimal("27500.25"),
+        "order_id": "o-exit",
+        "notes": "tp hit",
+        "strategy_id": "strategy-1",
+    }
+    values.update(overrides)
+    return TradeRecord(**values)  # type: ignore[arg-type]
+
+
+class StoreContract:
+    """Tests every `Store` adapter inherits. Subclasses provide the `store` fixture."""
+
+    # lifecycle
+
+    async def test_ping(self, store: Store) -> None:
+        assert await store.ping() is True
+
+    # webhook_requests
+
+    async def test_request_round_trip(self, store: Store) -> None:
+        record = make_request(idempotency_key="alert-1", strategy_id="strategy-1")
+        await store.insert_webhook_request(record)
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded == record
+        assert loaded is not record
+
+    async def test_unknown_request_is_none(self, store: Store) -> None:
+        assert await store.get_webhook_request(str(uuid.uuid4())) is None
+
+    async def test_payload_decimals_are_stored_as_strings(self, store: Store) -> None:
+        record = make_request(payload={"price": Decimal("27000.1")}, signal=None)
+        await store.insert_webhook_request(record)
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None
+        assert loaded.payload == {"price": "27000.1"}
+        assert loaded.signal is None
+
+    async def test_duplicate_idempotency_key_names_the_existing_request(self, store: Store) -> None:
+        first = make_request(idempotency_key="alert-1")
+        await store.insert_webhook_request(first)
+        second = make_request(idempotency_key="alert-1")
+        with pytest.raises(DuplicateRequest) as caught:
+            await store.insert_webhook_request(second)
+        assert caught.value.existing_id == first.id
+        assert await store.get_webhook_request(second.id) is None
+
+    async def test_idempotency_key_is_per_user(self, store: Store) -> None:
+        await store.insert_webhook_request(make_request(user_id="user-1", idempotency_key="k"))
+        other = make_request(user_id="user-2", idempotency_key="k")
+        await store.insert_webhook_request(other)
+        assert await store.get_webhook_request(other.id) is not None
+
+    async def test_idempotency_key_without_user_is_still_unique(self, store: Store) -> None:
+        # single-tenant (legacy secret) requests have no user_id and must still be deduplicated
+        first = make_request(user_id=None, idempotency_key="k")
+        await store.insert_webhook_request(first)
+        with pytest.raises(DuplicateRequest) as caught:
+            await store.insert_webhook_request(make_request(user_id=None, idempotency_key="k"))
+        assert caught.value.existing_id == first.id
+
+    async def test_requests_without_key_never_collide(self, store: Store) -> None:
+        for _ in range(3):
+            await store.insert_webhook_request(make_request(idempotency_key=None))
+        assert len(await store.pending_webhook_requests()) == 3
+
+    async def test_finish_moves_pending_to_terminal(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        before = utcnow()
+        await store.finish_webhook_request(
+            record.id,
+            RequestStatus.SUCCESS,
+            error_message=None,
+            result={"success": True, "action": "opened", "pnl": Decimal("1.5")},
+            http_status=200,
+        )
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None
+        assert loaded.status is RequestStatus.SUCCESS
+        assert loaded.result == {"success": True, "action": "opened", "pnl": "1.5"}
+        assert loaded.http_status == 200
+        assert loaded.error_message is None
+        assert loaded.processed_at is not None
+        assert loaded.processed_at.tzinfo is not None
+        assert loaded.processed_at >= before - timedelta(seconds=1)
+        assert loaded.payload == record.payload  # untouched
+
+    async def test_finish_records_the_error(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_webhook_request(
+            record.id,
+            RequestStatus.REJECTED,
+            error_message="gate: weekend",
+            result=None,
+            http_status=429,
+        )
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None
+        assert (loaded.status, loaded.error_message, loaded.result, loaded.http_status) == (
+            RequestStatus.REJECTED,
+            "gate: weekend",
+            None,
+            429,
+        )
+
+    async def test_terminal_request_is_never_overwritten(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_webhook_request(
+            record.id, RequestStatus.SUCCESS, error_message=None, result={"n": 1}, http_status=200
+        )
+        first = await store.get_webhook_request(record.id)
+        await store.finish_webhook_request(
+            record.id, RequestStatus.FAILED, error_message="late", result={"n": 2}, http_status=500
+        )
+        assert await store.get_webhook_request(record.id) == first
+
+    async def test_finish_unknown_request_is_silent(self, store: Store) -> None:
+        await store.finish_webhook_request(
+            str(uuid.uuid4()),
+            RequestStatus.EXPIRED,
+            error_message=None,
+            result=None,
+            http_status=None,
+        )
+
+    async def test_pending_requests_oldest_first(self, store: Store) -> None:
+        late = make_request(created_at=T0 + timedelta(seconds=5))
+        early = make_request(created_at=T0)  # whole second: no fractional part
+        middle = make_request(created_at=T0 + timedelta(microseconds=1))
+        done = make_request(created_at=T0 - timedelta(days=1))
+        for record in (late, done, early, middle):
+            await store.insert_webhook_request(record)
+        await store.finish_webhook_request(
+            done.id, RequestStatus.SUCCESS, error_message=None, result=None, http_status=200
+        )
+        pending = await store.pending_webhook_requests()
+        assert [r.id for r in pending] == [early.id, middle.id, late.id]
+        assert all(r.status is RequestStatus.PENDING for r in pending)
+
+    async def test_times_come_back_as_aware_utc(self, store: Store) -> None:
+        paris = datetime(2024, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=1)))
+        record = make_request(created_at=paris)
+        await store.insert_webhook_request(record)
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None
+        assert loaded.created_at == datetime(2024, 3, 1, 13, 0, tzinfo=UTC)
+        assert loaded.created_at.utcoffset() == timedelta(0)
+
+    # positions
+
+    async def test_position_insert_fills_id_and_timestamps(self, store: Store) -> None:
+        position = make_position()
+        before = utcnow()
+        await store.upsert_position(position)
+        loaded = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert loaded is not None
+        assert loaded is not position
+        uuid.UUID(loaded.id or "")  # a uuid
+        assert loaded.created_at is not None and loaded.updated_at is not None
+        assert loaded.created_at >= before - timedelta(seconds=1)
+        assert replace(loaded, id=None, created_at=None, updated_at=None) == position
+        assert position.id is None  # the caller's record is not modified
+
+    async def test_decimals_round_trip_exactly(self, store: Store) -> None:
+        position = make_position(
+            entry_price=Decimal("27000.1"),
+            quantity=Decimal("0.00012345"),
+            position_size_usd=Decimal("100"),
+            current_price=Decimal("0.1"),
+            unrealized_pnl_usd=Decimal("-12.34"),
+            unrealized_pnl_percent=Decimal("-0.000001"),
+        )
+        await store.upsert_position(position)
+        loaded = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert loaded is not None
+        for name in (
+            "entry_price",
+            "quantity",
+            "position_size_usd",
+            "current_price",
+            "unrealized_pnl_usd",
+            "unrealized_pnl_percent",
+        ):
+            value = getattr(loaded, name)
+            assert isinstance(value, Decimal), name
+            assert value == getattr(position, name), name
+        assert str(loaded.entry_price) == "27000.1"
+        assert str(loaded.quantity) == "0.00012345"
+
+    async def test_position_upsert_updates_in_place(self, store: Store) -> None:
+        await store.upsert_position(make_position())
+        first = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert first is not None
+        update = make_position(
+            quantity=Decimal("0.5"),
+            current_price=Decimal("27100"),
+            unrealized_pnl_usd=Decimal("49.95"),
+            last_price_update=T0 + timedelta(minutes=1),
+            stop_loss_order_id=None,
+        )
+        await store.upsert_position(update)
+        second = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert second is not None
+        assert (second.id, second.created_at) == (first.id, first.created_at)
+        assert second.updated_at is not None and first.updated_at is not None
+        assert second.updated_at >= first.updated_at
+        assert second.quantity == Decimal("0.5")
+        assert second.current_price == Decimal("27100")
+        assert second.last_price_update == T0 + timedelta(minutes=1)
+        assert second.stop_loss_order_id is None
+        assert len(await store.list_positions()) == 1
+
+    async def test_same_symbol_on_two_exchanges_is_two_positions(self, store: Store) -> None:
+        await store.upsert_position(make_position(exchange="paper"))
+        await store.upsert_position(make_position(exchange="aster", side="SELL"))
+        paper = await store.get_position("user-1", "paper", "BTCUSDT")
+        aster = await store.get_position("user-1", "aster", "BTCUSDT")
+        assert paper is not None and aster is not None
+        assert (paper.side, aster.side) == ("BUY", "SELL")
+        assert paper.id != aster.id
+
+    async def test_list_positions_filters_and_orders_by_entry_time(self, store: Store) -> None:
+        await store.upsert_position(
+            make_position(symbol="ETHUSDT", entry_time=T0 + timedelta(hours=1))
+        )
+        await store.upsert_position(make_position(symbol="BTCUSDT", entry_time=T0))
+        await store.upsert_position(
+            make_position(symbol="SOLUSDT", exchange="aster", entry_time=T0)
+        )
+        await store.upsert_position(make_position(user_id="user-2", entry_time=T0))
+
+        mine = await store.list_positions(user_id="user-1")
+        assert [(p.exchange, p.symbol) for p in mine][-1] == ("paper", "ETHUSDT")
+        assert {(p.exchange, p.symbol) for p in mine} == {
+            ("paper", "BTCUSDT"),
+            ("paper", "ETHUSDT"),
+            ("aster", "SOLUSDT"),
+        }
+        assert [
+            p.symbol for p in await store.list_positions(user_id="user-1", exchange="paper")
+        ] == [
+            "BTCUSDT",
+            "ETHUSDT",
+        ]
+        assert [p.user_id for p in await store.list_positions(exchange="aster")] == ["user-1"]
+        assert len(await store.list_positions()) == 4
+
+    async def test_get_missing_position_is_none(self, store: Store) -> None:
+        assert await store.get_position("user-1", "paper", "NOPE") is None
+
+    async def test_delete_position(self, store: Store) -> None:
+        await store.upsert_position(make_position())
+        await store.upsert_position(make_position(user_id="user-2"))
+        await store.delete_position("user-1", "paper", "BTCUSDT")
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+        assert await store.get_position("user-2", "paper", "BTCUSDT") is not None
+        await store.delete_position("user-1", "paper", "BTCUSDT")  # missing: silent
+
+    # trades
+
+    async def test_record_close_inserts_trade_and_deletes_position(self, store: Store) -> None:
+        await store.upsert_position(make_position())
+        await store.upsert_position(make_position(exchange="aster"))
+        trade = make_trade()
+        await store.record_close(trade)
+
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+        assert await store.get_position("user-1", "aster", "BTCUSDT") is not None
+        (loaded,) = await store.list_trades(user_id="user-1")
+        assert loaded is not trade
+        uuid.UUID(loaded.id or "")
+        assert loaded.created_at is not None and loaded.created_at.tzinfo is not None
+        assert replace(loaded, id=None, created_at=None) == trade
+        assert loaded.is_winner is True
+        assert loaded.pnl_usd == Decimal("0.0617435175")
+        assert trade.id is None
+
+    async def test_record_close_without_position_still_records_trade(self, store: Store) -> None:
+        await store.record_close(make_trade(is_winner=False, exit_reason="EXTERNAL"))
+        (loaded,) = await store.list_trades()
+        assert loaded.is_winner is False
+        assert loaded.exit_reason == "EXTERNAL"
+
+    async def test_list_trades_most_recent_first_with_limit(self, store: Store) -> None:
+        for hours in (1, 3, 2):
+            await store.record_close(
+                make_trade(exit_time=T0 + timedelta(hours=hours), notes=f"h{hours}")
+            )
+        trades = await store.list_trades()
+        assert [t.notes for t in trades] == ["h3", "h2", "h1"]
+        assert [t.notes for t in await store.list_trades(limit=2)] == ["h3", "h2"]
+        assert await store.list_trades(limit=0) == []
+
+    async def test_list_trades_filters(self, store: Store) -> None:
+        await store.record_close(make_trade(symbol="BTCUSDT"))
+        await store.record_close(make_trade(symbol="ETHUSDT"))
+        await store.record_close(make_trade(user_id="user-2", symbol="BTCUSDT"))
+        assert len(await store.list_trades()) == 3
+        assert {t.symbol for t in await store.list_trades(user_id="user-1")} == {
+            "BTCUSDT",
+            "ETHUSDT",
+        }
+        assert [t.user_id for t in await store.list_trades(symbol="ETHUSDT")] == ["user-1"]
+        btc = await store.list_trades(user_id="user-2", symbol="BTCUSDT")
+        assert [(t.user_id, t.symbol) for t in btc] == [("user-2", "BTCUSDT")]
