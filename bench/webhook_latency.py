@@ -5,10 +5,12 @@ Starts the server in a subprocess on a loopback port with a fresh data dir, then
 1. baseline   — a webhook with a wrong secret (HTTP + parsing + 401, nothing recorded), sequential
 2. latency    — 1,000 webhooks one after another, each recorded in SQLite and filled on paper
                 (request sent → response carrying the fill); buys open with SL+TP, closes close
-3. throughput — 1,000 webhooks, 50 in flight over 50 symbols; then checks every request reached a
-                terminal row (0 lost) and no request placed more than one entry (0 duplicated)
+3. throughput — wrk (when installed) with 50 connections for 10 s over 50 symbols, unique alerts;
+                then checks every request reached a terminal row (0 lost) and that every stored
+                position matches the venue's quantity (a duplicated entry would not)
 
-Usage: python bench/webhook_latency.py [--count 1000] [--concurrency 50] [--synchronous FULL]
+Each server variant (event loop / HTTP parser) is measured in the same run, so ratios compare.
+Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL]
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import asyncio
 import json
 import os
 import platform
+import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -105,67 +109,123 @@ async def concurrent(client: httpx.AsyncClient, count: int, concurrency: int) ->
     return samples, time.perf_counter() - started, statuses
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process (this one when pid is None), from /proc."""
+    if pid is None:
+        usage = os.times()
+        return usage.user + usage.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def audit(db: Path) -> dict:
     with sqlite3.connect(db) as conn:
         by_status = dict(conn.execute("SELECT status, COUNT(*) FROM webhook_requests GROUP BY status").fetchall())
     return by_status
 
 
-def count_entries(state: Path) -> dict[str, int]:
-    """Entries placed per request id (client ids end in -e) from the paper venue's own state."""
-    orders = json.loads(state.read_text())["orders"]
-    counts: dict[str, int] = {}
-    for order in orders:
-        cid = order["client_order_id"]
-        if cid.endswith("-e"):
-            counts[cid] = counts.get(cid, 0) + 1
-    return counts
+def mismatched_positions(data_dir: Path) -> int:
+    """Stored positions whose quantity differs from the venue's (a duplicated entry would show)."""
+    venue = json.loads((data_dir / "paper-exchange.json").read_text())["symbols"]
+    with sqlite3.connect(data_dir / "sparky.sqlite3") as conn:
+        stored = dict(conn.execute("SELECT symbol, quantity FROM positions").fetchall())
+    held = {s: abs(float(v["position"]["quantity"])) for s, v in venue.items() if float(v["position"]["quantity"])}
+    return sum(1 for s in set(stored) | set(held) if float(stored.get(s, 0)) != held.get(s, 0))
 
 
-async def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    args = parser.parse_args()
+def parse_wrk(output: str) -> dict:
+    """Requests/s, latency percentiles and error counts from `wrk --latency` output."""
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)
 
+    percentiles = {f"p{p}_ms": ms(v) for p, v in re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", output, re.M)}
+    total = re.search(r"(\d+) requests in ([\d.]+)(\w+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        **percentiles,
+        "requests": int(total.group(1)),
+        "webhooks_per_sec": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else None,
+    }
+
+
+def run_wrk(port: int, seconds: int, connections: int) -> dict:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+               "-s", str(Path(__file__).with_name("webhook.lua")), f"http://127.0.0.1:{port}/webhook"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True,
+                            env={**os.environ, "SPARKY_BENCH_SECRET": SECRET}).stdout
+    return parse_wrk(output)
+
+
+async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sparky-bench-"))
     env = {**os.environ, "SPARKY_DATA_DIR": str(data_dir), "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN,
            "RATE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
-    server = subprocess.Popen([sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--loop", loop, "--http", http],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             await wait_ready(client)
             baseline = await sequential(client, args.count, lambda i: {**alert("buy", "BTCUSDT", 100, i),
                                                                        "secret": "wrong"})
             latency = await sequential(
                 client, args.count,
-                lambda i: alert("buy" if i % 2 == 0 else "close", f"S{i % 10}USDT", 100 + i % 3, i))
-            samples, elapsed, statuses = await concurrent(client, args.count, args.concurrency)
+                lambda i: alert("buy" if i % 2 == 0 else "close", f"S{(i // 2) % 10}USDT", 100 + i % 3, i))
+        cpu_before = cpu_seconds(server.pid)
+        if shutil.which("wrk"):
+            throughput = run_wrk(port, args.seconds, args.concurrency)
+            elapsed = args.seconds
+            throughput["load"] = f"wrk, {args.concurrency} connections, {args.seconds}s"
+        else:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                samples, elapsed, statuses = await concurrent(client, args.count, args.concurrency)
+            throughput = {**summary("python client", samples), "requests": len(samples),
+                          "webhooks_per_sec": round(len(samples) / elapsed, 1),
+                          "non_2xx": sum(1 for s in statuses if s != 200),
+                          "load": f"httpx, {args.concurrency} in flight (client-bound)"}
+        cpu_server = cpu_seconds(server.pid) - cpu_before
+        throughput["server_cpu_ms_per_webhook"] = round(cpu_server / throughput["requests"] * 1000, 2)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
 
     rows = audit(data_dir / "sparky.sqlite3")
-    entries = count_entries(data_dir / "paper-exchange.json")
-    report = {
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
-        "sqlite_synchronous": args.synchronous,
+    recorded = sum(rows.values())
+    sent = 2 * args.count + throughput["requests"] - args.count  # 401s are not recorded
+    return {
+        "server": f"--loop {loop} --http {http}",
         "baseline_401": summary("wrong secret (HTTP + parse + 401)", baseline),
         "latency_to_fill": summary("webhook recorded + paper fill (+SL/TP on buys)", latency),
         "ratio_p50_vs_baseline": round(statistics.median(latency) / statistics.median(baseline), 2),
-        "throughput": {
-            **summary(f"{args.count} webhooks, {args.concurrency} in flight", samples),
-            "webhooks_per_sec": round(args.count / elapsed, 1),
-            "non_200": sum(1 for s in statuses if s != 200),
-        },
+        "throughput": throughput,
         "rows_by_status": rows,
-        "pending_rows_after_run": rows.get("pending", 0),
-        "requests_with_more_than_one_entry": sum(1 for n in entries.values() if n > 1),
+        # wrk stops counting with requests still in flight; those are recorded too, hence max(0, …)
+        "lost": max(0, sent - recorded) + rows.get("pending", 0),
+        "positions_mismatched_with_venue": mismatched_positions(data_dir),
+    }
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=1000, help="webhooks per sequential phase")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
+    parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
+                        help="comma-separated loop/http pairs to measure in this run")
+    args = parser.parse_args()
+    runs = [await run_once(args, *pair.split("/")) for pair in args.servers.split(",")]
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
+        "sqlite_synchronous": args.synchronous,
+        "runs": runs,
     }
     print(json.dumps(report, indent=2))
     return 0

@@ -30,6 +30,8 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         timeout_graceful_shutdown=30,
+        loop=args.loop,
+        http=args.http,
     )
     return 0
 
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=None, help="port (default PORT or 3000)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1",
                        help="proxies whose X-Forwarded-For is trusted (nginx on the same host)")
+    serve.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
+                       help="event loop (auto: uvloop when installed)")
+    serve.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"],
+                       help="HTTP parser (auto: httptools when installed)")
     serve.set_defaults(handler=_serve)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -10,7 +10,6 @@ from sparky.store.base import RequestStatus
 
 from ..conftest import SECRET, Sparky
 
-
 BASE = {"secret": SECRET, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "price": 27000}
 
 INVALID_FIELDS = [

@@ -28,6 +28,7 @@ from sparky.exchanges.errors import (
     RateLimited,
 )
 from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.paper_book import PaperBook
 
 BUY, SELL = Side.BUY, Side.SELL
 MARKET, LIMIT, STOP, TP = OrderKind.MARKET, OrderKind.LIMIT, OrderKind.STOP, OrderKind.TAKE_PROFIT
@@ -631,10 +632,7 @@ async def test_persistence_round_trip(tmp_path: Path, clock: Clock) -> None:
     await ex.place_order(req(BUY, "0.1", "e2", LIMIT, price="27000", sl="26500", tp="29000"))
     await ex.place_order(req(BUY, "0.1", "gone", LIMIT, price="20000"))
     await ex.cancel_order("BTC", "P6")
-    snapshot = json.loads(path.read_text())
-    assert snapshot["positions"] == {"BTC": {"quantity": "0.1", "entry_price": "27000"}}
-    assert [p.name for p in path.parent.iterdir()] == ["paper.json"]  # no temp files left
-
+    # no close: a crash right here must lose nothing (the journal reached the kernel)
     again = PaperExchange(state_path=path, clock=clock)
     assert await again.positions() == await ex.positions() == [
         Position("BTC", BUY, D("0.1"), D("27000"))]
@@ -668,21 +666,48 @@ async def test_persistence_round_trip(tmp_path: Path, clock: Clock) -> None:
     assert await third.balance() == await again.balance()
 
 
-async def test_snapshot_is_written_after_every_mutation(tmp_path: Path) -> None:
+async def test_every_mutation_is_journaled_and_compaction_keeps_state(tmp_path: Path) -> None:
     path = tmp_path / "paper.json"
     ex = PaperExchange(state_path=path)
-    assert not path.exists()
     await ex.note_price("BTC", D("27000"))
-    assert json.loads(path.read_text())["last_prices"] == {"BTC": "27000"}
     await ex.place_order(req(BUY, "0.1", "a"))
-    data = json.loads(path.read_text())
-    assert (data["next_id"], data["orders"][0]["average_price"]) == (2, "27000")
+    lines = (tmp_path / "paper.json.journal").read_text().splitlines()
+    assert len(lines) == 2  # one line per mutation, holding only what changed
+    assert json.loads(lines[1])["orders"][0]["average_price"] == "27000"
+    await ex.aclose()  # compacts: the snapshot holds everything, the journal starts over
+    assert (tmp_path / "paper.json.journal").read_text() == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paper.json", "paper.json.journal"]
+    again = PaperExchange(state_path=path)
+    assert await again.position("BTC") == Position("BTC", BUY, D("0.1"), D("27000"))
+
+
+async def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "paper.json"
+    ex = PaperExchange(state_path=path)
+    await ex.note_price("BTC", D("27000"))
+    await ex.place_order(req(BUY, "0.1", "a"))
+    with open(tmp_path / "paper.json.journal", "a") as journal:
+        journal.write('{"version":1,"orders":[{"id":"P9"')  # power lost mid-write
+    again = PaperExchange(state_path=path)
+    assert await again.position("BTC") == Position("BTC", BUY, D("0.1"), D("27000"))
+    assert (await again.place_order(req(BUY, "0.1", "b"))).id == "P2"
+
+
+async def test_finished_order_history_is_bounded_but_open_orders_are_kept(ex: PaperExchange) -> None:
+    await ex.note_price("BTC", D("27000"))
+    resting = await ex.place_order(req(BUY, "0.1", "rest", LIMIT, price="20000"))
+    first = await ex.place_order(req(BUY, "0.1", "first"))
+    for i in range(PaperBook.HISTORY + 5):
+        await ex.place_order(req(SELL if i % 2 == 0 else BUY, "0.1", f"o{i}"))
+    ex._book.prune()
+    assert await ex.get_order("BTC", order_id=first.id) is None  # oldest finished order forgotten
+    assert (await ex.get_order("BTC", order_id=resting.id)).status is OrderStatus.OPEN
 
 
 async def test_corrupt_snapshot_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "paper.json"
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read the snapshot"):
+    with pytest.raises(ValueError, match="cannot read the state"):
         PaperExchange(state_path=path)
 
 

@@ -11,7 +11,7 @@ from sparky.errors import Unauthorized
 from sparky.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -29,7 +29,7 @@ def is_admin(request: Request, services: Services) -> bool:
     return token is not None and hmac.compare_digest(token.encode(), services.admin_token.encode())
 
 
-def require_admin(request: Request, services: ServicesDep) -> None:
+async def require_admin(request: Request, services: ServicesDep) -> None:
     if not is_admin(request, services):
         raise Unauthorized("Unauthorized: admin token required",
                            hint="Send 'Authorization: Bearer <ADMIN_TOKEN>'")

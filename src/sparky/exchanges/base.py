@@ -194,6 +194,7 @@ class Exchange(ABC):
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""
+        return None
 
     async def ping(self) -> bool:
         """Cheap reachability check for /health."""
@@ -201,3 +202,4 @@ class Exchange(ABC):
 
     async def aclose(self) -> None:
         """Release connections; called once at shutdown."""
+        return None

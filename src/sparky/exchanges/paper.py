@@ -10,24 +10,28 @@ coroutines on one event loop see each operation as atomic.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections import deque
 from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sparky.exchanges.base import (
-    Balance, Bracket, Capabilities, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position,
-    Side, SymbolRules,
+    Balance,
+    Capabilities,
+    Exchange,
+    Order,
+    OrderKind,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    SymbolRules,
 )
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
 from sparky.exchanges.paper_book import NAME, PaperBook, positive
+from sparky.exchanges.paper_journal import PaperJournal
 
 __all__ = ["PaperExchange"]
 
@@ -80,13 +84,12 @@ class PaperExchange(Exchange):
         #: every OrderRequest the venue received (place_order, both legs of place_exit_pair),
         #: in order, including rejected ones
         self.requests: list[OrderRequest] = []
-        self._state_path = Path(state_path) if state_path is not None else None
-        if self._state_path is not None and self._state_path.exists():
+        self._journal = PaperJournal(Path(state_path)) if state_path is not None else None
+        if self._journal is not None:
             try:
-                _load(self._book, json.loads(self._state_path.read_text(encoding="utf-8")))
+                self._journal.load(self._book)
             except (ValueError, KeyError, TypeError, ArithmeticError) as err:
-                raise ValueError(
-                    f"paper: cannot read the snapshot {self._state_path}: {err!r}") from err
+                raise ValueError(f"paper: cannot read the state in {self._journal.path}: {err!r}") from err
 
     # ------------------------------------------------------- failure injection
     def fail(
@@ -203,86 +206,17 @@ class PaperExchange(Exchange):
         return True
 
     async def aclose(self) -> None:
-        self._save()
+        if self._journal is not None:
+            self._journal.close(self._book)
 
     # ------------------------------------------------------------ persistence
     def _save(self) -> None:
-        """Write the snapshot atomically (temp file in the same directory, fsync, os.replace)."""
-        path = self._state_path
-        if path is None:
+        """Journal what the last mutation changed (see paper_journal)."""
+        if self._journal is None:
+            self._book.dirty_orders.clear()
+            self._book.dirty_symbols.clear()
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._book.prune()
-            data = json.dumps(_dump(self._book), separators=(",", ":"))
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            self._journal.record(self._book)
         except OSError as err:  # state changed in memory but not on disk: look it up, never resend
-            raise OutcomeUnknown(f"paper: could not write {path}: {err}", exchange=NAME) from err
-
-
-def _s(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
-
-
-def _d(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-def _dump(book: PaperBook) -> dict[str, Any]:
-    def order(o: Order) -> dict[str, Any]:
-        d = {f.name: _s(getattr(o, f.name)) for f in fields(Order)}
-        b = book.brackets.get(o.id)
-        d["bracket"] = None if b is None else {
-            "stop_loss": _s(b.stop_loss), "take_profit": _s(b.take_profit)}
-        return d
-
-    return {
-        "version": 1,
-        "starting_equity": str(book.starting_equity),
-        "realised_pnl": str(book.realised),
-        "fees": str(book.fees),
-        "next_id": book.next_id,
-        "positions": {s: {"quantity": str(q), "entry_price": str(e)}
-                      for s, (q, e) in book.positions.items()},
-        "last_prices": {s: str(p) for s, p in book.last.items()},
-        "derived_rules": {s: {f.name: _s(getattr(r, f.name)) for f in fields(SymbolRules)}
-                          for s, r in book.derived.items()},
-        "orders": [order(o) for o in book.orders.values()],
-    }
-
-
-def _load(book: PaperBook, data: dict[str, Any]) -> None:
-    if data.get("version") != 1:
-        raise ValueError(f"unsupported snapshot version {data.get('version')!r}")
-    book.starting_equity = Decimal(data["starting_equity"])
-    book.realised, book.fees = Decimal(data["realised_pnl"]), Decimal(data["fees"])
-    book.next_id = int(data["next_id"])
-    book.positions = {s: (Decimal(p["quantity"]), Decimal(p["entry_price"]))
-                      for s, p in data["positions"].items()}
-    book.last = {s: Decimal(p) for s, p in data["last_prices"].items()}
-    book.derived = {s: SymbolRules(r["symbol"], Decimal(r["tick_size"]), Decimal(r["step_size"]),
-                                   Decimal(r["min_quantity"]), Decimal(r["min_notional"]))
-                    for s, r in data["derived_rules"].items()}
-    book.orders, book.brackets, book.by_client, book.reserved = {}, {}, {}, set()
-    for raw in data["orders"]:
-        raw = dict(raw)
-        bracket = raw.pop("bracket", None)
-        raw.update({k: _d(raw[k]) for k in _DECIMAL_FIELDS})
-        raw.update(side=Side(raw["side"]), kind=OrderKind(raw["kind"]),
-                   status=OrderStatus(raw["status"]))
-        order = Order(**raw)
-        book.orders[order.id] = order
-        book.by_client[order.client_order_id] = order.id
-        if bracket is not None:
-            book.brackets[order.id] = Bracket(_d(bracket["stop_loss"]), _d(bracket["take_profit"]))
-            book.reserved |= {f"{order.client_order_id}-sl", f"{order.client_order_id}-tp"}
+            raise OutcomeUnknown(f"paper: could not write {self._journal.path}: {err}", exchange=NAME) from err

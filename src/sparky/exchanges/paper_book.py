@@ -14,7 +14,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sparky.exchanges.base import (
-    Bracket, Order, OrderKind, OrderRequest, OrderStatus, Position, Side, SymbolRules,
+    Bracket,
+    Order,
+    OrderKind,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    Side,
+    SymbolRules,
 )
 from sparky.exchanges.errors import InsufficientFunds, InvalidOrder, OrderNotFound
 
@@ -82,9 +89,12 @@ class PaperBook:
         self.reserved: set[str] = set()  # "<cid>-sl"/"<cid>-tp" of bracketed entries
         self.last: dict[str, Decimal] = {}
         self.next_id = 1
+        #: what changed since the last journal entry (paper_journal persists only these)
+        self.dirty_orders: set[str] = set()
+        self.dirty_symbols: set[str] = set()
 
     #: finished orders kept queryable; like a real venue, older history is dropped (open orders never)
-    HISTORY = 500
+    HISTORY = 200
 
     def prune(self) -> None:
         """Forget the oldest finished orders beyond HISTORY, so state and snapshots stay small."""
@@ -239,6 +249,7 @@ class PaperBook:
 
     # ---------------------------------------------------------------- mutation
     def _stamp(self, order: Order, status: OrderStatus) -> None:
+        self.dirty_orders.add(order.id)
         order.status = status
         now = self.clock()
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
@@ -290,6 +301,7 @@ class PaperBook:
 
     def note_price(self, symbol: str, price: Decimal) -> None:
         positive(price, f"price of {symbol}")
+        self.dirty_symbols.add(symbol)
         if symbol not in self.configured and symbol not in self.derived:
             self.derived[symbol] = default_rules(symbol, price)
         queue = deque(o for o in self.orders.values()
@@ -316,6 +328,7 @@ class PaperBook:
             self._stamp(order, OrderStatus.REJECTED)
             return []
         new, entry, realised = self._net(symbol, order.side, qty, price)
+        self.dirty_symbols.add(symbol)
         self.realised += realised
         self.fees += qty * price * self.fee_rate
         if new == 0:

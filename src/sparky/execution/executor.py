@@ -13,7 +13,7 @@ from decimal import Decimal
 import structlog
 
 from sparky.config import LegacyConfig, Settings
-from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
+from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Side
 from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
