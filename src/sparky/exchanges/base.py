@@ -4,7 +4,7 @@ Required methods
     symbol_rules, last_price, place_order, get_order, cancel_order, open_orders,
     position, positions, balance, aclose
 Optional methods (guarded by `Capabilities`)
-    place_exit_pair   -- capabilities.oco: stop-loss and take-profit linked so one fill cancels the other
+    place_exit_pair   -- capabilities.oco or batch_orders: stop-loss and take-profit in one request
     note_price        -- simulated venues use prices carried by signals; real venues ignore them
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
@@ -188,8 +188,11 @@ class Exchange(ABC):
 
     async def place_exit_pair(
         self, stop_loss: OrderRequest, take_profit: OrderRequest
-    ) -> tuple[Order, Order]:
-        """Place SL and TP linked as OCO (capabilities.oco)."""
+    ) -> tuple[Order, Order | None]:
+        """Place SL and TP together in one request: linked so one fill cancels the other where
+        capabilities.oco, or as one batch where capabilities.batch_orders (then the executor
+        cancels the survivor). Raises when the stop-loss was not placed (cancelling a take-profit
+        that was); returns (stop, None) when only the take-profit failed."""
         raise NotSupported(f"{self.name} has no OCO orders", exchange=self.name)
 
     async def note_price(self, symbol: str, price: Decimal) -> None:

@@ -72,12 +72,13 @@ class Protector:
             tp_request = OrderRequest(symbol, exit_side, OrderKind.TAKE_PROFIT, quantity, client_ids[1],
                                       trigger_price=take_profit, reduce_only=True)
 
-        if sl_request and tp_request and exchange.capabilities.oco:
+        caps = exchange.capabilities
+        if sl_request and tp_request and (caps.oco or caps.batch_orders):
             try:
                 async for attempt in self._retrying():
                     with attempt:
                         sl, tp = await self._pair(exchange, sl_request, tp_request, resume)
-                return Protection(sl, tp)
+                return Protection(sl, tp, None if tp else "the venue did not accept the take-profit")
             except ExchangeError as err:
                 raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
 
@@ -103,7 +104,7 @@ class Protector:
 
     async def _pair(
         self, exchange: Exchange, sl: OrderRequest, tp: OrderRequest, resume: bool
-    ) -> tuple[Order, Order]:
+    ) -> tuple[Order, Order | None]:
         if resume:
             found_sl = await exchange.get_order(sl.symbol, client_order_id=sl.client_order_id)
             found_tp = await exchange.get_order(tp.symbol, client_order_id=tp.client_order_id)

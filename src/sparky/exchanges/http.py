@@ -1,0 +1,83 @@
+"""HTTP plumbing shared by the venue adapters: pooled clients, transport errors, retries.
+
+One `httpx.AsyncClient` per venue base URL (connection pooling, timeouts), owned by the
+`HttpClientPool` the app lifespan builds and closes. Transport failures are translated here, once:
+a request that may have reached the venue (a timeout after sending, a dropped connection) on an
+order-placing call is `OutcomeUnknown` — look the order up by client id, never resend it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class HttpClientPool:
+    def __init__(self, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, base_url: str) -> httpx.AsyncClient:
+        key = base_url.rstrip("/")
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=key,
+                timeout=self._timeout,
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                headers={"User-Agent": "sparky"},
+            )
+            self._clients[key] = client
+        return client
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+async def send(
+    client: httpx.AsyncClient, method: str, url: str, *, exchange: str, places_order: bool = False, **kwargs: Any
+) -> httpx.Response:
+    """Send one request; transport failures become our errors (never a raw httpx exception)."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+        # never reached the venue: safe to retry
+        raise ExchangeUnavailable(f"{exchange}: cannot connect ({type(err).__name__})", exchange=exchange) from err
+    except httpx.TransportError as err:
+        if places_order:
+            raise OutcomeUnknown(
+                f"{exchange}: no answer to an order request ({type(err).__name__}); look it up by client id",
+                exchange=exchange,
+            ) from err
+        raise ExchangeUnavailable(f"{exchange}: {type(err).__name__}", exchange=exchange) from err
+
+
+def _retryable(err: BaseException) -> bool:
+    return isinstance(err, ExchangeError) and err.retryable
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, backoff: float = 0.2) -> T:
+    """Retry only errors the venue calls retryable (rate limit, unavailable), with backoff."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=backoff, max=5),
+        retry=retry_if_exception(_retryable),
+        reraise=True,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover
