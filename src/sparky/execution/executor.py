@@ -17,6 +17,7 @@ from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequ
 from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
+from sparky.execution.limits import PositionLimit, PositionLimitReached
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
 from sparky.execution.prices import stop_loss_price, take_profit_price
@@ -50,6 +51,7 @@ class TradeExecutor:
         self._protector = Protector(settings.protection_attempts)
         self._closer = PositionCloser(store, settings.close_confirm_attempts)
         self._reconciler = Reconciler(store)
+        self._position_limit = PositionLimit(store, legacy.risk_management.max_positions)
 
     @property
     def reconciler(self) -> Reconciler:
@@ -128,18 +130,27 @@ class TradeExecutor:
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
                                     "lower the percent")
 
-        reversal: CloseResult | None = None
-        if live is not None:
+        if live is None:
             try:
-                reversal = await self._closer.close(exchange, user_id=job.user_id, live=live,
-                                                    exit_reason="REVERSAL", client_order_id=job.cid("rx"),
-                                                    resume=job.resume)
-            except (ExchangeError, CloseNotConfirmed) as err:
-                log.error("reversal.close_failed", error=str(err))
-                return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
-                                      f"reversing: {err}", action="reversal_failed")
+                async with self._position_limit.opening(job.user_id):
+                    return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
+            except PositionLimitReached as err:
+                return Outcome.risk_limit("max_positions", err.current, err.limit)
+        try:
+            reversal = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="REVERSAL",
+                                                client_order_id=job.cid("rx"), resume=job.resume)
+        except (ExchangeError, CloseNotConfirmed) as err:
+            log.error("reversal.close_failed", error=str(err))
+            return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
+                                  f"reversing: {err}", action="reversal_failed")
+        return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, reversal)
 
-        bracket = Bracket(*preview) if is_limit else None
+    async def _enter(self, job: Job, exchange: Exchange, side: Side, quantity: Decimal,
+                     preview: tuple[Decimal | None, Decimal | None], tick: Decimal,
+                     reversal: CloseResult | None) -> Outcome:
+        """Send the entry (limit entries carry their bracket), then protect and record it."""
+        signal = job.signal
+        is_limit = signal.order_type is OrderType.LIMIT
         entry = OrderRequest(
             symbol=signal.symbol,
             side=side,
@@ -147,7 +158,7 @@ class TradeExecutor:
             quantity=quantity,
             client_order_id=job.cid("e"),
             price=signal.price if is_limit else None,
-            bracket=bracket,
+            bracket=Bracket(*preview) if is_limit else None,
         )
         try:
             order = await send_order(exchange, entry, resume=job.resume)
@@ -159,9 +170,7 @@ class TradeExecutor:
             return outcome
         if order.status is not OrderStatus.FILLED:
             return self._resting(order, reversal)
-
-        return await self._after_entry(job, exchange, order, rules.tick_size, reversal,
-                                       signal.price if is_limit else None)
+        return await self._after_entry(job, exchange, order, tick, reversal, signal.price if is_limit else None)
 
     async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
                            reversal: CloseResult | None, limit_price: Decimal | None) -> Outcome:

@@ -43,6 +43,14 @@ class Outcome:
                    200, message)
 
     @classmethod
+    def risk_limit(cls, limit_type: str, current: int, limit: int) -> Outcome:
+        """The original's 429 shape: {error: 'Risk limit exceeded', data: {limitType, current, limit}}."""
+        return cls(RequestStatus.REJECTED,
+                   {"success": False, "action": "rejected", "error": "Risk limit exceeded",
+                    "data": {"limitType": limit_type, "current": current, "limit": limit}},
+                   429, f"Risk limit exceeded: {limit_type} {current}/{limit}")
+
+    @classmethod
     def skipped(cls, message: str, *, action: str = "skipped", success: bool = False) -> Outcome:
         return cls(RequestStatus.SKIPPED, {"success": success, "action": action, "message": message})
 

@@ -1,0 +1,86 @@
+"""Alert bodies to typed signals: content types, aliases, TradingView quirks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from sparky.errors import BadRequest
+from sparky.signals.intake import parse_body
+from sparky.signals.models import Action, OrderType
+from sparky.signals.normalise import build_signal, public_payload
+
+EXCHANGES = {"paper"}
+
+
+def test_json_numbers_keep_every_digit() -> None:
+    fields = parse_body(b'{"price": 0.1000000000000000055511151231257827}', "application/json")
+    assert fields["price"] == D("0.1000000000000000055511151231257827")
+
+
+def test_text_plain_with_crlf_and_bom_is_json() -> None:
+    raw = "\ufeff{\"action\": \"buy\"}\r\n".encode()
+    assert parse_body(raw, "text/plain; charset=utf-8") == {"action": "buy"}
+
+
+def test_form_body() -> None:
+    assert parse_body(b"action=sell&symbol=ETHUSDT", "application/x-www-form-urlencoded") == {
+        "action": "sell", "symbol": "ETHUSDT"}
+
+
+@pytest.mark.parametrize(("value", "action"), [
+    ("BUY", Action.BUY), ("Long", Action.BUY), ("sell", Action.SELL), ("SHORT", Action.SELL),
+    ("close", Action.CLOSE), ("flat", Action.CLOSE), ("exit", Action.CLOSE),
+    ("close_long", Action.CLOSE_LONG), ("close_short", Action.CLOSE_SHORT),
+])
+def test_actions_are_case_insensitive_with_aliases(value: str, action: Action) -> None:
+    assert build_signal({"action": value, "symbol": "X", "exchange": "paper"}, EXCHANGES).action is action
+
+
+@pytest.mark.parametrize(("raw", "symbol"), [
+    ("BINANCE:BTCUSDT", "BTCUSDT"), ("binance:btcusdt.p", "BTCUSDT"), ("OANDA:EUR_USD", "EUR_USD"),
+    ("  eth/usdt ", "ETH/USDT"), ("BYBIT:1000PEPEUSDT.P", "1000PEPEUSDT"),
+])
+def test_symbols_are_cleaned(raw: str, symbol: str) -> None:
+    assert build_signal({"action": "buy", "symbol": raw, "exchange": "PAPER"}, EXCHANGES).symbol == symbol
+
+
+def test_the_originals_aliases() -> None:
+    signal = build_signal({
+        "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "orderType": "LIMIT", "price": "27000.5",
+        "stopLoss": 2, "takeProfit": "4", "positionSizeUsd": 100, "userId": None, "alertId": "a-1",
+    }, EXCHANGES)
+    assert signal.order_type is OrderType.LIMIT and signal.price == D("27000.5")
+    assert (signal.stop_loss_percent, signal.take_profit_percent) == (D(2), D(4))
+    assert (signal.position_size_usd, signal.alert_id) == (D(100), "a-1")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2026-11-21T10:00:00Z", datetime(2026, 11, 21, 10, tzinfo=UTC)),
+    ("2026-11-21T10:00:00", datetime(2026, 11, 21, 10, tzinfo=UTC)),
+    (1795255200, datetime(2026, 11, 21, 10, tzinfo=UTC)),
+    ("1795255200000", datetime(2026, 11, 21, 10, tzinfo=UTC)),
+])
+def test_timestamps_are_utc(value, expected) -> None:
+    signal = build_signal({"action": "buy", "symbol": "X", "exchange": "paper", "timestamp": value}, EXCHANGES)
+    assert signal.timestamp == expected
+
+
+def test_error_names_the_documented_field_even_for_an_alias() -> None:
+    with pytest.raises(BadRequest) as caught:
+        build_signal({"action": "buy", "symbol": "X", "exchange": "paper", "positionSizeUsd": -5}, EXCHANGES)
+    assert caught.value.field == "position_size_usd"
+    assert caught.value.message.startswith("Invalid field 'position_size_usd'")
+
+
+def test_stored_payload_never_holds_the_secret() -> None:
+    assert public_payload({"secret": "s", "webhook_secret": "s", "action": "buy"}) == {"action": "buy"}
+
+
+def test_signal_round_trips_through_its_stored_form() -> None:
+    signal = build_signal({"action": "short", "symbol": "BTCUSDT", "exchange": "paper", "price": "1.10",
+                           "stop_loss_percent": "0.5"}, EXCHANGES)
+    again = type(signal).model_validate(signal.model_dump(mode="json"))
+    assert again == signal
