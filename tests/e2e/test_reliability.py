@@ -182,3 +182,23 @@ async def test_positions_and_history_survive_a_restart(start) -> None:
         assert listing["totalPositions"] == 1 and listing["positions"][0]["entryPrice"] == 27000
         body = (await sparky.alert(action="close", symbol="BTCUSDT", price=27270)).json()
         assert body["action"] == "closed" and body["pnl"] == {"usd": 27, "percent": 1}
+
+
+async def test_a_signal_that_cannot_be_recorded_is_refused_with_503_and_not_executed(sparky: Sparky) -> None:
+    await sparky.services.store.aclose()  # the database is gone
+    response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000)
+    assert response.status_code == 503
+    assert response.json()["error"] == "Signal not recorded, nothing was executed; retry shortly"
+    assert sparky.paper.requests == []
+    health = await sparky.client.get("/health")
+    assert health.status_code == 503 and health.json()["store"] == {"ok": False}
+
+
+async def test_shutdown_finishes_in_flight_executions_before_closing(start) -> None:
+    async with start(sync_budget_ms=0) as sparky:
+        rid = (await sparky.alert(action="buy", symbol="BTCUSDT", price=27000)).json()["request_id"]
+    # the lifespan has ended: the execution was allowed to finish and its outcome recorded
+    async with start() as sparky:
+        row = await sparky.services.store.get_webhook_request(rid)
+        assert row.status is RequestStatus.SUCCESS
+        assert [p.symbol for p in await sparky.paper.positions()] == ["BTCUSDT"]
