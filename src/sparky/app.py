@@ -14,7 +14,7 @@ from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address
 
 from sparky import __version__
-from sparky.api import health, positions, webhook
+from sparky.api import exchanges, health, positions, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.logging import configure_logging
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhook.build_router(limiter, settings.rate_limit))
     app.include_router(health.router)
     app.include_router(positions.router)
+    app.include_router(exchanges.router)
     _install_error_handlers(app)
     return app
 

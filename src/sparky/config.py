@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     #: per-symbol rules for the paper exchange, JSON: {"BTCUSDT": {"tick_size": "0.1", "step_size":
     #: "0.001", "min_quantity": "0.001", "min_notional": "5"}}; other symbols derive rules from price
     paper_symbol_rules: dict[str, dict[str, Decimal]] = {}
+    #: the paper venue attaches SL/TP to entries (one request per open, like OANDA); false makes
+    #: it behave like venues that take SL/TP as separate orders after the fill (like Aster)
+    paper_attached_brackets: bool = True
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 

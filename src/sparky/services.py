@@ -16,6 +16,8 @@ import structlog
 from sparky.cache import Cache, InProcessCache
 from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.base import SymbolRules
+from sparky.exchanges.factory import adapters_from_config
+from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.paper import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
@@ -42,9 +44,11 @@ class Services:
     pipeline: WebhookPipeline
     admin_token: str
     started_at: float
+    http: HttpClientPool
 
     async def aclose(self) -> None:
         await self.exchanges.aclose()
+        await self.http.aclose()
         await self.cache.aclose()
         await self.store.aclose()
 
@@ -80,14 +84,17 @@ def paper_rules(settings: Settings) -> dict[str, SymbolRules]:
     return rules
 
 
-def build_exchanges(settings: Settings) -> ExchangeRegistry:
+def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPool) -> ExchangeRegistry:
     registry = ExchangeRegistry()
+    for adapter in adapters_from_config(legacy.exchanges, http):
+        registry.add(adapter)
     registry.add(PaperExchange(
         state_path=settings.paper_state_path,
         rules=paper_rules(settings),
         starting_equity=settings.paper_starting_equity,
         leverage=settings.paper_leverage,
         fee_rate=settings.paper_fee_rate,
+        attached_brackets=settings.paper_attached_brackets,
     ))
     return registry
 
@@ -99,7 +106,8 @@ async def build_services(settings: Settings) -> Services:
     store = SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
     await store.open()
     cache = InProcessCache()
-    exchanges = build_exchanges(settings)
+    http = HttpClientPool()
+    exchanges = build_exchanges(settings, legacy, http)
     executor = TradeExecutor(store, exchanges, settings, legacy)
     dispatcher = Dispatcher(store, executor, exchanges.get, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec)
@@ -111,4 +119,4 @@ async def build_services(settings: Settings) -> Services:
         exchange_names=exchanges.names(),
     )
     return Services(settings, legacy, store, cache, exchanges, executor, dispatcher, pipeline,
-                    admin_token, time.monotonic())
+                    admin_token, time.monotonic(), http)

@@ -65,3 +65,11 @@ async def test_webhook_outcome_lookup(sparky: Sparky) -> None:
     assert outcome["status"] == "success" and outcome["symbol"] == "BTCUSDT" and outcome["http_status"] == 200
     assert "secret" not in outcome["payload"]
     assert (await sparky.admin_get("/webhook/does-not-exist")).status_code == 404
+
+
+async def test_exchanges_lists_configured_venues_and_capabilities(sparky: Sparky) -> None:
+    body = (await sparky.client.get("/exchanges")).json()
+    [paper] = body["exchanges"]
+    assert paper["name"] == "paper"
+    assert paper["capabilities"]["attached_brackets"] is True and paper["capabilities"]["oco"] is True
+    assert body["supported"]["native"] == ["paper", "aster", "oanda", "tradier"]

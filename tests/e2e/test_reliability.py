@@ -89,7 +89,7 @@ async def test_concurrent_signals_on_different_symbols_all_open(sparky: Sparky) 
 
 
 async def test_stop_loss_that_cannot_be_placed_flattens_the_position(sparky: Sparky) -> None:
-    sparky.paper.fail("stop_loss", times=3)
+    sparky.paper.fail("stop_loss", times=10)  # the attached bracket and every retry
     response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
                                   stop_loss_percent=2, take_profit_percent=4)
     body = response.json()
@@ -98,8 +98,11 @@ async def test_stop_loss_that_cannot_be_placed_flattens_the_position(sparky: Spa
     assert body["success"] is False and body["action"] == "protection_failed"
     assert "position closed at market" in body["error"]
     assert await sparky.paper.position("BTCUSDT") is None
-    assert sparky.paper.requests[0] == OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.1"),
-                                                    client_order_id(rid, "e"))
+    entry = sparky.paper.requests[0]
+    assert (entry.side, entry.kind, entry.quantity, entry.client_order_id) == (
+        Side.BUY, OrderKind.MARKET, D("0.1"), client_order_id(rid, "e"))
+    # the venue did not attach the bracket; the linked pair was then tried three times
+    assert [r.kind for r in sparky.paper.requests[1:-1]] == [OrderKind.STOP, OrderKind.TAKE_PROFIT] * 3
     assert sparky.paper.requests[-1] == OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.1"),
                                                      client_order_id(rid, "f"), reduce_only=True)
     [trade] = await sparky.services.store.list_trades()
@@ -117,12 +120,14 @@ async def test_stop_loss_placed_on_a_retry_keeps_the_position(sparky: Sparky) ->
     assert (await sparky.paper.position("BTCUSDT")).side is Side.BUY
 
 
-async def test_stop_refused_as_invalid_is_not_retried_and_flattens(sparky: Sparky) -> None:
-    sparky.paper.fail("stop_loss", times=1, error=InvalidOrder("Order would immediately trigger"))
-    body = (await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, stop_loss_percent=2)).json()
-    assert body["action"] == "protection_failed"
-    assert "InvalidOrder" in body["error"]
-    assert await sparky.paper.position("BTCUSDT") is None
+async def test_stop_refused_as_invalid_is_not_retried_and_flattens(start) -> None:
+    async with start(paper_attached_brackets=False) as sparky:
+        sparky.paper.fail("stop_loss", times=1, error=InvalidOrder("Order would immediately trigger"))
+        body = (await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, stop_loss_percent=2)).json()
+        assert body["action"] == "protection_failed"
+        assert "InvalidOrder" in body["error"]
+        assert [r.kind for r in sparky.paper.requests] == [OrderKind.MARKET, OrderKind.STOP, OrderKind.MARKET]
+        assert await sparky.paper.position("BTCUSDT") is None
 
 
 async def test_slow_execution_answers_202_and_records_the_outcome(start) -> None:

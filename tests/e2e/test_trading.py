@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from sparky.exchanges.base import OrderKind, OrderRequest, OrderStatus, Side
+from sparky.exchanges.base import Bracket, OrderKind, OrderRequest, OrderStatus, Side
 from sparky.execution.orders import client_order_id
 from sparky.signals.auth import LOCAL_USER_ID
 
@@ -15,47 +15,69 @@ def cid(request_id: str, role: str) -> str:
     return client_order_id(request_id, role)
 
 
-async def test_open_long_places_entry_then_stop_and_take_profit_at_exact_prices(sparky: Sparky) -> None:
+async def exits(sparky: Sparky) -> tuple:
+    """The resting stop-loss and take-profit on the venue."""
+    orders = {o.kind: o for o in await sparky.paper.open_orders("BTCUSDT")}
+    return orders[OrderKind.STOP], orders[OrderKind.TAKE_PROFIT]
+
+
+SL, TP = D("26716.6"), D("27937.1")  # 27123.45 × (1 ∓ 1.5 %, 3 %), rounded to 0.1 toward the entry
+
+
+async def test_open_long_attaches_stop_and_take_profit_to_the_entry_in_one_request(sparky: Sparky) -> None:
     response = await sparky.alert(action="buy", symbol="BINANCE:BTCUSDT", price="27123.45",
                                   position_size_usd=1000, stop_loss_percent=1.5, take_profit_percent=3)
-    assert response.status_code == 200
-    body = response.json()
-    rid = body["request_id"]
-    assert body["success"] is True and body["action"] == "opened"
-    # 1000 / 27123.45 = 0.03686… floored to the 0.001 step; SL 26716.598… and TP 27937.153… rounded
-    # to the 0.1 tick toward the entry
+    rid = response.json()["request_id"]
+    # 1000 / 27123.45 = 0.03686… floored to the 0.001 step
     assert sparky.paper.requests == [
-        OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.036"), cid(rid, "e")),
-        OrderRequest("BTCUSDT", Side.SELL, OrderKind.STOP, D("0.036"), cid(rid, "sl"),
-                     trigger_price=D("26716.6"), reduce_only=True),
-        OrderRequest("BTCUSDT", Side.SELL, OrderKind.TAKE_PROFIT, D("0.036"), cid(rid, "tp"),
-                     trigger_price=D("27937.1"), reduce_only=True),
+        OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.036"), cid(rid, "e"), bracket=Bracket(SL, TP)),
     ]
-    position = body["position"]
-    assert position["side"] == "BUY" and position["quantity"] == 0.036
-    assert position["entryPrice"] == 27123.45
-    assert position["stopLossPrice"] == 26716.6 and position["takeProfitPrice"] == 27937.1
+    stop, target = await exits(sparky)
+    assert (stop.side, stop.trigger_price, stop.quantity, stop.client_order_id) == (Side.SELL, SL, D("0.036"),
+                                                                                    cid(rid, "e") + "-sl")
+    assert (target.side, target.trigger_price, target.linked_order_id) == (Side.SELL, TP, stop.id)
 
-    stored = await sparky.services.store.get_position(LOCAL_USER_ID, "paper", "BTCUSDT")
-    assert stored is not None
-    assert (stored.side, stored.quantity, stored.entry_price) == ("BUY", D("0.036"), D("27123.45"))
-    assert (stored.stop_loss_price, stored.take_profit_price) == (D("26716.6"), D("27937.1"))
-    assert stored.position_size_usd == D("976.44420")
-    row = await sparky.services.store.get_webhook_request(rid)
-    assert row.status.value == "success" and row.result["action"] == "opened"
-    assert "secret" not in row.payload and row.webhook_secret.startswith("sha256:")
+
+async def test_open_long_places_entry_then_stop_and_take_profit_at_exact_prices(start) -> None:
+    async with start(paper_attached_brackets=False) as sparky:
+        response = await sparky.alert(action="buy", symbol="BINANCE:BTCUSDT", price="27123.45",
+                                    position_size_usd=1000, stop_loss_percent=1.5, take_profit_percent=3)
+        assert response.status_code == 200
+        body = response.json()
+        rid = body["request_id"]
+        assert body["success"] is True and body["action"] == "opened"
+        assert sparky.paper.requests == [
+          OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.036"), cid(rid, "e")),
+          OrderRequest("BTCUSDT", Side.SELL, OrderKind.STOP, D("0.036"), cid(rid, "sl"),
+                       trigger_price=SL, reduce_only=True),
+          OrderRequest("BTCUSDT", Side.SELL, OrderKind.TAKE_PROFIT, D("0.036"), cid(rid, "tp"),
+                       trigger_price=TP, reduce_only=True),
+        ]
+        position = body["position"]
+        assert position["side"] == "BUY" and position["quantity"] == 0.036
+        assert position["entryPrice"] == 27123.45
+        assert position["stopLossPrice"] == 26716.6 and position["takeProfitPrice"] == 27937.1
+
+        stored = await sparky.services.store.get_position(LOCAL_USER_ID, "paper", "BTCUSDT")
+        assert stored is not None
+        assert (stored.side, stored.quantity, stored.entry_price) == ("BUY", D("0.036"), D("27123.45"))
+        assert (stored.stop_loss_price, stored.take_profit_price) == (D("26716.6"), D("27937.1"))
+        assert stored.position_size_usd == D("976.44420")
+        row = await sparky.services.store.get_webhook_request(rid)
+        assert row.status.value == "success" and row.result["action"] == "opened"
+        assert "secret" not in row.payload and row.webhook_secret.startswith("sha256:")
 
 
 async def test_open_short_puts_stop_above_and_take_profit_below(sparky: Sparky) -> None:
     body = (await sparky.alert(action="short", symbol="BTCUSDT", price="27123.45", position_size_usd=1000,
                                stop_loss_percent=1.5, take_profit_percent=3)).json()
-    assert body["action"] == "opened"
-    entry, stop, target = sparky.paper.requests
+    assert body["action"] == "opened" and body["position"]["side"] == "SELL"
+    [entry] = sparky.paper.requests
     assert (entry.side, entry.kind, entry.quantity) == (Side.SELL, OrderKind.MARKET, D("0.036"))
-    assert (stop.side, stop.kind, stop.trigger_price, stop.reduce_only) == (Side.BUY, OrderKind.STOP,
-                                                                            D("27530.3"), True)
-    assert (target.side, target.kind, target.trigger_price) == (Side.BUY, OrderKind.TAKE_PROFIT, D("26309.8"))
-    assert body["position"]["side"] == "SELL"
+    stop, target = await exits(sparky)
+    assert (stop.side, stop.trigger_price, stop.reduce_only) == (Side.BUY, D("27530.3"), True)
+    assert (target.side, target.trigger_price, target.reduce_only) == (Side.BUY, D("26309.8"), True)
+    assert (body["position"]["stopLossPrice"], body["position"]["takeProfitPrice"]) == (27530.3, 26309.8)
 
 
 async def test_same_side_signal_is_skipped_without_orders(sparky: Sparky) -> None:
@@ -110,28 +132,29 @@ async def test_close_long_leaves_a_short_alone(sparky: Sparky) -> None:
     assert (await sparky.paper.position("BTCUSDT")).side is Side.SELL
 
 
-async def test_reverse_closes_confirms_flat_then_opens_the_other_side(sparky: Sparky) -> None:
-    await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
-                       stop_loss_percent=2, take_profit_percent=4)
-    response = await sparky.alert(action="sell", symbol="BTCUSDT", price=26730, position_size_usd=2673,
-                                  stop_loss_percent=2, take_profit_percent=4)
-    body = response.json()
-    rid = body["request_id"]
-    assert body["action"] == "reversed" and body["success"] is True
-    assert body["reversed"]["pnl"] == {"usd": -27, "percent": -1}
-    assert sparky.paper.requests[3:] == [
-        OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.1"), cid(rid, "rx"), reduce_only=True),
-        OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.1"), cid(rid, "e")),
-        OrderRequest("BTCUSDT", Side.BUY, OrderKind.STOP, D("0.1"), cid(rid, "sl"),
-                     trigger_price=D("27264.6"), reduce_only=True),
-        OrderRequest("BTCUSDT", Side.BUY, OrderKind.TAKE_PROFIT, D("0.1"), cid(rid, "tp"),
-                     trigger_price=D("25660.8"), reduce_only=True),
-    ]
-    live = await sparky.paper.position("BTCUSDT")
-    assert (live.side, live.quantity, live.entry_price) == (Side.SELL, D("0.1"), D(26730))
-    [trade] = await sparky.services.store.list_trades()
-    assert (trade.exit_reason, trade.pnl_usd) == ("REVERSAL", D("-27"))
-    assert len(await sparky.paper.open_orders("BTCUSDT")) == 2  # only the new short's exits remain
+async def test_reverse_closes_confirms_flat_then_opens_the_other_side(start) -> None:
+    async with start(paper_attached_brackets=False) as sparky:
+        await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
+                           stop_loss_percent=2, take_profit_percent=4)
+        response = await sparky.alert(action="sell", symbol="BTCUSDT", price=26730, position_size_usd=2673,
+                                      stop_loss_percent=2, take_profit_percent=4)
+        body = response.json()
+        rid = body["request_id"]
+        assert body["action"] == "reversed" and body["success"] is True
+        assert body["reversed"]["pnl"] == {"usd": -27, "percent": -1}
+        assert sparky.paper.requests[3:] == [
+            OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.1"), cid(rid, "rx"), reduce_only=True),
+            OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.1"), cid(rid, "e")),
+            OrderRequest("BTCUSDT", Side.BUY, OrderKind.STOP, D("0.1"), cid(rid, "sl"),
+                         trigger_price=D("27264.6"), reduce_only=True),
+            OrderRequest("BTCUSDT", Side.BUY, OrderKind.TAKE_PROFIT, D("0.1"), cid(rid, "tp"),
+                         trigger_price=D("25660.8"), reduce_only=True),
+        ]
+        live = await sparky.paper.position("BTCUSDT")
+        assert (live.side, live.quantity, live.entry_price) == (Side.SELL, D("0.1"), D(26730))
+        [trade] = await sparky.services.store.list_trades()
+        assert (trade.exit_reason, trade.pnl_usd) == ("REVERSAL", D("-27"))
+        assert len(await sparky.paper.open_orders("BTCUSDT")) == 2  # only the new short's exits remain
 
 
 async def test_stop_loss_fill_is_recorded_and_cancels_the_take_profit(sparky: Sparky) -> None:

@@ -54,8 +54,10 @@ class OrderStatus(StrEnum):
 class Capabilities:
     """What an adapter offers; the executor picks its path from these flags."""
 
-    #: SL/TP can be attached to an entry order and are placed by the venue when it fills.
+    #: SL/TP can be attached to market and limit entries; the venue places them when it fills.
     attached_brackets: bool = False
+    #: SL/TP can be attached to limit entries only (e.g. Tradier OTOCO has no market entry).
+    limit_brackets: bool = False
     #: SL/TP can be placed as a linked pair (one fill cancels the other).
     oco: bool = False
     reduce_only: bool = False

@@ -70,6 +70,7 @@ class PaperExchange(Exchange):
         fee_rate: Decimal = Decimal("0"),
         rules: dict[str, SymbolRules] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        attached_brackets: bool = True,
     ) -> None:
         if not starting_equity.is_finite() or starting_equity < 0:
             raise ValueError(f"paper: starting_equity must be >= 0, got {starting_equity}")
@@ -77,6 +78,8 @@ class PaperExchange(Exchange):
             raise ValueError(f"paper: leverage must be > 0, got {leverage}")
         if not fee_rate.is_finite() or not 0 <= fee_rate < 1:
             raise ValueError(f"paper: fee_rate must be in [0, 1), got {fee_rate}")
+        if not attached_brackets:  # behave like a venue that needs SL/TP sent after the fill
+            self.capabilities = replace(self.capabilities, attached_brackets=False, limit_brackets=True)
         self._book = PaperBook(starting_equity=starting_equity, leverage=leverage,
                                fee_rate=fee_rate, rules=rules or {}, clock=clock)
         self._book.stop_gate = self._stop_gate

@@ -118,7 +118,8 @@ class TradeExecutor:
         if live is not None and live.side is side:
             return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
 
-        if is_limit and not (exchange.capabilities.limit_orders and exchange.capabilities.attached_brackets):
+        caps = exchange.capabilities
+        if is_limit and not (caps.limit_orders and (caps.attached_brackets or caps.limit_brackets)):
             return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)
         reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
@@ -148,9 +149,15 @@ class TradeExecutor:
     async def _enter(self, job: Job, exchange: Exchange, side: Side, quantity: Decimal,
                      preview: tuple[Decimal | None, Decimal | None], tick: Decimal,
                      reversal: CloseResult | None) -> Outcome:
-        """Send the entry (limit entries carry their bracket), then protect and record it."""
+        """Send the entry, then protect and record it.
+
+        Limit entries always carry their bracket (the venue places it on fill). Market entries carry
+        it where the venue attaches brackets — one round trip, exits priced from the reference
+        price; elsewhere the exits are sent after the fill, priced from the actual fill price.
+        """
         signal = job.signal
         is_limit = signal.order_type is OrderType.LIMIT
+        attach = is_limit or exchange.capabilities.attached_brackets
         entry = OrderRequest(
             symbol=signal.symbol,
             side=side,
@@ -158,7 +165,7 @@ class TradeExecutor:
             quantity=quantity,
             client_order_id=job.cid("e"),
             price=signal.price if is_limit else None,
-            bracket=Bracket(*preview) if is_limit else None,
+            bracket=Bracket(*preview) if attach and preview != (None, None) else None,
         )
         try:
             order = await send_order(exchange, entry, resume=job.resume)

@@ -1,0 +1,72 @@
+"""Build exchange adapters from credentials: legacy config.json sections now, per-user rows later.
+
+Adapters are imported lazily, so a server that trades only on paper never imports ccxt.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+import structlog
+
+from sparky.config import ExchangeSection
+from sparky.exchanges.base import Exchange
+from sparky.exchanges.credentials import VenueCredentials
+from sparky.exchanges.http import HttpClientPool
+
+log = structlog.get_logger("sparky.exchanges")
+
+#: venues with a native adapter (module exposing `create(credentials, http)`)
+NATIVE = {
+    "aster": "sparky.exchanges.aster",
+    "oanda": "sparky.exchanges.oanda",
+    "tradier": "sparky.exchanges.tradier",
+}
+CCXT_MODULE = "sparky.exchanges.ccxt_venue"
+DEFAULT_ENVIRONMENT = {"oanda": "practice", "tradier": "sandbox"}
+
+
+@cache
+def ccxt_ids() -> frozenset[str]:
+    import ccxt  # heavy: only when a non-native venue is configured
+
+    return frozenset(ccxt.exchanges)
+
+
+def is_supported(name: str) -> bool:
+    return name == "paper" or name in NATIVE or name in ccxt_ids()
+
+
+def credentials_from_section(name: str, section: ExchangeSection) -> VenueCredentials:
+    return VenueCredentials(
+        exchange=name,
+        environment=(section.environment or DEFAULT_ENVIRONMENT.get(name, "production")).lower(),
+        api_key=section.api_key,
+        api_secret=section.api_secret,
+        account_id=section.account_id,
+        access_token=section.access_token,
+        passphrase=(section.model_extra or {}).get("passphrase"),
+        base_url=section.api_url,
+        extra=dict(section.model_extra or {}),
+    )
+
+
+def create_adapter(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
+    module = importlib.import_module(NATIVE.get(credentials.exchange, CCXT_MODULE))
+    return module.create(credentials, http)
+
+
+def adapters_from_config(sections: dict[str, ExchangeSection], http: HttpClientPool) -> list[Exchange]:
+    adapters = []
+    for name, section in sections.items():
+        if name == "paper":
+            continue
+        if not is_supported(name):
+            log.warning("exchange.unknown_config_section", exchange=name)
+            continue
+        try:
+            adapters.append(create_adapter(credentials_from_section(name, section), http))
+        except Exception as err:  # one bad section must not keep the server (and paper) down
+            log.error("exchange.not_configured", exchange=name, error=f"{type(err).__name__}: {err}")
+    return adapters
