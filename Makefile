@@ -23,7 +23,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/sparky serve
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) scripts/test.sh $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/webhook_latency.py

@@ -25,6 +25,9 @@ class Cache(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None: ...
 
+    async def ping(self) -> bool:
+        return True
+
     async def aclose(self) -> None:
         return None
 

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     admin_token: SecretStr | None = None
     config_path: Path | None = None
+    #: shared cache, duplicate keys and (later) locks for several server instances; empty = in-process
+    redis_url: str | None = None
     log_level: str = "INFO"
     log_format: Literal["json", "console"] | None = None
 

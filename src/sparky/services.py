@@ -14,6 +14,7 @@ from decimal import Decimal
 import structlog
 
 from sparky.cache import Cache, InProcessCache
+from sparky.cache_redis import RedisCache
 from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.base import SymbolRules
 from sparky.exchanges.factory import adapters_from_config
@@ -105,7 +106,7 @@ async def build_services(settings: Settings) -> Services:
     webhook_secrets, admin_token = _secrets(settings, legacy)
     store = SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
     await store.open()
-    cache = InProcessCache()
+    cache: Cache = RedisCache(settings.redis_url) if settings.redis_url else InProcessCache()
     http = HttpClientPool()
     exchanges = build_exchanges(settings, legacy, http)
     executor = TradeExecutor(store, exchanges, settings, legacy)

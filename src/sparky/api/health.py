@@ -44,6 +44,7 @@ async def _balance(exchange: Exchange) -> dict[str, Any] | None:
 async def health(request: Request, services: ServicesDep) -> JSONResponse:
     uptime = time.monotonic() - services.started_at
     store_ok = await _reachable(services.store.ping())
+    cache_ok = await _reachable(services.cache.ping())
     exchanges = {ex.name: await _reachable(ex.ping()) for ex in services.exchanges}
     healthy = store_ok and all(exchanges.values())
     body: dict[str, Any] = {
@@ -53,6 +54,8 @@ async def health(request: Request, services: ServicesDep) -> JSONResponse:
         "uptimeFormatted": _format_uptime(uptime),
         "apiStatus": "connected" if all(exchanges.values()) else "disconnected",
         "store": {"ok": store_ok},
+        # a Redis outage degrades to the in-process cache: reported, but the server keeps trading
+        "cache": {"ok": cache_ok, "backend": "redis" if services.settings.redis_url else "in-process"},
         "exchanges": {name: {"ok": ok} for name, ok in exchanges.items()},
         "inFlight": services.dispatcher.in_flight,
         "timestamp": utcnow().isoformat(),

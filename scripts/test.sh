@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make test`: start the real services the suite needs (installing them where possible), run
+# pytest, stop the services. In CI (CI=true) a test whose service is missing fails, never skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+eval "$(scripts/redis-for-tests.sh)"
+cleanup() {
+  if [ -n "${SPARKY_TEST_REDIS_URL:-}" ]; then
+    redis-cli -u "$SPARKY_TEST_REDIS_URL" shutdown nosave >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+"$PY" -m pytest "$@"
