@@ -123,7 +123,8 @@ class ExchangeContract:
                             trigger_price=stop_at, reduce_only=True)
         target = OrderRequest(venue.symbol, exit_side, OrderKind.TAKE_PROFIT, venue.quantity, "sp0000-tp",
                               trigger_price=target_at, reduce_only=True)
-        if venue.exchange.capabilities.oco:
+        caps = venue.exchange.capabilities
+        if caps.oco or caps.batch_orders:  # the path the executor takes on such venues
             await venue.exchange.place_exit_pair(stop, target)
         else:
             await venue.exchange.place_order(stop)

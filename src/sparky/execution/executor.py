@@ -13,7 +13,7 @@ from decimal import Decimal
 import structlog
 
 from sparky.config import LegacyConfig, Settings
-from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Side
+from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
 from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
@@ -64,10 +64,10 @@ class TradeExecutor:
             if signal.price is not None and not (signal.action.is_entry and signal.order_type is OrderType.LIMIT):
                 # a market alert's price is what the market traded at; a limit alert's is the limit
                 await exchange.note_price(signal.symbol, signal.price)
-            await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)
+            live = (await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)).live
             if signal.action.is_entry:
-                return await self._open(job, exchange)
-            return await self._close_signal(job, exchange)
+                return await self._open(job, exchange, live)
+            return await self._close_signal(job, exchange, live)
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
         except ExchangeError as err:
@@ -78,9 +78,8 @@ class TradeExecutor:
             return Outcome.rejected(message, http_status=err.http_status)
 
     # --- close -----------------------------------------------------------------------------------
-    async def _close_signal(self, job: Job, exchange: Exchange) -> Outcome:
+    async def _close_signal(self, job: Job, exchange: Exchange, live: Position | None) -> Outcome:
         symbol = job.signal.symbol
-        live = await exchange.position(symbol)
         if live is None:
             return Outcome.skipped("No position to close", action="closed", success=True)
         wanted = {Action.CLOSE_LONG: Side.BUY, Action.CLOSE_SHORT: Side.SELL}.get(job.signal.action)
@@ -103,7 +102,7 @@ class TradeExecutor:
         })
 
     # --- open ------------------------------------------------------------------------------------
-    async def _open(self, job: Job, exchange: Exchange) -> Outcome:
+    async def _open(self, job: Job, exchange: Exchange, live: Position | None) -> Outcome:
         signal = job.signal
         side = signal.action.entry_side
         assert side is not None
@@ -114,7 +113,6 @@ class TradeExecutor:
                 rules = await exchange.symbol_rules(signal.symbol)
                 return await self._after_entry(job, exchange, sent, rules.tick_size, None,
                                                signal.price if is_limit else None)
-        live = await exchange.position(signal.symbol)
         if live is not None and live.side is side:
             return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
 

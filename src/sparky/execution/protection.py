@@ -77,7 +77,9 @@ class Protector:
             try:
                 async for attempt in self._retrying():
                     with attempt:
-                        sl, tp = await self._pair(exchange, sl_request, tp_request, resume)
+                        # a retry may follow an attempt that reached the venue: look before sending
+                        again = resume or attempt.retry_state.attempt_number > 1
+                        sl, tp = await self._pair(exchange, sl_request, tp_request, again)
                 return Protection(sl, tp, None if tp else "the venue did not accept the take-profit")
             except ExchangeError as err:
                 raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
@@ -110,4 +112,10 @@ class Protector:
             found_tp = await exchange.get_order(tp.symbol, client_order_id=tp.client_order_id)
             if found_sl is not None and found_tp is not None:
                 return found_sl, found_tp
+            if found_sl is not None:  # keep the stop that made it; only the target is missing
+                try:
+                    return found_sl, await send_order(exchange, tp, resume=True)
+                except ExchangeError as err:
+                    log.warning("protection.take_profit_failed", error=f"{type(err).__name__}: {err.message}")
+                    return found_sl, None
         return await exchange.place_exit_pair(sl, tp)

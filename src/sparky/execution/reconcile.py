@@ -28,6 +28,8 @@ class Reconciled:
     position: PositionRecord | None
     closed: TradeRecord | None = None
     adopted: bool = False
+    #: what the venue reported, so callers need not ask again
+    live: Position | None = None
 
 
 class Reconciler:
@@ -44,12 +46,12 @@ class Reconciler:
         if live is None:
             return Reconciled(None, closed)
         if stored is None:
-            return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True)
+            return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True, live=live)
         if live.quantity != stored.quantity:
             stored.quantity = live.quantity
             stored.position_size_usd = stored.entry_price * live.quantity
             await self._store.upsert_position(stored)
-        return Reconciled(stored, closed)
+        return Reconciled(stored, closed, live=live)
 
     async def _record_external_close(self, exchange: Exchange, stored: PositionRecord) -> TradeRecord:
         reason, exit_price, order_id = "MANUAL", None, None
