@@ -87,6 +87,8 @@ class Bracket:
 
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
+    #: trailing stop distance in pips, where the venue supports it (capabilities.trailing_stop)
+    trailing_stop_pips: Decimal | None = None
 
 
 @dataclass(frozen=True)

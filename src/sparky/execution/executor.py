@@ -21,7 +21,7 @@ from sparky.execution.limits import PositionLimit, PositionLimitReached
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
 from sparky.execution.prices import stop_loss_price, take_profit_price
-from sparky.execution.protection import Protection, ProtectionFailed, Protector
+from sparky.execution.protection import Exit, Protection, ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciler
 from sparky.execution.sizing import OrderTooSmall, order_quantity
 from sparky.signals.models import Action, OrderType, Signal
@@ -111,8 +111,7 @@ class TradeExecutor:
             sent = await exchange.get_order(signal.symbol, client_order_id=job.cid("e"))
             if sent is not None and sent.status is OrderStatus.FILLED:
                 rules = await exchange.symbol_rules(signal.symbol)
-                return await self._after_entry(job, exchange, sent, rules.tick_size, None,
-                                               signal.price if is_limit else None)
+                return await self._after_entry(job, exchange, sent, rules.tick_size, None, None)
         if live is not None and live.side is side:
             return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
 
@@ -156,6 +155,10 @@ class TradeExecutor:
         signal = job.signal
         is_limit = signal.order_type is OrderType.LIMIT
         attach = is_limit or exchange.capabilities.attached_brackets
+        bracket = None
+        if attach and preview != (None, None):
+            trailing = signal.trailing_stop_pips if signal.use_trailing_stop else None
+            bracket = Bracket(*preview, trailing_stop_pips=trailing)
         entry = OrderRequest(
             symbol=signal.symbol,
             side=side,
@@ -163,7 +166,7 @@ class TradeExecutor:
             quantity=quantity,
             client_order_id=job.cid("e"),
             price=signal.price if is_limit else None,
-            bracket=Bracket(*preview) if attach and preview != (None, None) else None,
+            bracket=bracket,
         )
         try:
             order = await send_order(exchange, entry, resume=job.resume)
@@ -175,32 +178,38 @@ class TradeExecutor:
             return outcome
         if order.status is not OrderStatus.FILLED:
             return self._resting(order, reversal)
-        return await self._after_entry(job, exchange, order, tick, reversal, signal.price if is_limit else None)
+        return await self._after_entry(job, exchange, order, tick, reversal, bracket)
 
     async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
-                           reversal: CloseResult | None, limit_price: Decimal | None) -> Outcome:
-        """Protect the filled entry and record the position."""
+                           reversal: CloseResult | None, attached: Bracket | None) -> Outcome:
+        """Protect the filled entry and record the position.
+
+        `attached` is the bracket sent with the entry (its prices are the exits' prices); without
+        one, the exits are priced from the actual fill.
+        """
         signal = job.signal
         side = order.side
         sl_pct, tp_pct = self._percents(signal)
-        fill = order.average_price or order.price or limit_price
+        fill = order.average_price or order.price
         filled = order.filled_quantity or order.quantity
-        # limit entries carry the bracket computed from the limit price; market entries use the fill
-        stop, target = self._exit_prices(side, limit_price or fill, sl_pct, tp_pct, tick)
+        if attached is not None:
+            stop, target = attached.stop_loss, attached.take_profit
+        else:
+            stop, target = self._exit_prices(side, fill, sl_pct, tp_pct, tick)
         try:
-            protection = await self._protect(job, exchange, order, side, filled, stop, target)
+            protection = await self._protect(job, exchange, order, side, filled, stop, target, attached)
         except ProtectionFailed as err:
             return await self._flatten(job, exchange, side, err.reason, reversal)
 
         record = PositionRecord(
             user_id=job.user_id, exchange=exchange.name, symbol=signal.symbol, side=side.value.upper(),
             entry_price=fill, quantity=filled, entry_time=utcnow(), position_size_usd=fill * filled,
-            stop_loss_price=protection.stop_loss.trigger_price if protection.stop_loss else None,
-            take_profit_price=protection.take_profit.trigger_price if protection.take_profit else None,
+            stop_loss_price=protection.stop_loss.price if protection.stop_loss else None,
+            take_profit_price=protection.take_profit.price if protection.take_profit else None,
             stop_loss_percent=sl_pct, take_profit_percent=tp_pct,
             entry_order_id=order.id,
-            stop_loss_order_id=protection.stop_loss.id if protection.stop_loss else None,
-            take_profit_order_id=protection.take_profit.id if protection.take_profit else None,
+            stop_loss_order_id=protection.stop_loss.order_id if protection.stop_loss else None,
+            take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
             strategy_id=signal.strategy_id,
         )
         await self._store.upsert_position(record)
@@ -229,21 +238,27 @@ class TradeExecutor:
         return stop, target
 
     async def _protect(self, job: Job, exchange: Exchange, entry: Order, side: Side, quantity: Decimal,
-                       stop: Decimal | None, target: Decimal | None) -> Protection:
+                       stop: Decimal | None, target: Decimal | None, attached: Bracket | None) -> Protection:
         """Use what the venue attached to the entry; place whatever is still missing."""
         symbol = job.signal.symbol
-        attached = Protection(
-            await exchange.get_order(symbol, order_id=entry.stop_loss_order_id) if entry.stop_loss_order_id else None,
-            await exchange.get_order(symbol, order_id=entry.take_profit_order_id) if entry.take_profit_order_id else None,
-        )
-        if attached.stop_loss is not None or stop is None and (target is None or attached.take_profit):
-            return attached
+
+        async def known(order_id: str | None, price: Decimal | None) -> Exit | None:
+            if not order_id:
+                return None
+            if attached is not None:  # we sent its price: no need to ask
+                return Exit(order_id, price)
+            return Exit.of(await exchange.get_order(symbol, order_id=order_id))  # resumed after a crash
+
+        protection = Protection(await known(entry.stop_loss_order_id, stop),
+                                await known(entry.take_profit_order_id, target))
+        if protection.stop_loss is not None or stop is None and (target is None or protection.take_profit):
+            return protection
         placed = await self._protector.protect(
             exchange, symbol=symbol, position_side=side, quantity=quantity,
-            stop_loss=stop, take_profit=None if attached.take_profit else target,
+            stop_loss=stop, take_profit=None if protection.take_profit else target,
             client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume,
         )
-        return Protection(placed.stop_loss, placed.take_profit or attached.take_profit, placed.take_profit_error)
+        return Protection(placed.stop_loss, placed.take_profit or protection.take_profit, placed.take_profit_error)
 
     async def _flatten(self, job: Job, exchange: Exchange, side: Side, reason: str,
                        reversal: CloseResult | None) -> Outcome:

@@ -26,10 +26,22 @@ class ProtectionFailed(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class Exit:
+    """A protective order resting on the venue."""
+
+    order_id: str
+    price: Decimal | None
+
+    @classmethod
+    def of(cls, order: Order | None) -> Exit | None:
+        return None if order is None else cls(order.id, order.trigger_price or order.price)
+
+
 @dataclass
 class Protection:
-    stop_loss: Order | None = None
-    take_profit: Order | None = None
+    stop_loss: Exit | None = None
+    take_profit: Exit | None = None
     #: why the take-profit is missing, when it was asked for (never fatal)
     take_profit_error: str | None = None
 
@@ -80,19 +92,19 @@ class Protector:
                         # a retry may follow an attempt that reached the venue: look before sending
                         again = resume or attempt.retry_state.attempt_number > 1
                         sl, tp = await self._pair(exchange, sl_request, tp_request, again)
-                return Protection(sl, tp, None if tp else "the venue did not accept the take-profit")
+                return Protection(Exit.of(sl), Exit.of(tp), None if tp else "the venue did not accept the take-profit")
             except ExchangeError as err:
                 raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
 
         protection = Protection()
         if sl_request is not None:
             try:
-                protection.stop_loss = await self._single(exchange, sl_request, resume)
+                protection.stop_loss = Exit.of(await self._single(exchange, sl_request, resume))
             except ExchangeError as err:
                 raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
         if tp_request is not None:
             try:
-                protection.take_profit = await self._single(exchange, tp_request, resume)
+                protection.take_profit = Exit.of(await self._single(exchange, tp_request, resume))
             except ExchangeError as err:
                 protection.take_profit_error = f"{type(err).__name__}: {err.message}"
                 log.warning("protection.take_profit_failed", error=protection.take_profit_error)

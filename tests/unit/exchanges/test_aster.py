@@ -911,7 +911,7 @@ async def test_round_trips_of_a_reversal(fake, http) -> None:
     _, old = await open_protected(exchange, Side.BUY, "sp30")
     stored = PositionRecord(user_id="u1", exchange="aster", symbol="BTCUSDT", side="BUY", entry_price=D("27000.0"),
                             quantity=D("0.010"), entry_time=utcnow(), position_size_usd=D("270"),
-                            stop_loss_order_id=old.stop_loss.id, take_profit_order_id=old.take_profit.id)
+                            stop_loss_order_id=old.stop_loss.order_id, take_profit_order_id=old.take_profit.order_id)
     fake.received.clear()
     fake.fill_price = D("27100.0")
 
