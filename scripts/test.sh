@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 eval "$(scripts/redis-for-tests.sh)"
+eval "$(scripts/postgres-for-tests.sh)"
 cleanup() {
   if [ -n "${SPARKY_TEST_REDIS_URL:-}" ]; then
     redis-cli -u "$SPARKY_TEST_REDIS_URL" shutdown nosave >/dev/null 2>&1 || true
   fi
+  scripts/postgres-for-tests.sh --stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 "$PY" -m pytest "$@"

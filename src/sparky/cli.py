@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sparky import __version__
+from sparky import __version__, migrate
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -50,5 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"],
                        help="HTTP parser (auto: httptools when installed)")
     serve.set_defaults(handler=_serve)
+    migrate_cmd = commands.add_parser("migrate", help="apply migrations/*.sql to PostgreSQL (Supabase or plain)")
+    migrate.add_arguments(migrate_cmd)
+    migrate_cmd.set_defaults(handler=migrate.run)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -201,3 +201,10 @@ async def test_order_below_min_notional_is_refused_before_sending(sparky: Sparky
     assert sparky.paper.requests == []
     row = await sparky.services.store.get_webhook_request(response.json()["request_id"])
     assert row.status.value == "rejected"
+
+
+async def test_trailing_stop_on_a_venue_without_them_is_refused_not_dropped(sparky: Sparky) -> None:
+    response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, useTrailingStop=True, trailingStop=20)
+    assert response.status_code == 400
+    assert response.json()["error"] == "Trailing stops are not available on paper"
+    assert sparky.paper.requests == []

@@ -116,6 +116,8 @@ class TradeExecutor:
             return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
 
         caps = exchange.capabilities
+        if signal.use_trailing_stop and not caps.trailing_stop:
+            return Outcome.rejected(f"Trailing stops are not available on {exchange.name}")
         if is_limit and not (caps.limit_orders and (caps.attached_brackets or caps.limit_brackets)):
             return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)

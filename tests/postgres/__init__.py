@@ -1,0 +1,1 @@
+"""Tests against a real PostgreSQL: migrations/, `sparky migrate`, schema parity with SQLite."""
