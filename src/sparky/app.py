@@ -14,7 +14,7 @@ from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address
 
 from sparky import __version__
-from sparky.api import exchanges, health, positions, webhook
+from sparky.api import exchanges, health, positions, strategies, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.logging import configure_logging
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(positions.router)
     app.include_router(exchanges.router)
+    app.include_router(strategies.router)
     _install_error_handlers(app)
     return app
 

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     config_path: Path | None = None
     #: shared cache, duplicate keys and (later) locks for several server instances; empty = in-process
     redis_url: str | None = None
+    #: multi-tenant mode on Supabase (else the SQLite store in the data dir serves local users)
+    supabase_url: str | None = None
+    supabase_service_role_key: SecretStr | None = None
+    #: key SignalStudio signs forwarded alerts with (X-Sparky-Signature); empty disables forwards
+    signalstudio_forward_secret: SecretStr | None = None
+    #: how often the per-user webhook secrets are re-read from the store
+    secret_refresh_sec: float = Field(30, gt=0)
+    #: webhooks per UTC month by plan (null = unlimited); unknown plans get Free's limit
+    plan_limits: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
     log_level: str = "INFO"
     log_format: Literal["json", "console"] | None = None
 
@@ -142,6 +151,9 @@ class Settings(BaseSettings):
             problems.append("WEBHOOK_SECRET (or config.json webhookSecret) is empty or a placeholder")
         if is_placeholder(self.admin_token.get_secret_value() if self.admin_token else None):
             problems.append("ADMIN_TOKEN is empty or a placeholder")
+        forward = self.signalstudio_forward_secret
+        if forward is not None and is_placeholder(forward.get_secret_value()):
+            problems.append("SIGNALSTUDIO_FORWARD_SECRET is a placeholder")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -10,13 +10,16 @@ import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import structlog
 
+from sparky.background import TaskRunner
 from sparky.cache import Cache, InProcessCache
 from sparky.cache_redis import RedisCache
 from sparky.config import LegacyConfig, Settings
-from sparky.exchanges.base import SymbolRules
+from sparky.exchanges.accounts import ExchangeAccounts
+from sparky.exchanges.base import Exchange, SymbolRules
 from sparky.exchanges.factory import adapters_from_config
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.paper import PaperExchange
@@ -24,11 +27,14 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
-from sparky.signals.auth import Authenticator
+from sparky.notifications import Notifier, notify_outcome
+from sparky.signals.auth import Authenticator, SecretDirectory
 from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
 from sparky.store.base import Store
 from sparky.store.sqlite import SqliteStore
+from sparky.store.tenants import TenantStore
 
 log = structlog.get_logger("sparky.services")
 
@@ -40,14 +46,22 @@ class Services:
     store: Store
     cache: Cache
     exchanges: ExchangeRegistry
+    accounts: ExchangeAccounts
     executor: TradeExecutor
     dispatcher: Dispatcher
     pipeline: WebhookPipeline
+    notifier: Notifier
+    gates: Gates | None
+    secrets: SecretDirectory
+    background: TaskRunner
     admin_token: str
     started_at: float
     http: HttpClientPool
 
     async def aclose(self) -> None:
+        await self.background.aclose()
+        await self.notifier.drain()
+        await self.accounts.aclose()
         await self.exchanges.aclose()
         await self.http.aclose()
         await self.cache.aclose()
@@ -85,39 +99,66 @@ def paper_rules(settings: Settings) -> dict[str, SymbolRules]:
     return rules
 
 
-def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPool) -> ExchangeRegistry:
-    registry = ExchangeRegistry()
-    for adapter in adapters_from_config(legacy.exchanges, http):
-        registry.add(adapter)
-    registry.add(PaperExchange(
-        state_path=settings.paper_state_path,
+def paper_exchange(settings: Settings, state_path: Path) -> Exchange:
+    return PaperExchange(
+        state_path=state_path,
         rules=paper_rules(settings),
         starting_equity=settings.paper_starting_equity,
         leverage=settings.paper_leverage,
         fee_rate=settings.paper_fee_rate,
         attached_brackets=settings.paper_attached_brackets,
-    ))
+    )
+
+
+def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPool) -> ExchangeRegistry:
+    """The local user's venues: paper plus every config.json section."""
+    registry = ExchangeRegistry()
+    for adapter in adapters_from_config(legacy.exchanges, http):
+        registry.add(adapter)
+    registry.add(paper_exchange(settings, settings.paper_state_path))
     return registry
+
+
+def build_store(settings: Settings) -> Store:
+    if settings.supabase_url and settings.supabase_service_role_key:
+        from sparky.store.supabase import SupabaseStore  # only when configured
+
+        return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
+    return SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
 
 
 async def build_services(settings: Settings) -> Services:
     settings.sparky_data_dir.mkdir(parents=True, exist_ok=True)
     legacy = LegacyConfig.load(settings.config_path)
     webhook_secrets, admin_token = _secrets(settings, legacy)
-    store = SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
+    store = build_store(settings)
     await store.open()
+    tenants = store if isinstance(store, TenantStore) else None
     cache: Cache = RedisCache(settings.redis_url) if settings.redis_url else InProcessCache()
     http = HttpClientPool()
     exchanges = build_exchanges(settings, legacy, http)
-    executor = TradeExecutor(store, exchanges, settings, legacy)
-    dispatcher = Dispatcher(store, executor, exchanges.get, sync_budget=settings.sync_budget_ms / 1000,
-                            signal_max_age=settings.signal_max_age_sec)
+    accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
+                                paper_factory=lambda path: paper_exchange(settings, path))
+    notifier = Notifier(tenants)
+    gates = Gates(tenants, cache, notifier, plan_limits=settings.plan_limits) if tenants is not None else None
+    executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None)
+    dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
+                            signal_max_age=settings.signal_max_age_sec,
+                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome))
+    directory = SecretDirectory(tenants)
+    forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(
-        authenticator=Authenticator(webhook_secrets),
+        authenticator=Authenticator(webhook_secrets, directory,
+                                    forward_secret=forward.get_secret_value() if forward else None),
         dedupe=DuplicateGuard(cache, settings.duplicate_window_sec),
         dispatcher=dispatcher,
         store=store,
-        exchange_names=exchanges.names(),
+        accounts=accounts,
+        gates=gates,
     )
-    return Services(settings, legacy, store, cache, exchanges, executor, dispatcher, pipeline,
-                    admin_token, time.monotonic(), http)
+    background = TaskRunner()
+    if tenants is not None:
+        await directory.refresh()
+        background.every("secrets.refresh", settings.secret_refresh_sec, directory.refresh)
+    return Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
+                    gates, directory, background, admin_token, time.monotonic(), http)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 from sparky.exchanges.base import OrderKind, OrderRequest, Side
-from sparky.exchanges.errors import InvalidOrder
+from sparky.exchanges.errors import InvalidOrder, OutcomeUnknown
 from sparky.execution.orders import client_order_id
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
@@ -207,3 +207,13 @@ async def test_shutdown_finishes_in_flight_executions_before_closing(start) -> N
         row = await sparky.services.store.get_webhook_request(rid)
         assert row.status is RequestStatus.SUCCESS
         assert [p.symbol for p in await sparky.paper.positions()] == ["BTCUSDT"]
+
+
+async def test_a_market_entry_the_venue_does_not_fill_is_cancelled_and_reported(sparky: Sparky) -> None:
+    await sparky.paper.note_price("BTCUSDT", D(27000))
+    sparky.paper.fail("place_order", error=OutcomeUnknown("paper: no answer"), applied=False)
+    response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000)
+    body = response.json()
+    # the order never reached the venue and a look-up by client id finds nothing: a failure, no position
+    assert response.status_code == 200 and body["success"] is False and body["action"] == "failed"
+    assert await sparky.paper.position("BTCUSDT") is None

@@ -198,10 +198,16 @@ async def test_schema_indexes(store: SqliteStore, db_path: Path) -> None:
         db_path, "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     )
     assert sorted(rows) == [
+        ("bot_credentials", "bot_credentials_webhook_secret"),
+        ("notifications", "notifications_user_created"),
+        ("strategies", "strategies_user_status"),
         ("trades", "trades_user_entry_time"),
+        ("trades", "trades_user_exchange_entry_time"),
+        ("trades", "trades_user_exchange_exit_time"),
         ("trades", "trades_user_exit_time"),
         ("webhook_requests", "webhook_requests_idempotency"),
         ("webhook_requests", "webhook_requests_pending"),
+        ("webhook_requests", "webhook_requests_user_counted"),
         ("webhook_requests", "webhook_requests_user_created"),
     ]
     # positions' UNIQUE (user_id, exchange, symbol) is an automatic index

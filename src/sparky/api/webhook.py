@@ -31,7 +31,7 @@ def build_router(limiter: Limiter | None, rate_limit: str) -> APIRouter:
     async def receive_webhook(request: Request, services: ServicesDep) -> JSONResponse:
         raw = await read_limited(request, services.settings.max_body_bytes)
         client = request.client.host if request.client else None
-        result = await services.pipeline.handle(raw, request.headers.get("content-type"), client)
+        result = await services.pipeline.handle(raw, request.headers.get("content-type"), client, request.headers)
         return JSONResponse(result.body, status_code=result.status_code)
 
     if limiter is not None and rate_limit:

@@ -8,10 +8,11 @@ every recorded request reaches a terminal status — by its execution, or at the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import structlog
 
+from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange
 from sparky.execution.executor import Job, TradeExecutor
 from sparky.execution.outcome import Outcome
@@ -30,11 +31,12 @@ class ShuttingDown(Exception):
 
 
 class Dispatcher:
-    def __init__(self, store: Store, executor: TradeExecutor, exchanges_get, *, sync_budget: float,
-                 signal_max_age: float) -> None:
+    def __init__(self, store: Store, executor: TradeExecutor, accounts: ExchangeAccounts, *, sync_budget: float,
+                 signal_max_age: float, on_outcome: Callable[[Job, Outcome], None] | None = None) -> None:
         self._store = store
         self._executor = executor
-        self._exchange = exchanges_get
+        self._accounts = accounts
+        self._on_outcome = on_outcome
         self._budget = sync_budget
         self._max_age = signal_max_age
         self._serializer = KeyedSerializer()
@@ -52,14 +54,23 @@ class Dispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def submit(self, job: Job, record: WebhookRequestRecord) -> Outcome | None:
+    async def submit(self, job: Job, record: WebhookRequestRecord, *, count_against: int | None = None,
+                     counted: Callable[[int], None] | None = None) -> Outcome | None:
         """Record and start executing `job`. Returns its outcome if it finishes within the sync
-        budget, else None (it keeps running; its outcome lands in the row)."""
+        budget, else None (it keeps running; its outcome lands in the row).
+
+        With `count_against` (a monthly quota), recording also checks and counts the quota
+        atomically in the store; QuotaExceeded means nothing was recorded or executed."""
         if not self._accepting:
             raise ShuttingDown()
         slot = self._serializer.reserve(self.key(job.user_id, job.signal.exchange, job.signal.symbol))
         try:
-            await self._store.insert_webhook_request(record)
+            if count_against is None:
+                await self._store.insert_webhook_request(record)
+            else:
+                count = await self._store.record_counted_webhook_request(record, monthly_limit=count_against)
+                if counted is not None:
+                    counted(count)
         except BaseException:
             slot.release()
             raise
@@ -78,6 +89,8 @@ class Dispatcher:
                 outcome = Outcome.failed(f"Internal error while executing: {type(err).__name__}")
             await self._finish(job.request_id, outcome)
         log.info("webhook.finished", status=outcome.status.value, action=outcome.body.get("action"))
+        if self._on_outcome is not None:
+            self._on_outcome(job, outcome)
         return outcome
 
     async def _finish(self, request_id: str, outcome: Outcome) -> None:
@@ -122,7 +135,7 @@ class Dispatcher:
 
     async def _acted(self, job: Job) -> bool:
         """Did this request already send an order (crash after sending)? Then it must be finished."""
-        exchange: Exchange = self._exchange(job.signal.exchange)
+        exchange: Exchange = await self._accounts.get(job.user_id, job.signal.exchange)
         for role in ACTING_ROLES:
             if await exchange.get_order(job.signal.symbol, client_order_id=job.cid(role)) is not None:
                 return True

@@ -7,7 +7,7 @@ executor asks about capabilities, never about venue names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import structlog
@@ -15,9 +15,10 @@ import structlog
 from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
 from sparky.exchanges.errors import ExchangeError
-from sparky.exchanges.registry import ExchangeRegistry
+from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
-from sparky.execution.limits import PositionLimit, PositionLimitReached
+from sparky.errors import SparkyError
+from sparky.execution.limits import PositionLimit, PositionLimitReached, SettingsReads
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
 from sparky.execution.prices import stop_loss_price, take_profit_price
@@ -43,15 +44,16 @@ class Job:
 
 
 class TradeExecutor:
-    def __init__(self, store: Store, exchanges: ExchangeRegistry, settings: Settings, legacy: LegacyConfig) -> None:
+    def __init__(self, store: Store, accounts: ExchangeAccounts, settings: Settings, legacy: LegacyConfig,
+                 *, tenant_reads: SettingsReads | None = None) -> None:
         self._store = store
-        self._exchanges = exchanges
+        self._accounts = accounts
         self._settings = settings
         self._legacy = legacy
         self._protector = Protector(settings.protection_attempts)
         self._closer = PositionCloser(store, settings.close_confirm_attempts)
         self._reconciler = Reconciler(store)
-        self._position_limit = PositionLimit(store, legacy.risk_management.max_positions)
+        self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads)
 
     @property
     def reconciler(self) -> Reconciler:
@@ -59,15 +61,21 @@ class TradeExecutor:
 
     async def execute(self, job: Job) -> Outcome:
         signal = job.signal
-        exchange = self._exchanges.get(signal.exchange)
         try:
+            exchange = await self._accounts.get(job.user_id, signal.exchange)
             if signal.price is not None and not (signal.action.is_entry and signal.order_type is OrderType.LIMIT):
                 # a market alert's price is what the market traded at; a limit alert's is the limit
                 await exchange.note_price(signal.symbol, signal.price)
-            live = (await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)).live
+            reconciled = await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)
             if signal.action.is_entry:
-                return await self._open(job, exchange, live)
-            return await self._close_signal(job, exchange, live)
+                outcome = await self._open(job, exchange, reconciled.live)
+            else:
+                outcome = await self._close_signal(job, exchange, reconciled.live)
+            if reconciled.closed is not None:  # a stop or target filled on the venue since the last signal
+                outcome.extra["closed_on_exchange"] = reconciled.closed
+            return outcome
+        except SparkyError as err:  # e.g. no credentials stored for this exchange
+            return Outcome.rejected(err.message, http_status=err.status_code)
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
         except ExchangeError as err:
@@ -132,7 +140,7 @@ class TradeExecutor:
 
         if live is None:
             try:
-                async with self._position_limit.opening(job.user_id):
+                async with self._position_limit.opening(job.user_id, exchange.name):
                     return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
             except PositionLimitReached as err:
                 return Outcome.risk_limit("max_positions", err.current, err.limit)
@@ -179,8 +187,29 @@ class TradeExecutor:
                 outcome.body["reversed"] = self._close_view(reversal)
             return outcome
         if order.status is not OrderStatus.FILLED:
-            return self._resting(order, reversal)
+            if is_limit and order.status is OrderStatus.OPEN:
+                return self._resting(order, reversal)
+            return await self._unfilled_market(job, exchange, order, tick, reversal, bracket)
         return await self._after_entry(job, exchange, order, tick, reversal, bracket)
+
+    async def _unfilled_market(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
+                               reversal: CloseResult | None, bracket: Bracket | None) -> Outcome:
+        """A market entry the venue did not report filled: never leave it working unwatched.
+        Cancel what is left, then protect whatever position it made, or report the failure."""
+        symbol = job.signal.symbol
+        if order.status is OrderStatus.OPEN:
+            await cancel_quietly(exchange, symbol, [order.id])
+        live = await exchange.position(symbol)
+        if live is not None and live.side is order.side:
+            log.warning("entry.fill_taken_from_position", order_status=order.status.value)
+            filled = replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
+                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None)
+            return await self._after_entry(job, exchange, filled, tick, reversal, None)
+        outcome = Outcome.failed(f"{exchange.name}: the market order was not filled ({order.status.value}); "
+                                 "nothing is open")
+        if reversal is not None:
+            outcome.body["reversed"] = self._close_view(reversal)
+        return outcome
 
     async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
                            reversal: CloseResult | None, attached: Bracket | None) -> Outcome:

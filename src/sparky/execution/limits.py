@@ -1,9 +1,11 @@
-"""The legacy `riskManagement.maxPositions` limit: open positions per user, across exchanges.
+"""Open-position limits, checked where they cannot race: at the moment a new position is opened.
 
-Counting and opening must not race: two signals on different symbols run concurrently, and a
-count taken before either opens would let both through. So, only when a limit is set, new
-positions of one user are opened one at a time under that user's lock (count → entry → record).
-Reversals and closes never change the count and never wait here.
+The local user's limit is config.json's `riskManagement.maxPositions` (across exchanges); a
+tenant's is `trade_settings_exchange.max_open_positions` for that exchange (0 = unlimited).
+Counting and opening must not race: two signals on different symbols run concurrently, and counts
+taken before either opens would let both through. So, when a limit applies, new positions of one
+user are opened one at a time under that user's lock (count → entry → record). Reversals and
+closes never change the count and never wait here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
+from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.base import Store
+from sparky.store.tenants import TradeSettings
+
+
+class SettingsReads(Protocol):
+    async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None: ...
+
+    async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int: ...
 
 
 class PositionLimitReached(Exception):
@@ -23,20 +34,33 @@ class PositionLimitReached(Exception):
 
 
 class PositionLimit:
-    def __init__(self, store: Store, max_positions: int | None) -> None:
+    def __init__(self, store: Store, local_max: int | None, tenant_reads: SettingsReads | None = None) -> None:
         self._store = store
-        self._limit = max_positions
+        self._local_max = local_max
+        self._reads = tenant_reads
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def _limit(self, user_id: str, exchange: str) -> int | None:
+        if user_id == LOCAL_USER_ID or self._reads is None:
+            return self._local_max or None
+        settings = await self._reads.get_trade_settings(user_id, exchange)
+        return settings.max_open_positions if settings and settings.max_open_positions else None
+
+    async def _count(self, user_id: str, exchange: str) -> int:
+        if user_id == LOCAL_USER_ID or self._reads is None:
+            return len(await self._store.list_positions(user_id=user_id))
+        return await self._reads.count_open_positions(user_id, exchange)
+
     @asynccontextmanager
-    async def opening(self, user_id: str) -> AsyncIterator[None]:
+    async def opening(self, user_id: str, exchange: str) -> AsyncIterator[None]:
         """Hold while opening a new position; raises PositionLimitReached when full."""
-        if not self._limit:
+        limit = await self._limit(user_id, exchange)
+        if not limit:
             yield
             return
         lock = self._locks.setdefault(user_id, asyncio.Lock())
         async with lock:
-            current = len(await self._store.list_positions(user_id=user_id))
-            if current >= self._limit:
-                raise PositionLimitReached(current, self._limit)
+            current = await self._count(user_id, exchange)
+            if current >= limit:
+                raise PositionLimitReached(current, limit)
             yield

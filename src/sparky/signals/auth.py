@@ -1,22 +1,37 @@
-"""Who sent this alert? Legacy single-tenant secrets, compared in constant time.
+"""Who sent this alert, and which user's accounts may it touch (invariants 10 and 11).
 
-Per-user secrets and signed SignalStudio forwards plug in here (multi-tenant work); until then a
-body `user_id` is refused unless it names the local user, never trusted blindly as the original did.
+Three ways in, checked in this order:
+1. a signed SignalStudio forward: header `X-Sparky-Signature: t=<unix>,v1=<hex>` where v1 is
+   HMAC-SHA256(SIGNALSTUDIO_FORWARD_SECRET, "<t>.<raw body>"), within 5 minutes; the body's
+   `user_id` is then trusted;
+2. the legacy shared secret (`WEBHOOK_SECRET`, config.json, or the generated one): the local user;
+3. a user's own webhook secret (bot_credentials, exchange 'webhook'): that user.
+A body `user_id` naming anyone else than the secret's owner is refused — the original trusted it.
+Secrets are compared as SHA-256 digests (the directory) or with `hmac.compare_digest`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from sparky.errors import Unauthorized
+from sparky.store.tenants import TenantStore, secret_digest
+
+log = structlog.get_logger("sparky.auth")
 
 #: the single local user of embedded / legacy mode
 LOCAL_USER_ID = "00000000-0000-0000-0000-000000000000"
+SIGNATURE_HEADER = "x-sparky-signature"
+SIGNATURE_TOLERANCE_SEC = 300
 
-INVALID_SECRET_HINT = "Check the 'secret' field of your alert message against the server's webhook secret"
+INVALID_SECRET_HINT = "Check the 'secret' field of your alert message against your webhook secret"
 
 
 def fingerprint(secret: str) -> str:
@@ -24,30 +39,125 @@ def fingerprint(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
+def sign_forward(secret: str, body: bytes, timestamp: int) -> str:
+    """The header value SignalStudio sends (documented in docs/MULTI_TENANT.md)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_forward(header: str, body: bytes, secret: str, now: float) -> bool:
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > SIGNATURE_TOLERANCE_SEC:
+        return False
+    expected = sign_forward(secret, body, timestamp).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: str
-    secret_fingerprint: str
+    #: fingerprint of the secret used, or None for a signed forward
+    secret_fingerprint: str | None
+    via: str  # "legacy" | "user-secret" | "signalstudio"
+
+
+class SecretDirectory:
+    """Webhook secret digests → user ids, as the store has them.
+
+    Refreshed in full every few seconds by a background task (removals take effect), looked up in
+    the store once on a miss, and misses remembered for `negative_ttl` so a stream of bad secrets
+    cannot hammer the store.
+    """
+
+    def __init__(self, store: TenantStore | None, *, negative_ttl: float = 60.0, max_negative: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._owners: dict[str, str] = {}
+        self._misses: dict[str, float] = {}
+        self._negative_ttl = negative_ttl
+        self._max_negative = max_negative
+        self._clock = clock
+
+    async def refresh(self) -> int:
+        if self._store is None:
+            return 0
+        self._owners = dict(await self._store.webhook_secret_owners())
+        return len(self._owners)
+
+    async def owner(self, secret: str) -> str | None:
+        digest = secret_digest(secret)
+        owner = self._owners.get(digest)
+        if owner is not None or self._store is None:
+            return owner
+        expires = self._misses.get(digest)
+        if expires is not None and expires > self._clock():
+            return None
+        owner = await self._store.find_webhook_secret_owner(secret)
+        if owner is None:
+            if len(self._misses) >= self._max_negative:
+                self._misses.clear()
+            self._misses[digest] = self._clock() + self._negative_ttl
+            return None
+        self._owners[digest] = owner
+        return owner
 
 
 class Authenticator:
-    def __init__(self, legacy_secrets: list[str]) -> None:
-        self._secrets = [s.encode() for s in legacy_secrets if s]
+    def __init__(self, legacy_secrets: list[str], directory: SecretDirectory | None = None, *,
+                 forward_secret: str | None = None, clock: Callable[[], float] = time.time) -> None:
+        self._legacy = [s.encode() for s in legacy_secrets if s]
+        self._directory = directory
+        self._forward_secret = forward_secret
+        self._clock = clock
 
-    def authenticate(self, fields: dict[str, Any]) -> Principal:
+    async def authenticate(self, fields: dict[str, Any], raw: bytes = b"",
+                           headers: Mapping[str, str] | None = None) -> Principal:
+        claimed = fields.get("user_id") or fields.get("userId")
+        signature = (headers or {}).get(SIGNATURE_HEADER)
+        if signature is not None:
+            return self._forwarded(signature, raw, claimed)
         secret = fields.get("secret")
         if not isinstance(secret, str) or not secret:
             raise Unauthorized("Unauthorized: Invalid webhook secret", hint=INVALID_SECRET_HINT)
+        if self._is_legacy(secret):
+            if claimed not in (None, "", LOCAL_USER_ID):
+                raise self._not_yours()
+            return Principal(LOCAL_USER_ID, fingerprint(secret), "legacy")
+        owner = await self._directory.owner(secret) if self._directory is not None else None
+        if owner is None:
+            raise Unauthorized("Unauthorized: Invalid webhook secret", hint=INVALID_SECRET_HINT)
+        if claimed not in (None, "") and claimed != owner:
+            raise self._not_yours()
+        return Principal(owner, fingerprint(secret), "user-secret")
+
+    def _is_legacy(self, secret: str) -> bool:
         candidate = secret.encode()
         matched = False
-        for known in self._secrets:  # compare against every secret: timing reveals nothing
+        for known in self._legacy:  # compare against every secret: timing reveals nothing
             matched |= hmac.compare_digest(candidate, known)
-        if not matched:
-            raise Unauthorized("Unauthorized: Invalid webhook secret", hint=INVALID_SECRET_HINT)
-        claimed = fields.get("user_id") or fields.get("userId")
-        if claimed not in (None, "", LOCAL_USER_ID):
-            raise Unauthorized(
-                "Unauthorized: user_id needs that user's own webhook secret or a signed forward",
-                hint="Remove user_id from the alert, or send it with that user's secret",
-            )
-        return Principal(user_id=LOCAL_USER_ID, secret_fingerprint=fingerprint(secret))
+        return matched
+
+    def _forwarded(self, signature: str, raw: bytes, claimed: Any) -> Principal:
+        if not self._forward_secret:
+            raise Unauthorized("Unauthorized: signed forwards are not enabled on this server",
+                               hint="Set SIGNALSTUDIO_FORWARD_SECRET to the dashboard's forwarding key")
+        if not verify_forward(signature, raw, self._forward_secret, self._clock()):
+            log.warning("webhook.bad_forward_signature")
+            raise Unauthorized("Unauthorized: invalid or expired forward signature")
+        if not isinstance(claimed, str) or not claimed:
+            raise Unauthorized("Unauthorized: a signed forward must name the user_id")
+        return Principal(claimed, None, "signalstudio")
+
+    @staticmethod
+    def _not_yours() -> Unauthorized:
+        return Unauthorized(
+            "Unauthorized: user_id needs that user's own webhook secret or a signed forward",
+            hint="Remove user_id from the alert, or send it with that user's secret",
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,16 +46,19 @@ def _message(error: Any) -> str:
     return f"Invalid field '{field}': {message}"
 
 
-def build_signal(fields: dict[str, Any], supported_exchanges: Collection[str]) -> Signal:
+def build_signal(fields: dict[str, Any], supported: Collection[str] | Callable[[str], bool],
+                 available: Collection[str] | None = None) -> Signal:
+    """Validate `fields`; `supported` says which exchanges this sender may use."""
     try:
         signal = Signal.model_validate(fields)
     except ValidationError as err:
         first = err.errors()[0]
         raise BadRequest(_message(first), field=_field_name(first)) from None
-    if signal.exchange not in supported_exchanges:
+    accepts = supported if callable(supported) else supported.__contains__
+    if not accepts(signal.exchange):
+        names = available if available is not None else supported
         raise BadRequest(
-            f'Exchange "{signal.exchange}" not supported. Available exchanges: '
-            + ", ".join(sorted(supported_exchanges)),
+            f'Exchange "{signal.exchange}" not supported. Available exchanges: ' + ", ".join(sorted(names)),
             field="exchange",
         )
     return signal

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,9 @@ from sparky.errors import BadRequest, ServiceUnavailable
 from sparky.execution.dispatcher import Dispatcher, ShuttingDown
 from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
-from sparky.signals.auth import Authenticator, Principal
+from sparky.exchanges.accounts import ExchangeAccounts
+from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
+from sparky.signals.gates import Gates, Rejection
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Signal
@@ -30,6 +33,7 @@ from sparky.store.base import (
     WebhookRequestRecord,
     utcnow,
 )
+from sparky.store.tenants import QuotaExceeded
 
 log = structlog.get_logger("sparky.webhook")
 
@@ -46,23 +50,27 @@ def _short(value: Any, limit: int = 64) -> str | None:
 
 class WebhookPipeline:
     def __init__(self, *, authenticator: Authenticator, dedupe: DuplicateGuard, dispatcher: Dispatcher,
-                 store: Store, exchange_names: list[str]) -> None:
+                 store: Store, accounts: ExchangeAccounts, gates: Gates | None = None) -> None:
         self._auth = authenticator
         self._dedupe = dedupe
         self._dispatcher = dispatcher
         self._store = store
-        self._exchange_names = exchange_names
+        self._accounts = accounts
+        self._gates = gates
 
-    async def handle(self, raw: bytes, content_type: str | None, source_ip: str | None) -> WebhookResponse:
+    async def handle(self, raw: bytes, content_type: str | None, source_ip: str | None,
+                     headers: Mapping[str, str] | None = None) -> WebhookResponse:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        fields = parse_body(raw, content_type)          # 400, not recorded: the sender is unknown
-        principal = self._auth.authenticate(fields)     # 401, not recorded
-        structlog.contextvars.bind_contextvars(user_id=principal.user_id)
+        fields = parse_body(raw, content_type)                             # 400, not recorded: sender unknown
+        principal = await self._auth.authenticate(fields, raw, headers)    # 401, not recorded
+        user_id = principal.user_id
+        structlog.contextvars.bind_contextvars(user_id=user_id)
         record = self._record(request_id, principal, fields, source_ip)
         try:
-            signal = build_signal(fields, self._exchange_names)
+            signal = build_signal(fields, lambda name: self._accounts.supports(user_id, name),
+                                  self._accounts.names_for(user_id))
         except BadRequest as err:
             await self._record_terminal(record, RequestStatus.REJECTED, err.message, err.body(), 400)
             log.info("webhook.rejected", stage="validate", reason=err.message)
@@ -72,16 +80,33 @@ class WebhookPipeline:
         record.exchange, record.action, record.symbol = signal.exchange, signal.action.value, signal.symbol
         record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id
 
+        quota: tuple[str, int | None] = ("", None)
+        if self._gates is not None and user_id != LOCAL_USER_ID:
+            now = utcnow()
+            rejection = await self._gates.check(user_id, signal, now)  # 503 when unavailable: not recorded
+            if rejection is not None:
+                return await self._refuse(record, rejection, started, stage="gate")
+            quota = await self._gates.plan_and_limit(user_id)
+
         if signal.alert_id is None:
-            earlier = await self._dedupe.claim(principal.user_id, record.payload, request_id)
+            earlier = await self._dedupe.claim(user_id, record.payload, request_id)
             if earlier is not None:
                 return await self._duplicate(record, earlier, started)
-        job = Job(request_id=request_id, user_id=principal.user_id, signal=signal)
+        job = Job(request_id=request_id, user_id=user_id, signal=signal)
+        plan, limit = quota
         try:
-            outcome = await self._dispatcher.submit(job, record)
+            outcome = await self._dispatcher.submit(
+                job, record, count_against=limit,
+                counted=(lambda n: self._gates.counted(user_id, plan, n, limit, record.created_at))
+                if self._gates is not None and limit is not None else None)
         except DuplicateRequest as dup:
             record.idempotency_key = None
             return await self._duplicate(record, dup.existing_id, started)
+        except QuotaExceeded as full:
+            await self._release(signal, principal, record)
+            record.idempotency_key = None
+            rejection = self._gates.quota_rejection(user_id, plan, full.current, full.limit, record.created_at)
+            return await self._refuse(record, rejection, started, stage="quota", status=RequestStatus.RATE_LIMITED)
         except (StoreUnavailable, ShuttingDown) as err:
             await self._release(signal, principal, record)
             log.error("webhook.not_recorded", reason=type(err).__name__)
@@ -97,6 +122,13 @@ class WebhookPipeline:
             })
         return WebhookResponse(outcome.http_status,
                                {**outcome.body, "request_id": request_id, "duration": self._duration(started)})
+
+    async def _refuse(self, record: WebhookRequestRecord, rejection: Rejection, started: float, *, stage: str,
+                      status: RequestStatus = RequestStatus.REJECTED) -> WebhookResponse:
+        body = {**rejection.body, "request_id": record.id}
+        await self._record_terminal(record, status, rejection.message, body, rejection.http_status)
+        log.info("webhook.rejected", stage=stage, reason=rejection.message)
+        return WebhookResponse(rejection.http_status, {**body, "duration": self._duration(started)})
 
     @staticmethod
     def _record(request_id: str, principal: Principal, fields: dict[str, Any],

@@ -99,3 +99,149 @@ CREATE INDEX IF NOT EXISTS webhook_requests_pending
 -- Quota counts: a user's requests this month.
 CREATE INDEX IF NOT EXISTS webhook_requests_user_created
     ON webhook_requests (user_id, created_at);
+
+-- Quota counts read only this partial index: it covers the query (status included, so no row is
+-- read), and the rate_limited rows a user over quota keeps sending are not in it.
+CREATE INDEX IF NOT EXISTS webhook_requests_user_counted
+    ON webhook_requests (user_id, created_at, status)
+    WHERE status <> 'rate_limited';
+
+-- Weekly risk limits: trades a user opened (count) and closed (losses) on an exchange since Monday.
+CREATE INDEX IF NOT EXISTS trades_user_exchange_entry_time
+    ON trades (user_id, exchange, entry_time);
+CREATE INDEX IF NOT EXISTS trades_user_exchange_exit_time
+    ON trades (user_id, exchange, exit_time);
+
+-- Multi-tenant tables (store/tenants.py). Same table and column names, in the same order, as
+-- migrations/0002_tables.sql; a column is NOT NULL here only where it is NOT NULL in PostgreSQL.
+
+CREATE TABLE IF NOT EXISTS strategies (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    created_at              TEXT,
+    updated_at              TEXT,
+    name                    TEXT NOT NULL,
+    description             TEXT,
+    asset_class             TEXT
+                            CHECK (asset_class IN ('forex', 'crypto', 'options', 'futures', 'stocks')),
+    status                  TEXT DEFAULT 'inactive'
+                            CHECK (status IN ('active', 'inactive', 'testing')),
+    total_trades            INTEGER DEFAULT 0,
+    winning_trades          INTEGER DEFAULT 0,
+    stop_loss_percent       NUMERIC,
+    take_profit_percent     NUMERIC,
+    notes                   TEXT,
+    user_id                 TEXT,
+    order_config            TEXT DEFAULT '{}',  -- JSON
+    ml_assistance_enabled   INTEGER DEFAULT 0,
+    ml_config               TEXT DEFAULT '{}'   -- JSON
+);
+
+CREATE INDEX IF NOT EXISTS strategies_user_status ON strategies (user_id, status);
+
+CREATE TABLE IF NOT EXISTS bot_credentials (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    label                   TEXT NOT NULL,
+    exchange                TEXT NOT NULL,  -- 'webhook' rows hold a user's webhook secret
+    environment             TEXT DEFAULT 'production',
+    account_id              TEXT,
+    api_key                 TEXT,
+    api_secret              TEXT,
+    passphrase              TEXT,
+    webhook_secret          TEXT,  -- plain (dashboard) or 'sha256:<64 hex>' (sparky users add)
+    extra_metadata          TEXT DEFAULT '{}',  -- JSON
+    created_at              TEXT,
+    updated_at              TEXT,
+    user_id                 TEXT,
+    last_tested             TEXT,
+    UNIQUE (user_id, exchange, environment)
+);
+
+-- Authenticate: the user whose webhook secret this is (by equality, never by scanning).
+CREATE INDEX IF NOT EXISTS bot_credentials_webhook_secret
+    ON bot_credentials (webhook_secret)
+    WHERE exchange = 'webhook';
+
+CREATE TABLE IF NOT EXISTS trade_settings_exchange (
+    id                          TEXT PRIMARY KEY NOT NULL,
+    created_at                  TEXT,
+    updated_at                  TEXT,
+    exchange                    TEXT NOT NULL,
+    trading_hours_preset        TEXT DEFAULT '24/5',
+    trading_window              TEXT DEFAULT '["00:00","23:59"]',  -- JSON
+    max_trades_per_week         INTEGER DEFAULT 0,  -- 0 = unlimited
+    allow_weekends              INTEGER DEFAULT 0,
+    strike_tolerance_percent    NUMERIC DEFAULT 1,
+    entry_limit_offset_percent  NUMERIC DEFAULT 1,
+    max_signal_age_sec          INTEGER DEFAULT 10,
+    auto_close_outside_window   INTEGER DEFAULT 1,
+    max_open_positions          INTEGER DEFAULT 3,
+    user_id                     TEXT,
+    max_loss_per_week_usd       NUMERIC DEFAULT 0,  -- 0 = unlimited
+    UNIQUE (user_id, exchange)
+);
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    user_id                 TEXT NOT NULL UNIQUE,
+    plan                    TEXT NOT NULL DEFAULT 'Free',  -- Free | Basic | Premium | Pro
+    status                  TEXT NOT NULL DEFAULT 'active',
+    stripe_subscription_id  TEXT,
+    stripe_customer_id      TEXT,
+    stripe_price_id         TEXT,
+    current_period_start    TEXT,
+    current_period_end      TEXT,
+    cancel_at_period_end    INTEGER DEFAULT 0,
+    canceled_at             TEXT,
+    trial_start             TEXT,
+    trial_end               TEXT,
+    metadata                TEXT DEFAULT '{}',  -- JSON
+    created_at              TEXT NOT NULL,
+    updated_at              TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    user_id                 TEXT NOT NULL,
+    type                    TEXT NOT NULL CHECK (type IN ('info', 'success', 'warning', 'error',
+                                                          'trade', 'position', 'limit', 'system')),
+    title                   TEXT NOT NULL,
+    message                 TEXT NOT NULL,
+    metadata                TEXT DEFAULT '{}',  -- JSON
+    read                    INTEGER DEFAULT 0,
+    read_at                 TEXT,
+    created_at              TEXT,
+    expires_at              TEXT
+);
+
+CREATE INDEX IF NOT EXISTS notifications_user_created ON notifications (user_id, created_at);
+
+CREATE TABLE IF NOT EXISTS notification_preferences (
+    id                              TEXT PRIMARY KEY NOT NULL,
+    user_id                         TEXT NOT NULL UNIQUE,
+    notify_trade_success            INTEGER DEFAULT 1,
+    notify_trade_failed             INTEGER DEFAULT 1,
+    notify_position_closed_profit   INTEGER DEFAULT 1,
+    notify_position_closed_loss     INTEGER DEFAULT 1,
+    notify_take_profit_triggered    INTEGER DEFAULT 1,
+    notify_stop_loss_triggered      INTEGER DEFAULT 1,
+    notify_weekly_trade_limit       INTEGER DEFAULT 1,
+    notify_weekly_loss_limit        INTEGER DEFAULT 1,
+    notify_webhook_limit_warning    INTEGER DEFAULT 1,
+    notify_webhook_limit_reached    INTEGER DEFAULT 1,
+    notify_exchange_api_error       INTEGER DEFAULT 1,
+    notify_invalid_credentials      INTEGER DEFAULT 1,
+    notify_bot_disconnected         INTEGER DEFAULT 1,
+    notify_bot_reconnected          INTEGER DEFAULT 0,
+    notify_payment_failed           INTEGER DEFAULT 1,
+    notify_subscription_expiring    INTEGER DEFAULT 1,
+    notify_subscription_changed     INTEGER DEFAULT 1,
+    created_at                      TEXT,
+    updated_at                      TEXT
+);
+
+-- Embedded mode only (`sparky users add`): on Supabase, users live in auth.users.
+CREATE TABLE IF NOT EXISTS users (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    email                   TEXT,
+    created_at              TEXT NOT NULL
+);

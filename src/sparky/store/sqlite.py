@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 from sparky.store import sqlite_codec as codec
 from sparky.store.base import (
-    DuplicateRequest,
     PositionRecord,
     RequestStatus,
     Store,
@@ -34,6 +33,7 @@ from sparky.store.base import (
     WebhookRequestRecord,
     utcnow,
 )
+from sparky.store.sqlite_tenants import SqliteTenants
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
@@ -237,22 +237,11 @@ class _Writer:
                 job.value, job.error = None, error
 
 
-def _existing_request(conn: sqlite3.Connection, row: dict[str, Any]) -> str | None:
-    """The id of the row an insert of `row` collided with (idempotency key first, then id)."""
-    if row["idempotency_key"] is not None:
-        found = conn.execute(
-            "SELECT id FROM webhook_requests WHERE ifnull(user_id, '') = ifnull(:user_id, '')"
-            " AND idempotency_key = :idempotency_key",
-            row,
-        ).fetchone()
-        if found is not None:
-            return str(found[0])
-    found = conn.execute("SELECT id FROM webhook_requests WHERE id = :id", row).fetchone()
-    return None if found is None else str(found[0])
+class SqliteStore(Store, SqliteTenants):
+    """The `Store` and `TenantStore` ports on one SQLite file (WAL, synchronous=FULL by default).
 
-
-class SqliteStore(Store):
-    """The `Store` port on one SQLite file (WAL, synchronous=FULL by default)."""
+    The tenant methods live in `SqliteTenants` (sqlite_tenants.py) and run as jobs on the same
+    writer thread, so they are ordered and atomic with every other write."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         if synchronous.upper() not in _SYNCHRONOUS:
@@ -313,17 +302,7 @@ class SqliteStore(Store):
 
     async def insert_webhook_request(self, record: WebhookRequestRecord) -> None:
         row = codec.to_row(record)
-
-        def insert(conn: sqlite3.Connection) -> None:
-            try:
-                conn.execute(codec.INSERT_REQUEST, row)
-            except sqlite3.IntegrityError as err:
-                existing = _existing_request(conn, row)
-                if existing is None:
-                    raise
-                raise DuplicateRequest(existing) from err
-
-        await self._call(insert, write=True)
+        await self._call(lambda c: codec.insert_request(c, row), write=True)
 
     async def finish_webhook_request(
         self,

@@ -47,6 +47,8 @@ from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.closing import PositionCloser
 from sparky.execution.executor import Job, TradeExecutor
+from tests.support import local_accounts
+from sparky.signals.auth import LOCAL_USER_ID
 from sparky.execution.orders import send_order
 from sparky.execution.protection import Protector
 from sparky.signals.models import Signal
@@ -942,7 +944,7 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
     await store.open()
     registry = ExchangeRegistry()
     registry.add(aster(http))
-    executor = TradeExecutor(store, registry, settings, LegacyConfig())
+    executor = TradeExecutor(store, local_accounts(registry, tmp_path), settings, LegacyConfig())
 
     async def alert(n: int, action: str, price: str | None) -> dict[str, Any]:
         fake.received.clear()
@@ -950,7 +952,7 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
             fake.price = fake.fill_price = D(price)
         signal = Signal(action=action, symbol="BTCUSDT", exchange="aster", price=price, stop_loss_percent="2",
                         position_size_usd="300")
-        outcome = await executor.execute(Job(f"{n:08d}-0000-4000-8000-000000000000", "u1", signal))
+        outcome = await executor.execute(Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))
         return outcome.body
 
     try:

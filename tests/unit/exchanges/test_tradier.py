@@ -49,6 +49,7 @@ from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.exchanges.tradier import LIVE_URL, SANDBOX_URL, TradierExchange, base_url_for, create
 from sparky.execution.executor import Job, TradeExecutor
+from tests.support import local_accounts
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.protection import Protector
 from sparky.signals.auth import LOCAL_USER_ID
@@ -1020,7 +1021,7 @@ def executor(venue: TradierHarness, store: SqliteStore, tmp_path: Path) -> Trade
     """The real trade executor on a SQLite store, trading on the scripted account."""
     registry = ExchangeRegistry()
     registry.add(venue.exchange)
-    return TradeExecutor(store, registry, make_settings(tmp_path), LegacyConfig())
+    return TradeExecutor(store, local_accounts(registry, tmp_path), make_settings(tmp_path), LegacyConfig())
 
 
 async def test_the_executor_opens_and_reverses_with_the_measured_round_trips(

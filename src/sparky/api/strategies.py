@@ -1,0 +1,20 @@
+"""POST /strategies/reload (admin): forget cached strategies, settings, plans and credentials."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from sparky.api.deps import AdminDep, ServicesDep
+
+router = APIRouter(tags=["operator"])
+
+
+@router.post("/strategies/reload", summary="Clear strategy, settings and credential caches (admin)")
+async def reload_strategies(services: ServicesDep, _: AdminDep) -> JSONResponse:
+    if services.gates is not None:
+        services.gates.reload()
+    services.accounts.evict()
+    services.notifier.forget_preferences()
+    secrets = await services.secrets.refresh()
+    return JSONResponse({"success": True, "message": "Caches cleared", "webhookSecrets": secrets})

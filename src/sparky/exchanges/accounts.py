@@ -1,0 +1,138 @@
+"""Which exchange adapter acts for a user: the account a signal may touch, and no other.
+
+The local user (legacy secret, config.json) trades on the registry's adapters. Every other user
+trades on adapters built from their own `bot_credentials` row, cached per (user, exchange,
+environment) for `ttl` seconds; an adapter whose credentials changed is replaced and closed. Each
+user gets their own paper account (state in `<data>/paper/<user>.json`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from sparky.errors import BadRequest
+from sparky.exchanges.base import Exchange
+from sparky.exchanges.credentials import VenueCredentials
+from sparky.exchanges.factory import create_adapter, is_supported
+from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.registry import ExchangeRegistry
+from sparky.signals.auth import LOCAL_USER_ID
+from sparky.store.tenants import CredentialRecord, TenantStore
+
+log = structlog.get_logger("sparky.accounts")
+
+CREDENTIALS_HINT = "Add your exchange API keys in SignalStudio → Settings → Bot Credentials"
+
+
+class MissingCredentials(BadRequest):
+    def __init__(self, exchange: str) -> None:
+        super().__init__(f"No credentials stored for {exchange}", field="exchange", hint=CREDENTIALS_HINT)
+
+
+@dataclass
+class _Cached:
+    exchange: Exchange
+    fingerprint: tuple
+    expires: float
+
+
+def _fingerprint(record: CredentialRecord) -> tuple:
+    """Changes whenever anything the adapter is built from changes."""
+    extra = json.dumps(record.extra_metadata or {}, sort_keys=True, default=str)
+    return (record.api_key, record.api_secret, record.passphrase, record.account_id, record.environment, extra)
+
+
+def credentials_of(record: CredentialRecord) -> VenueCredentials:
+    extra = dict(record.extra_metadata or {})
+    return VenueCredentials(
+        exchange=record.exchange,
+        environment=str(extra.pop("environment", None) or record.environment or "production").lower(),
+        api_key=record.api_key,
+        api_secret=record.api_secret,
+        passphrase=record.passphrase,
+        account_id=record.account_id,
+        access_token=extra.pop("access_token", None) or extra.pop("accessToken", None) or record.api_key,
+        base_url=extra.pop("apiUrl", None) or extra.pop("baseUrl", None) or extra.pop("api_url", None),
+        extra=extra,
+    )
+
+
+class ExchangeAccounts:
+    def __init__(self, registry: ExchangeRegistry, store: TenantStore | None, http: HttpClientPool, *,
+                 paper_factory: Callable[[Path], Exchange], paper_dir: Path, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._registry = registry
+        self._store = store
+        self._http = http
+        self._paper_factory = paper_factory
+        self._paper_dir = paper_dir
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._papers: dict[str, Exchange] = {}
+        self._lock = asyncio.Lock()
+
+    def supports(self, user_id: str, exchange: str) -> bool:
+        """Whether a signal for `exchange` can be accepted from this user at all."""
+        if user_id == LOCAL_USER_ID:
+            return exchange in self._registry.names()
+        return is_supported(exchange)
+
+    def names_for(self, user_id: str) -> list[str]:
+        return self._registry.names() if user_id == LOCAL_USER_ID else ["paper", "aster", "oanda", "tradier", "…ccxt"]
+
+    async def get(self, user_id: str, exchange: str) -> Exchange:
+        if user_id == LOCAL_USER_ID:
+            return self._registry.get(exchange)
+        if exchange == "paper":
+            return self._paper(user_id)
+        if self._store is None:
+            raise MissingCredentials(exchange)
+        key = (user_id, exchange)
+        cached = self._cache.get(key)
+        if cached is not None and cached.expires > self._clock():
+            return cached.exchange
+        async with self._lock:
+            record = await self._store.get_credentials(user_id, exchange, "production")
+            if record is None:
+                raise MissingCredentials(exchange)
+            cached = self._cache.get(key)
+            fingerprint = _fingerprint(record)
+            if cached is not None and cached.fingerprint == fingerprint:
+                cached.expires = self._clock() + self._ttl
+                return cached.exchange
+            adapter = create_adapter(credentials_of(record), self._http)
+            self._cache[key] = _Cached(adapter, fingerprint, self._clock() + self._ttl)
+            if cached is not None:  # keys changed: retire the old adapter
+                log.info("exchange.credentials_changed", exchange=exchange)
+                await cached.exchange.aclose()
+            return adapter
+
+    def _paper(self, user_id: str) -> Exchange:
+        paper = self._papers.get(user_id)
+        if paper is None:
+            paper = self._paper_factory(self._paper_dir / f"{user_id}.json")
+            self._papers[user_id] = paper
+        return paper
+
+    def evict(self) -> None:
+        """Forget cached adapters so the next signal re-reads credentials (POST /strategies/reload)."""
+        for cached in self._cache.values():
+            cached.expires = 0
+
+    async def aclose(self) -> None:
+        adapters = [c.exchange for c in self._cache.values()] + list(self._papers.values())
+        self._cache.clear()
+        self._papers.clear()
+        for adapter in adapters:
+            try:
+                await adapter.aclose()
+            except Exception:
+                log.exception("exchange.close_failed", exchange=adapter.name)

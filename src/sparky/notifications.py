@@ -1,0 +1,115 @@
+"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`.
+
+Fire-and-forget: `notify` returns at once and never raises; the write runs as a tracked task whose
+failure is logged. Preferences are cached per user for a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+
+from sparky.signals.auth import LOCAL_USER_ID
+from sparky.store.tenants import NotificationRecord, TenantStore
+
+log = structlog.get_logger("sparky.notifications")
+
+#: event → (preference column, notifications.type)
+EVENTS: dict[str, tuple[str, str]] = {
+    "trade_opened": ("notify_trade_success", "trade"),
+    "trade_failed": ("notify_trade_failed", "error"),
+    "position_closed_profit": ("notify_position_closed_profit", "position"),
+    "position_closed_loss": ("notify_position_closed_loss", "position"),
+    "take_profit_triggered": ("notify_take_profit_triggered", "position"),
+    "stop_loss_triggered": ("notify_stop_loss_triggered", "position"),
+    "weekly_trade_limit": ("notify_weekly_trade_limit", "limit"),
+    "weekly_loss_limit": ("notify_weekly_loss_limit", "limit"),
+    "webhook_limit_warning": ("notify_webhook_limit_warning", "warning"),
+    "webhook_limit_reached": ("notify_webhook_limit_reached", "limit"),
+    "exchange_api_error": ("notify_exchange_api_error", "error"),
+    "invalid_credentials": ("notify_invalid_credentials", "error"),
+}
+
+
+class Notifier:
+    def __init__(self, store: TenantStore | None, *, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+        self._preferences: dict[str, tuple[float, dict[str, bool]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def notify(self, user_id: str, event: str, title: str, message: str, **metadata: Any) -> None:
+        if self._store is None or user_id == LOCAL_USER_ID or event not in EVENTS:
+            return
+        self.spawn(self._write(user_id, event, title, message, metadata), name=f"notify:{event}")
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str = "notify") -> None:
+        """Run `work` in the background, keeping a reference until it ends (failures are logged)."""
+        task = asyncio.create_task(self._guarded(work), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guarded(work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except Exception as err:
+            log.warning("notification.failed", error=f"{type(err).__name__}: {err}")
+
+    async def _write(self, user_id: str, event: str, title: str, message: str, metadata: dict[str, Any]) -> None:
+        preference, kind = EVENTS[event]
+        try:
+            if not (await self._preferences_of(user_id)).get(preference, True):
+                return
+            await self._store.insert_notification(  # type: ignore[union-attr]
+                NotificationRecord(user_id=user_id, type=kind, title=title, message=message,
+                                   metadata={"event": event, **metadata}))
+        except Exception as err:  # a notification must never fail anything
+            log.warning("notification.failed", notification=event, error=f"{type(err).__name__}: {err}")
+
+    async def _preferences_of(self, user_id: str) -> dict[str, bool]:
+        cached = self._preferences.get(user_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        preferences = await self._store.notification_preferences(user_id)  # type: ignore[union-attr]
+        self._preferences[user_id] = (self._clock() + self._ttl, preferences)
+        return preferences
+
+    def forget_preferences(self) -> None:
+        self._preferences.clear()
+
+    async def drain(self) -> None:
+        """Wait for pending writes (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
+    """Tell the user what a webhook did (called by the dispatcher after every execution)."""
+    user, symbol, body = job.user_id, job.signal.symbol, outcome.body
+    action = body.get("action")
+    closed_on_exchange = outcome.extra.get("closed_on_exchange")
+    if closed_on_exchange is not None:
+        reason = closed_on_exchange.exit_reason
+        if reason in ("STOP_LOSS", "TAKE_PROFIT"):
+            event = "stop_loss_triggered" if reason == "STOP_LOSS" else "take_profit_triggered"
+            notifier.notify(user, event, f"{reason.replace('_', ' ').title()} hit on {symbol}",
+                            f"{symbol} closed at {closed_on_exchange.exit_price}: {closed_on_exchange.pnl_usd} USD",
+                            symbol=symbol)
+    if action in ("opened", "reversed"):
+        position = body.get("position", {})
+        notifier.notify(user, "trade_opened", f"Opened {position.get('side')} {symbol}",
+                        f"{position.get('quantity')} {symbol} at {position.get('entryPrice')}", symbol=symbol)
+    pnl = body.get("pnl") or (body.get("reversed") or {}).get("pnl")
+    if pnl is not None and action in ("closed", "reversed", "protection_failed"):
+        event = "position_closed_profit" if pnl.get("usd", 0) > 0 else "position_closed_loss"
+        notifier.notify(user, event, f"Closed {symbol}", f"P&L {pnl.get('usd')} USD ({pnl.get('percent')} %)",
+                        symbol=symbol, pnl=pnl)
+    if action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
+        notifier.notify(user, "trade_failed", f"Trade failed on {symbol}", str(body.get("error")), symbol=symbol)

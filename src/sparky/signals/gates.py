@@ -1,0 +1,173 @@
+"""Stage 3 of the life of a webhook for a tenant: strategy, risk limits, plan quota.
+
+The quota itself is checked and counted atomically by the store when the request is recorded
+(`record_counted_webhook_request`); this module knows the plan's limit and tells the user when
+they near or reach it. Everything read here is cached briefly; `reload()` clears it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sparky.cache import Cache
+from sparky.errors import ServiceUnavailable
+from sparky.execution.outcome import jsonable
+from sparky.notifications import Notifier
+from sparky.signals.models import Signal
+from sparky.signals.risk import RiskCheckUnavailable, RiskDecision, check_entry_limits, next_month_start
+from sparky.store.tenants import DEFAULT_PLAN_LIMITS, StrategyRecord, TenantStore, TradeSettings, WeeklyTradeStats
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A signal refused by a gate: recorded, answered, never executed."""
+
+    http_status: int
+    body: dict[str, Any]
+    message: str
+
+
+class _TtlCache:
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self._ttl, self._clock, self._data = ttl, clock, {}
+
+    def get(self, key: Any) -> Any:
+        hit = self._data.get(key)
+        return hit[1] if hit is not None and hit[0] > self._clock() else None
+
+    def put(self, key: Any, value: Any) -> Any:
+        self._data[key] = (self._clock() + self._ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+class CachedTenantReads:
+    """The reads the risk checks make, with trade settings cached (they change rarely)."""
+
+    def __init__(self, store: TenantStore, settings_cache: _TtlCache) -> None:
+        self._store = store
+        self._settings = settings_cache
+
+    async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None:
+        key = ("settings", user_id, exchange)
+        cached = self._settings.get(key)
+        if cached is not None:
+            return cached or None  # False marks "no row"
+        found = await self._store.get_trade_settings(user_id, exchange)
+        self._settings.put(key, found or False)
+        return found
+
+    async def weekly_trade_stats(self, user_id: str, exchange: str, since: datetime) -> WeeklyTradeStats:
+        return await self._store.weekly_trade_stats(user_id, exchange, since)
+
+    async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int:
+        return await self._store.count_open_positions(user_id, exchange)
+
+
+class Gates:
+    def __init__(self, store: TenantStore, cache: Cache, notifier: Notifier, *,
+                 plan_limits: dict[str, int | None] | None = None, ttl: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._cache = cache
+        self._notifier = notifier
+        self._limits = plan_limits or DEFAULT_PLAN_LIMITS
+        self._cached = _TtlCache(ttl, clock)
+        self._reads = CachedTenantReads(store, self._cached)
+
+    @property
+    def reads(self) -> CachedTenantReads:
+        """Cached settings reads, shared with the executor's open-position limit."""
+        return self._reads
+
+    def reload(self) -> None:
+        """Forget cached strategies, settings and plans (POST /strategies/reload)."""
+        self._cached.clear()
+
+    async def check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
+        """Strategy, then risk limits. Raises ServiceUnavailable when they cannot be checked."""
+        try:
+            rejection = await self._strategy(user_id, signal)
+            if rejection is not None:
+                return rejection
+            decision = await check_entry_limits(self._reads, user_id, signal.exchange, signal, now)
+            if decision is not None and decision.limit_type == "max_open_positions":
+                # enforced by the executor under the user's lock, where it cannot race and where a
+                # reversal (which does not add a position) is told apart from a new position
+                decision = None
+        except RiskCheckUnavailable as err:
+            raise ServiceUnavailable("Risk limits could not be checked; nothing was executed") from err
+        except ServiceUnavailable:
+            raise
+        except Exception as err:  # the store is down: refuse rather than trade unchecked
+            raise ServiceUnavailable("Risk limits could not be checked; nothing was executed") from err
+        return None if decision is None else self._risk_rejection(user_id, decision)
+
+    async def _strategy(self, user_id: str, signal: Signal) -> Rejection | None:
+        if signal.strategy is None and signal.strategy_id is None:
+            return None
+        key = ("strategy", user_id, (signal.strategy or "").lower(), signal.strategy_id)
+        strategy: StrategyRecord | None = self._cached.get(key)
+        if strategy is None:
+            strategy = await self._store.find_strategy(user_id, name=signal.strategy, strategy_id=signal.strategy_id)
+            if strategy is not None:
+                self._cached.put(key, strategy)
+        if strategy is not None and strategy.status == "active":
+            return None
+        name = signal.strategy or signal.strategy_id
+        message = f"Strategy '{name}' not found or inactive"
+        return Rejection(200, {"success": False, "action": "rejected", "message": message}, message)
+
+    def _risk_rejection(self, user_id: str, decision: RiskDecision) -> Rejection:
+        event = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_usd": "weekly_loss_limit"}
+        if decision.limit_type in event:
+            self._notifier.notify(user_id, event[decision.limit_type], "Risk limit reached", decision.message,
+                                  limitType=decision.limit_type)
+        body = {"success": False, "error": "Risk limit exceeded", "message": decision.message,
+                "data": jsonable({"limitType": decision.limit_type, "current": decision.current,
+                                  "limit": decision.limit})}
+        return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
+
+    async def plan_and_limit(self, user_id: str) -> tuple[str, int | None]:
+        key = ("plan", user_id)
+        plan = self._cached.get(key)
+        if plan is None:
+            plan = self._cached.put(key, await self._store.subscription_plan(user_id))
+        return plan, self._limits.get(plan, self._limits.get("Free"))
+
+    def quota_rejection(self, user_id: str, plan: str, current: int, limit: int, now: datetime) -> Rejection:
+        self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
+                          f"You have used all {limit} webhooks of your {plan} plan this month.")
+        reset = next_month_start(now)
+        body = {"success": False, "error": "Webhook limit exceeded",
+                "data": {"current": current, "limit": limit, "plan": plan, "resetDate": reset.isoformat()}}
+        return Rejection(429, body, f"Webhook limit exceeded: {current}/{limit} ({plan})")
+
+    def counted(self, user_id: str, plan: str, count: int, limit: int | None, now: datetime) -> None:
+        """After a request was counted: warn once at 80 % and once at 100 % of the month's quota."""
+        if not limit:
+            return
+        if count == limit:
+            self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
+                              f"You have used all {limit} webhooks of your {plan} plan this month.")
+        elif count == math.ceil(limit * 0.8):
+            self._notify_once(user_id, now, "webhook_limit_warning", "Webhook limit at 80 %",
+                              f"{count} of {limit} webhooks of your {plan} plan used this month.")
+
+    def _notify_once(self, user_id: str, now: datetime, event: str, title: str, message: str) -> None:
+        key = f"notified:{user_id}:{now:%Y-%m}:{event}"
+        notifier = self._notifier
+
+        async def once() -> None:
+            if await self._cache.add(key, "1", ttl=32 * 86400) is None:
+                notifier.notify(user_id, event, title, message)
+
+        notifier.spawn(once())
+

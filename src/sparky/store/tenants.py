@@ -1,0 +1,194 @@
+"""The multi-tenant half of the `Store` port: users' secrets, credentials, plans, limits, strategies,
+notifications. Records mirror the tables the SignalStudio dashboard shares (original-sparky.md §3).
+
+Webhook secrets: the dashboard writes `bot_credentials.webhook_secret` in plain text (exchange
+'webhook', environment 'production'); users made with `sparky users add` store only
+`sha256:<hex>` of theirs. Sparky compares digests, so both kinds work and a secret is never
+compared byte by byte with early exit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+#: plan → webhooks per UTC month (None: unlimited); an unknown plan gets Free's limit
+DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+
+
+def secret_digest(secret: str) -> str:
+    """How a webhook secret is identified everywhere: `sha256:<64 hex>`."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass
+class CredentialRecord:
+    """A `bot_credentials` row: one user's keys for one (exchange, environment)."""
+
+    user_id: str
+    exchange: str
+    environment: str = "production"
+    label: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+    passphrase: str | None = None
+    account_id: str | None = None
+    #: exchange 'webhook' rows only: the plain secret (dashboard) or its digest (`sparky users add`)
+    webhook_secret: str | None = None
+    extra_metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def __repr__(self) -> str:  # never print keys
+        return f"CredentialRecord(user_id={self.user_id!r}, exchange={self.exchange!r}, environment={self.environment!r})"
+
+
+@dataclass
+class TradeSettings:
+    """A `trade_settings_exchange` row (0 means unlimited for the limits)."""
+
+    user_id: str
+    exchange: str
+    trading_hours_preset: str = "24/5"  # 24/5 | 24/7 | ny-session | london-session | weekend | custom
+    trading_window: list[str] = field(default_factory=lambda: ["00:00", "23:59"])
+    max_trades_per_week: int = 0
+    max_loss_per_week_usd: Decimal = Decimal(0)
+    max_open_positions: int = 3
+    allow_weekends: bool = False
+    max_signal_age_sec: int = 10
+    auto_close_outside_window: bool = True
+    strike_tolerance_percent: Decimal = Decimal(1)
+    entry_limit_offset_percent: Decimal = Decimal(1)
+    id: str | None = None
+
+
+@dataclass
+class StrategyRecord:
+    user_id: str
+    name: str
+    status: str = "inactive"  # active | inactive | testing
+    id: str | None = None
+    description: str | None = None
+    asset_class: str | None = None
+    stop_loss_percent: Decimal | None = None
+    take_profit_percent: Decimal | None = None
+    order_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NotificationRecord:
+    user_id: str
+    type: str  # info | success | warning | error | trade | position | limit | system
+    title: str
+    message: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    read: bool = False
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WeeklyTradeStats:
+    trades: int
+    #: Σ |pnl_usd| of losing trades closed this week
+    loss_usd: Decimal
+
+
+@dataclass(frozen=True)
+class LocalUser:
+    id: str
+    email: str | None
+    plan: str
+    created_at: datetime | None = None
+
+
+class QuotaExceeded(Exception):
+    """The user's monthly webhook quota is used up; the request was not recorded as accepted."""
+
+    def __init__(self, current: int, limit: int) -> None:
+        super().__init__(f"{current}/{limit}")
+        self.current = current
+        self.limit = limit
+
+
+class TenantStore(ABC):
+    """Multi-tenant reads and writes. Month and week boundaries are UTC (weeks start Monday 00:00)."""
+
+    # secrets and credentials
+    @abstractmethod
+    async def webhook_secret_owners(self) -> dict[str, str]:
+        """Every production webhook secret as {secret_digest: user_id} (for the in-memory cache)."""
+
+    @abstractmethod
+    async def find_webhook_secret_owner(self, secret: str) -> str | None:
+        """The user whose production webhook secret is `secret` (plain or digest match), or None."""
+
+    @abstractmethod
+    async def get_credentials(self, user_id: str, exchange: str, environment: str = "production") -> CredentialRecord | None: ...
+
+    @abstractmethod
+    async def upsert_credentials(self, record: CredentialRecord) -> None:
+        """Insert or replace by (user_id, exchange, environment)."""
+
+    # plans and the monthly quota
+    @abstractmethod
+    async def subscription_plan(self, user_id: str) -> str:
+        """The active subscription's plan, else 'Free'."""
+
+    @abstractmethod
+    async def record_counted_webhook_request(self, record: Any, *, monthly_limit: int | None) -> int:
+        """Insert a webhook_requests row only if the user's count this UTC month (rows not
+        'rate_limited') is below `monthly_limit` (None: unlimited), atomically with the count, so
+        concurrent requests never overshoot. Returns the count including this row. Raises
+        QuotaExceeded (nothing inserted) or DuplicateRequest like insert_webhook_request."""
+
+    # risk limits
+    @abstractmethod
+    async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None: ...
+
+    @abstractmethod
+    async def upsert_trade_settings(self, settings: TradeSettings) -> None: ...
+
+    @abstractmethod
+    async def weekly_trade_stats(self, user_id: str, exchange: str, since: datetime) -> WeeklyTradeStats:
+        """Trades entered since `since` — closed (trades) and still open (positions) — and the
+        losses of trades closed since then."""
+
+    @abstractmethod
+    async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int: ...
+
+    # strategies
+    @abstractmethod
+    async def find_strategy(self, user_id: str, *, name: str | None = None,
+                            strategy_id: str | None = None) -> StrategyRecord | None: ...
+
+    @abstractmethod
+    async def upsert_strategy(self, strategy: StrategyRecord) -> StrategyRecord: ...
+
+    # notifications
+    @abstractmethod
+    async def notification_preferences(self, user_id: str) -> dict[str, bool]:
+        """The user's `notification_preferences` booleans; {} when the user has no row (all on)."""
+
+    @abstractmethod
+    async def insert_notification(self, notification: NotificationRecord) -> None: ...
+
+    @abstractmethod
+    async def list_notifications(self, user_id: str, *, limit: int = 50) -> list[NotificationRecord]:
+        """Most recent first."""
+
+    # local users (embedded mode; on Supabase users live in auth.users and the dashboard)
+    @abstractmethod
+    async def add_local_user(self, user: LocalUser) -> None:
+        """Create the user and an active subscription with `user.plan`."""
+
+    @abstractmethod
+    async def set_plan(self, user_id: str, plan: str) -> None: ...
+
+    @abstractmethod
+    async def list_local_users(self) -> list[LocalUser]: ...
