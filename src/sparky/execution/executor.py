@@ -75,7 +75,9 @@ class TradeExecutor:
                 outcome.extra["closed_on_exchange"] = reconciled.closed
             return outcome
         except SparkyError as err:  # e.g. no credentials stored for this exchange
-            return Outcome.rejected(err.message, http_status=err.status_code)
+            outcome = Outcome.rejected(err.message, http_status=err.status_code)
+            outcome.body.update({k: v for k, v in err.body().items() if k in ("field", "hint", "data")})
+            return outcome
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
         except ExchangeError as err:
