@@ -214,3 +214,14 @@ async def test_trade_notifications_are_written_for_the_user(tenants: Sparky) -> 
     kinds = [(n.type, n.title) for n in reversed(await tenants.services.store.list_notifications(ALICE))]
     assert kinds == [("trade", "Opened BUY BTCUSDT"), ("position", "Closed BTCUSDT")]
     assert await tenants.services.store.list_notifications(BOB) == []
+
+
+async def test_sync_reconciles_each_user_on_their_own_account(tenants: Sparky) -> None:
+    await post(tenants, ALICE, action="buy", position_size_usd=2700, stop_loss_percent=2)
+    await post(tenants, BOB, action="buy", position_size_usd=2700, stop_loss_percent=2)
+    # Bob's stop fills on his account; Alice's account never sees that price
+    bob_paper = await tenants.services.accounts.get(BOB, "paper")
+    await bob_paper.note_price("BTCUSDT", D(26000))
+    body = (await tenants.admin_post("/positions/sync")).json()
+    assert [(c["userId"], c["exitReason"], c["exitPrice"]) for c in body["closed"]] == [(BOB, "STOP_LOSS", 26000)]
+    assert [p.user_id for p in await tenants.services.store.list_positions()] == [ALICE]

@@ -52,9 +52,10 @@ async def test_sync_records_positions_closed_and_opened_outside_sparky(sparky: S
     await sparky.paper.place_order(OrderRequest("ETHUSDT", Side.BUY, OrderKind.MARKET, D("0.5"), "manual-2"))
     body = (await sparky.admin_post("/positions/sync")).json()
     assert body["success"] is True and body["checked"] == 2
-    assert body["closed"] == [{"exchange": "paper", "symbol": "BTCUSDT", "exitReason": "MANUAL",
+    local = "00000000-0000-0000-0000-000000000000"
+    assert body["closed"] == [{"userId": local, "exchange": "paper", "symbol": "BTCUSDT", "exitReason": "MANUAL",
                                "exitPrice": 27000, "pnl": {"usd": 0, "percent": 0}}]
-    assert body["adopted"] == [{"exchange": "paper", "symbol": "ETHUSDT"}]
+    assert body["adopted"] == [{"userId": local, "exchange": "paper", "symbol": "ETHUSDT"}]
     listing = (await sparky.admin_get("/positions")).json()
     assert listing["symbols"] == ["ETHUSDT"]
 

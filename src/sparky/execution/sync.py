@@ -1,15 +1,18 @@
-"""Reconcile every stored position with the exchanges (`POST /positions/sync`).
+"""Reconcile stored positions with the exchanges (`POST /positions/sync`), for every user.
 
 Each (user, exchange, symbol) is reconciled inside its serialised slot, so a sync never races a
-signal for the same position. Exchange accounts of embedded mode belong to the local user.
+signal for the same position, and always on that user's own account. The venues a user has
+positions on are also asked for positions opened outside Sparky, which are adopted.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from sparky.errors import SparkyError
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.outcome import jsonable
 from sparky.signals.auth import LOCAL_USER_ID
@@ -23,27 +26,31 @@ log = structlog.get_logger("sparky.sync")
 async def sync_positions(services: Services) -> dict[str, Any]:
     reconciler = services.executor.reconciler
     closed, adopted, errors, checked = [], [], [], 0
-    for exchange in services.exchanges:
+    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for stored in await services.store.list_positions():
+        groups[(stored.user_id, stored.exchange)].add(stored.symbol)
+    for exchange in services.exchanges:  # the local user's venues, even with nothing stored
+        groups.setdefault((LOCAL_USER_ID, exchange.name), set())
+    for (user_id, name), symbols in sorted(groups.items()):
         try:
-            live = await exchange.positions()
-        except ExchangeError as err:
-            errors.append({"exchange": exchange.name, "error": err.message})
+            exchange = await services.accounts.get(user_id, name)
+            symbols |= {p.symbol for p in await exchange.positions()}
+        except (ExchangeError, SparkyError) as err:
+            errors.append({"userId": user_id, "exchange": name, "error": getattr(err, "message", str(err))})
             continue
-        keys = {(p.user_id, p.symbol) for p in await services.store.list_positions(exchange=exchange.name)}
-        keys |= {(LOCAL_USER_ID, p.symbol) for p in live}
-        for user_id, symbol in sorted(keys):
+        for symbol in sorted(symbols):
             checked += 1
-            async with services.dispatcher.reserve(services.dispatcher.key(user_id, exchange.name, symbol)):
+            async with services.dispatcher.reserve(services.dispatcher.key(user_id, name, symbol)):
                 try:
                     result = await reconciler.reconcile(exchange, user_id, symbol)
                 except ExchangeError as err:
-                    errors.append({"exchange": exchange.name, "symbol": symbol, "error": err.message})
+                    errors.append({"userId": user_id, "exchange": name, "symbol": symbol, "error": err.message})
                     continue
             if result.closed is not None:
-                closed.append({"exchange": exchange.name, "symbol": symbol,
+                closed.append({"userId": user_id, "exchange": name, "symbol": symbol,
                                "exitReason": result.closed.exit_reason, "exitPrice": result.closed.exit_price,
                                "pnl": {"usd": result.closed.pnl_usd, "percent": result.closed.pnl_percent}})
             if result.adopted:
-                adopted.append({"exchange": exchange.name, "symbol": symbol})
+                adopted.append({"userId": user_id, "exchange": name, "symbol": symbol})
     log.info("positions.synced", checked=checked, closed=len(closed), adopted=len(adopted))
     return jsonable({"checked": checked, "closed": closed, "adopted": adopted, "errors": errors})
