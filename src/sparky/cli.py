@@ -53,5 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     migrate_cmd = commands.add_parser("migrate", help="apply migrations/*.sql to PostgreSQL (Supabase or plain)")
     migrate.add_arguments(migrate_cmd)
     migrate_cmd.set_defaults(handler=migrate.run)
+    from sparky import users_cli  # store and tenant modules: only imported when a command runs
+
+    users_cli.add_arguments(commands)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -225,3 +225,18 @@ async def test_sync_reconciles_each_user_on_their_own_account(tenants: Sparky) -
     body = (await tenants.admin_post("/positions/sync")).json()
     assert [(c["userId"], c["exitReason"], c["exitPrice"]) for c in body["closed"]] == [(BOB, "STOP_LOSS", 26000)]
     assert [p.user_id for p in await tenants.services.store.list_positions()] == [ALICE]
+
+
+async def test_a_user_made_with_the_cli_trades_with_the_printed_secret(start, data_dir, capsys) -> None:
+    from sparky import users_cli
+
+    # the command runs its own event loop, as it does from a shell
+    assert await asyncio.to_thread(users_cli.main, ["users", "add", "--data-dir", str(data_dir), "--plan", "Basic"]) == 0
+    printed = capsys.readouterr().out
+    secret = printed.split("cannot be shown again):\n", 1)[1].split()[0]
+    async with start() as sparky:
+        response = await sparky.client.post("/webhook", json={
+            "secret": secret, "exchange": "paper", "action": "buy", "symbol": "BTCUSDT", "price": 27000})
+        assert response.status_code == 200 and response.json()["action"] == "opened"
+        [position] = await sparky.services.store.list_positions()
+        assert position.user_id != "00000000-0000-0000-0000-000000000000"
