@@ -111,5 +111,15 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
         event = "position_closed_profit" if pnl.get("usd", 0) > 0 else "position_closed_loss"
         notifier.notify(user, event, f"Closed {symbol}", f"P&L {pnl.get('usd')} USD ({pnl.get('percent')} %)",
                         symbol=symbol, pnl=pnl)
+    error = outcome.extra.get("exchange_error")
+    if error is not None:
+        from sparky.exchanges.errors import AuthenticationError
+
+        if isinstance(error, AuthenticationError):
+            notifier.notify(user, "invalid_credentials", f"{job.signal.exchange} refused your API keys",
+                            str(error), exchange=job.signal.exchange)
+        else:
+            notifier.notify(user, "exchange_api_error", f"{job.signal.exchange} error on {symbol}",
+                            str(error), exchange=job.signal.exchange, error_type=type(error).__name__)
     if action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
         notifier.notify(user, "trade_failed", f"Trade failed on {symbol}", str(body.get("error")), symbol=symbol)

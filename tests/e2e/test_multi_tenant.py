@@ -240,3 +240,17 @@ async def test_a_user_made_with_the_cli_trades_with_the_printed_secret(start, da
         assert response.status_code == 200 and response.json()["action"] == "opened"
         [position] = await sparky.services.store.list_positions()
         assert position.user_id != "00000000-0000-0000-0000-000000000000"
+
+
+async def test_exchange_errors_and_refused_keys_are_notified(tenants: Sparky) -> None:
+    from sparky.exchanges.errors import AuthenticationError, InsufficientFunds
+
+    paper = await tenants.services.accounts.get(ALICE, "paper")
+    await paper.note_price("BTCUSDT", D(27000))
+    paper.fail("place_order", error=AuthenticationError("paper: bad key"))
+    assert (await post(tenants, ALICE, action="buy"))["status"] == 400
+    paper.fail("place_order", error=InsufficientFunds("paper: margin"))
+    assert (await post(tenants, ALICE, action="buy", symbol="ETHUSDT"))["status"] == 400
+    await tenants.services.notifier.drain()
+    titles = {n.title for n in await tenants.services.store.list_notifications(ALICE)}
+    assert titles == {"paper refused your API keys", "paper error on ETHUSDT"}

@@ -83,9 +83,10 @@ class TradeExecutor:
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
             message = f"{signal.exchange}: {err.message}"
-            if err.http_status == 200:
-                return Outcome.failed(message)
-            return Outcome.rejected(message, http_status=err.http_status)
+            outcome = Outcome.failed(message) if err.http_status == 200 else Outcome.rejected(
+                message, http_status=err.http_status)
+            outcome.extra["exchange_error"] = err
+            return outcome
 
     # --- close -----------------------------------------------------------------------------------
     async def _close_signal(self, job: Job, exchange: Exchange, live: Position | None) -> Outcome:
@@ -185,6 +186,7 @@ class TradeExecutor:
         except ExchangeError as err:
             outcome = (Outcome.failed if err.http_status == 200 else Outcome.rejected)(
                 f"{exchange.name}: entry refused: {err.message}")
+            outcome.extra["exchange_error"] = err
             if reversal is not None:
                 outcome.body["reversed"] = self._close_view(reversal)
             return outcome

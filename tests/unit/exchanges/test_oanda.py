@@ -1004,3 +1004,13 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
                                                                 ("POST", "/orders")]
         assert len(calls(fake)) == 7  # + reconcile, price, confirm flat, 2 exit cancels (already gone)
         assert [t["units"] for t in fake.trades] == [D("-1000")]
+
+        fake.router.calls.clear()
+        closed = await server.alert(exchange="oanda", action="close", symbol="EURUSD")
+        assert closed.status_code == 200 and closed.json()["action"] == "closed", closed.text
+        [close] = fake.order_calls()
+        assert close.url.path.endswith("/positions/EUR_USD/close")
+        assert body_of(close) == {"shortUnits": "ALL", "shortClientExtensions": {
+            "id": closed.json()["closeOrder"]["clientOrderId"], "tag": "sparky"}}
+        assert fake.trades == []
+        assert (await server.admin_get("/positions")).json()["totalPositions"] == 0
