@@ -64,12 +64,6 @@ def trade(**overrides: Any) -> Any:
 class TenantContract:
     """Tests every `TenantStore` adapter inherits. Subclasses provide the `store` fixture."""
 
-    manages_local_users = True
-
-    def local_users_only(self) -> None:
-        if not self.manages_local_users:
-            pytest.skip("this adapter leaves users and plans to the dashboard")
-
     # webhook secrets
 
     async def test_secret_owners_digest_plain_and_stored_digests(self, store: Any) -> None:
@@ -187,17 +181,6 @@ class TenantContract:
 
     async def test_plan_defaults_to_free(self, store: Any) -> None:
         assert await store.subscription_plan(A) == "Free"
-
-    async def test_plan_of_local_users(self, store: Any) -> None:
-        self.local_users_only()
-        await store.add_local_user(LocalUser(id=A, email="a@example.com", plan="Basic"))
-        await store.add_local_user(LocalUser(id=B, email=None, plan="pro"))
-        assert await store.subscription_plan(A) == "Basic"
-        assert await store.subscription_plan(B) == "Pro"  # known names in canonical case
-        await store.set_plan(A, "Premium")
-        assert await store.subscription_plan(A) == "Premium"
-        assert await store.subscription_plan(B) == "Pro"
-        assert await store.subscription_plan(C) == "Free"
 
     # the monthly quota
 
@@ -511,10 +494,24 @@ class TenantContract:
         assert await store.subscription_plan(B) == "Free"
         assert await store.record_counted_webhook_request(counted(user_id=B), monthly_limit=1) == 1
 
-    # local users
+
+
+class LocalUsersContract:
+    """For adapters that manage users themselves (embedded mode); on Supabase users and plans
+    belong to the dashboard."""
+
+    async def test_plan_of_local_users(self, store: Any) -> None:
+        await store.add_local_user(LocalUser(id=A, email="a@example.com", plan="Basic"))
+        await store.add_local_user(LocalUser(id=B, email=None, plan="pro"))
+        assert await store.subscription_plan(A) == "Basic"
+        assert await store.subscription_plan(B) == "Pro"  # known names in canonical case
+        await store.set_plan(A, "Premium")
+        assert await store.subscription_plan(A) == "Premium"
+        assert await store.subscription_plan(B) == "Pro"
+        assert await store.subscription_plan(C) == "Free"
+
 
     async def test_local_users(self, store: Any) -> None:
-        self.local_users_only()
         assert await store.list_local_users() == []
         t1 = datetime(2026, 1, 1, tzinfo=UTC)
         t2 = t1 + timedelta(days=1)
@@ -533,7 +530,6 @@ class TenantContract:
         assert (users[A].plan, users[A].email, users[B].plan) == ("Premium", "a@x.example", "Basic")
 
     async def test_set_plan_of_an_unknown_user_is_refused(self, store: Any) -> None:
-        self.local_users_only()
         with pytest.raises(KeyError):
             await store.set_plan(C, "Pro")
         assert await store.subscription_plan(C) == "Free"

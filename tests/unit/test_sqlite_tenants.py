@@ -26,7 +26,7 @@ from sparky.store.tenants import (
     secret_digest,
 )
 
-from ..tenant_contract import NOW, A, B, TenantContract, counted, webhook_row
+from ..tenant_contract import NOW, A, B, LocalUsersContract, TenantContract, counted, webhook_row
 from .test_sqlite_store import commits, hold_writer, raw_query, release_after_queued
 
 MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "0002_tables.sql"
@@ -54,7 +54,7 @@ async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
     await store.aclose()
 
 
-class TestSqliteTenantContract(TenantContract):
+class TestSqliteTenantContract(TenantContract, LocalUsersContract):
     """The shared tenant contract on a real SQLite file (the `store` fixture above)."""
 
 

@@ -870,7 +870,6 @@ class FakePostgrest:
 class TestSupabaseContracts(StoreContract, TenantContract):
     """Both port contracts, through supabase-py and HTTP, against FakePostgrest."""
 
-    manages_local_users = False  # users and plans are the dashboard's on Supabase
 
     @pytest.fixture
     async def store(self, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SupabaseStore]:
