@@ -19,6 +19,24 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def encode_time(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds, so text order is time order (both stores use it)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware UTC times")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def decode_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:  # written without a zone: the store's convention is UTC
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
 class RequestStatus(StrEnum):
     """`webhook_requests.status`. Only PENDING is non-terminal."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import MISSING, fields
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,6 +21,8 @@ from sparky.store.base import (
     RequestStatus,
     TradeRecord,
     WebhookRequestRecord,
+    decode_time,
+    encode_time,
 )
 from sparky.store.tenants import CredentialRecord, NotificationRecord, StrategyRecord, TradeSettings
 
@@ -72,21 +73,8 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
 }
 
 
-def encode_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware UTC times")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def decode_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:  # written by something else; the store's convention is UTC
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def encode_decimal(value: Decimal | None) -> str | None:

@@ -31,12 +31,12 @@ from sparky.store.tenants import (
     TenantStore,
     TradeSettings,
     WeeklyTradeStats,
+    is_digest,
     secret_digest,
 )
 
 T = TypeVar("T")
 
-_DIGEST_PREFIX = "sha256:"
 _STRATEGY_STATUSES = frozenset({"active", "inactive", "testing"})
 _ASSET_CLASSES = frozenset({"forex", "crypto", "options", "futures", "stocks"})
 _NOTIFICATION_TYPES = frozenset(
@@ -44,15 +44,6 @@ _NOTIFICATION_TYPES = frozenset(
 )
 
 
-def is_digest(value: str) -> bool:
-    """`sha256:<64 lowercase hex>`: how `sparky users add` stores a webhook secret. Anything else,
-    even with the prefix, is a plain secret (as the dashboard stores them)."""
-    hexpart = value[len(_DIGEST_PREFIX) :]
-    return (
-        value.startswith(_DIGEST_PREFIX)
-        and len(hexpart) == 64
-        and all(c in "0123456789abcdef" for c in hexpart)
-    )
 
 
 def _stored_digest(stored: str) -> str:

@@ -15,16 +15,24 @@ import hmac
 import json
 import uuid
 from dataclasses import MISSING, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sparky.store.base import PositionRecord, RequestStatus, TradeRecord, WebhookRequestRecord
+from sparky.store.base import (
+    PositionRecord,
+    RequestStatus,
+    TradeRecord,
+    WebhookRequestRecord,
+    decode_time,
+    encode_time,
+)
 from sparky.store.tenants import (
     CredentialRecord,
     NotificationRecord,
     StrategyRecord,
     TradeSettings,
+    is_digest,
     secret_digest,
 )
 
@@ -41,7 +49,6 @@ TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
 })  # fmt: skip
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
-DIGEST_PREFIX = "sha256:"
 
 
 def columns(cls: type) -> tuple[str, ...]:
@@ -64,14 +71,6 @@ def is_uuid(value: object) -> bool:
     return True
 
 
-def is_digest(value: str) -> bool:
-    """`sha256:<64 lowercase hex>` - how `sparky users add` stores a webhook secret."""
-    hexpart = value[len(DIGEST_PREFIX):]
-    return (
-        value.startswith(DIGEST_PREFIX)
-        and len(hexpart) == 64
-        and all(c in "0123456789abcdef" for c in hexpart)
-    )
 
 
 def logic_value(value: str) -> str:
@@ -97,21 +96,8 @@ def like_literal(value: str) -> str:
 # values
 
 
-def encode_time(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: the store takes timezone-aware UTC times")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def decode_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:  # `timestamp` without time zone: the store's convention is UTC
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def encode_decimal(value: Decimal | int | None) -> str | None:

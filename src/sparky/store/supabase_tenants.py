@@ -23,6 +23,7 @@ from sparky.store.tenants import (
     StrategyRecord,
     TradeSettings,
     WeeklyTradeStats,
+    is_digest,
     secret_digest,
 )
 
@@ -64,7 +65,7 @@ class SupabaseTenantQueries(SupabaseQueries):
             stored, user_id = row.get("webhook_secret"), row.get("user_id")
             if not stored or not user_id:
                 continue
-            digest = stored if codec.is_digest(stored) else secret_digest(stored)
+            digest = stored if is_digest(stored) else secret_digest(stored)
             if owners.get(digest, user_id) != user_id:
                 ambiguous.add(digest)
             owners[digest] = str(user_id)

@@ -20,9 +20,20 @@ from typing import Any
 DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
 
 
+DIGEST_PREFIX = "sha256:"
+
+
 def secret_digest(secret: str) -> str:
     """How a webhook secret is identified everywhere: `sha256:<64 hex>`."""
-    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+    return DIGEST_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def is_digest(value: str) -> bool:
+    """`sha256:<64 lowercase hex>`: how `sparky users add` stores a webhook secret. Anything else,
+    even with the prefix, is a plain secret (as the dashboard stores them); a stored digest is
+    never accepted as the secret itself."""
+    hexpart = value[len(DIGEST_PREFIX):]
+    return value.startswith(DIGEST_PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
 
 
 @dataclass
