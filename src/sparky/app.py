@@ -49,7 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("shutdown.complete")
 
     app = FastAPI(title="Sparky", version=__version__, lifespan=lifespan)
-    limiter = Limiter(key_func=get_remote_address, storage_uri="memory://") if settings.rate_limit else None
+    limiter = None
+    if settings.rate_limit:
+        # shared counters when several servers share Redis; a Redis outage falls back to memory
+        # rather than failing requests
+        limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_url or "memory://",
+                          in_memory_fallback_enabled=bool(settings.redis_url), swallow_errors=True)
     app.state.limiter = limiter
     app.include_router(webhook.build_router(limiter, settings.rate_limit))
     app.include_router(health.router)

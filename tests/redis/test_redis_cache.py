@@ -72,3 +72,17 @@ async def test_two_servers_sharing_redis_suppress_the_same_alert_once(redis_url:
         assert second.paper.requests == []
         health = (await first.client.get("/health")).json()
         assert health["cache"] == {"ok": True, "backend": "redis"}
+
+
+async def test_the_rate_limit_is_shared_by_servers_through_redis(redis_url: str, tmp_path) -> None:
+    from tests.conftest import make_settings, running
+
+    body = {"secret": "test-webhook-secret", "exchange": "paper", "action": "close", "symbol": "BTCUSDT", "price": 1}
+    async with running(make_settings(tmp_path / "a", redis_url=redis_url, rate_limit="2/minute",
+                                     duplicate_window_sec=0)) as first, \
+            running(make_settings(tmp_path / "b", redis_url=redis_url, rate_limit="2/minute",
+                                  duplicate_window_sec=0)) as second:
+        codes = [(await first.client.post("/webhook", json=body)).status_code,
+                 (await second.client.post("/webhook", json=body)).status_code,
+                 (await first.client.post("/webhook", json=body)).status_code]
+        assert codes == [200, 200, 429]  # one budget per client IP across both servers
