@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+
+class LockNotAcquired(Exception):
+    """Another server held the lock for longer than we were willing to wait."""
 
 
 class Cache(ABC):
@@ -27,6 +32,15 @@ class Cache(ABC):
 
     async def ping(self) -> bool:
         return True
+
+    @asynccontextmanager
+    async def lock(self, key: str, *, timeout: float, wait: float) -> AsyncIterator[None]:
+        """Hold `key` exclusively across every server sharing this cache.
+
+        In process there is nothing to share: the dispatcher's serializer already orders work per
+        key. `timeout` bounds how long a crashed holder can keep it; `wait` how long to queue for
+        it (LockNotAcquired after that)."""
+        yield
 
     async def aclose(self) -> None:
         return None

@@ -8,14 +8,15 @@ connection timeout to every webhook). Keys are prefixed so one Redis can serve o
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from sparky.cache import Cache, InProcessCache
+from sparky.cache import Cache, InProcessCache, LockNotAcquired
 
 log = structlog.get_logger("sparky.cache")
 T = TypeVar("T")
@@ -68,6 +69,27 @@ class RedisCache(Cache):
 
     async def delete(self, key: str) -> None:
         await self._call(lambda: self._redis.delete(self._prefix + key), lambda: self._fallback.delete(key))
+
+    @asynccontextmanager
+    async def lock(self, key: str, *, timeout: float, wait: float) -> AsyncIterator[None]:
+        """redis-py's lock (SET NX PX with a token, released only by its owner). With Redis down
+        the lock is skipped with a warning: trading goes on, serialised within this server."""
+        lock = self._redis.lock(self._prefix + "lock:" + key, timeout=timeout, blocking_timeout=wait, sleep=0.01)
+        try:
+            acquired = await lock.acquire()
+        except (RedisError, OSError) as err:
+            log.warning("cache.lock_unavailable", key=key, error=f"{type(err).__name__}: {err}")
+            yield
+            return
+        if not acquired:
+            raise LockNotAcquired(key)
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except (RedisError, OSError) as err:  # expired or Redis gone: it frees itself at `timeout`
+                log.warning("cache.lock_release_failed", key=key, error=f"{type(err).__name__}: {err}")
 
     async def ping(self) -> bool:
         try:

@@ -144,7 +144,7 @@ async def build_services(settings: Settings) -> Services:
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
-                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome))
+                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache)
     directory = SecretDirectory(tenants)
     forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(

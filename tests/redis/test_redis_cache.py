@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
@@ -86,3 +87,28 @@ async def test_the_rate_limit_is_shared_by_servers_through_redis(redis_url: str,
                  (await second.client.post("/webhook", json=body)).status_code,
                  (await first.client.post("/webhook", json=body)).status_code]
         assert codes == [200, 200, 429]  # one budget per client IP across both servers
+
+
+async def test_a_key_locked_by_one_server_is_not_taken_by_another(redis_url: str, prefix: str) -> None:
+    from sparky.cache import LockNotAcquired
+
+    server_a, server_b = RedisCache(redis_url, prefix=prefix), RedisCache(redis_url, prefix=prefix)
+    async with server_a.lock("u1:aster:BTCUSDT", timeout=10, wait=1):
+        with pytest.raises(LockNotAcquired):
+            async with server_b.lock("u1:aster:BTCUSDT", timeout=10, wait=0):
+                pass
+        async with server_b.lock("u1:aster:ETHUSDT", timeout=10, wait=0):  # other keys are free
+            pass
+    async with server_b.lock("u1:aster:BTCUSDT", timeout=10, wait=0):  # released: free again
+        pass
+    for cache in (server_a, server_b):
+        await cache.aclose()
+
+
+async def test_with_redis_down_the_lock_is_skipped_not_fatal() -> None:
+    cache = RedisCache("redis://127.0.0.1:1/0")
+    with capture_logs() as logs:
+        async with cache.lock("k", timeout=1, wait=0):
+            pass
+    assert [e["event"] for e in logs] == ["cache.lock_unavailable"]
+    await cache.aclose()

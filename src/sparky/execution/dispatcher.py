@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 
 import structlog
 
+from sparky.cache import Cache, InProcessCache, LockNotAcquired
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange
 from sparky.execution.executor import Job, TradeExecutor
@@ -21,6 +22,11 @@ from sparky.signals.models import Signal
 from sparky.store.base import RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
 
 log = structlog.get_logger("sparky.dispatcher")
+
+#: a holder that crashed frees its key after this long; a live one never takes that long
+LOCK_TIMEOUT_SEC = 120.0
+#: how long a signal waits for the same key on another server
+LOCK_WAIT_SEC = 90.0
 
 #: client-id roles of orders that mean "this request already acted on the exchange"
 ACTING_ROLES = ("e", "x", "rx")
@@ -32,8 +38,10 @@ class ShuttingDown(Exception):
 
 class Dispatcher:
     def __init__(self, store: Store, executor: TradeExecutor, accounts: ExchangeAccounts, *, sync_budget: float,
-                 signal_max_age: float, on_outcome: Callable[[Job, Outcome], None] | None = None) -> None:
+                 signal_max_age: float, on_outcome: Callable[[Job, Outcome], None] | None = None,
+                 cache: Cache | None = None) -> None:
         self._store = store
+        self._cache = cache or InProcessCache()
         self._executor = executor
         self._accounts = accounts
         self._on_outcome = on_outcome
@@ -83,7 +91,12 @@ class Dispatcher:
     async def _run(self, job: Job, slot: Slot) -> Outcome:
         async with slot:
             try:
-                outcome = await self._executor.execute(job)
+                # the same key on another server sharing Redis waits for us (and we for it)
+                async with self._cache.lock(":".join((job.user_id, job.signal.exchange, job.signal.symbol)),
+                                            timeout=LOCK_TIMEOUT_SEC, wait=LOCK_WAIT_SEC):
+                    outcome = await self._executor.execute(job)
+            except LockNotAcquired:
+                outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")
             except Exception as err:  # never lose a recorded request to an unexpected bug
                 log.exception("execution.crashed")
                 outcome = Outcome.failed(f"Internal error while executing: {type(err).__name__}")
