@@ -84,6 +84,8 @@ class PaperBook:
         self.realised = self.fees = ZERO
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # symbol -> (signed qty, entry)
         self.orders: dict[str, Order] = {}  # placement order
+        #: resting orders by symbol, in placement order: what a price or a fill has to look at
+        self.resting: dict[str, dict[str, Order]] = {}
         self.brackets: dict[str, Bracket] = {}  # entry order id -> attached bracket
         self.by_client: dict[str, str] = {}
         self.reserved: set[str] = set()  # "<cid>-sl"/"<cid>-tp" of bracketed entries
@@ -105,6 +107,13 @@ class PaperBook:
             if self.by_client.get(order.client_order_id) == order.id:
                 del self.by_client[order.client_order_id]
             self.reserved -= {f"{order.client_order_id}-sl", f"{order.client_order_id}-tp"}
+
+    def reindex(self) -> None:
+        """Rebuild the resting-order index (after loading state)."""
+        self.resting = {}
+        for order in self.orders.values():
+            if order.status is OrderStatus.OPEN:
+                self.resting.setdefault(order.symbol, {})[order.id] = order
 
     # ----------------------------------------------------------------- queries
     def rules(self, symbol: str) -> SymbolRules:
@@ -251,6 +260,10 @@ class PaperBook:
     def _stamp(self, order: Order, status: OrderStatus) -> None:
         self.dirty_orders.add(order.id)
         order.status = status
+        if status is OrderStatus.OPEN:
+            self.resting.setdefault(order.symbol, {})[order.id] = order
+        else:
+            self.resting.get(order.symbol, {}).pop(order.id, None)
         now = self.clock()
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         order.updated_at = now.astimezone(UTC).isoformat()
@@ -304,8 +317,7 @@ class PaperBook:
         self.dirty_symbols.add(symbol)
         if symbol not in self.configured and symbol not in self.derived:
             self.derived[symbol] = default_rules(symbol, price)
-        queue = deque(o for o in self.orders.values()
-                      if o.symbol == symbol and o.status is OrderStatus.OPEN)
+        queue = deque(self.resting.get(symbol, {}).values())
         while queue:  # placement order; bracket legs created on the way see this price too
             order = queue.popleft()
             level = order.price if order.kind is OrderKind.LIMIT else order.trigger_price
@@ -337,8 +349,8 @@ class PaperBook:
             self.positions[symbol] = (new, entry)
         order.filled_quantity, order.average_price = qty, price
         self._stamp(order, OrderStatus.FILLED)
-        for other in self.orders.values():  # OCO partner, and exits that no longer reduce anything
-            if other.symbol == symbol and other.status is OrderStatus.OPEN and (
+        for other in list(self.resting.get(symbol, {}).values()):  # OCO partner, exits that reduce nothing
+            if other.status is OrderStatus.OPEN and (
                 other.id == order.linked_order_id
                 or (other.reduce_only and (new == 0 or (new > 0) == (other.side is Side.BUY)))
             ):

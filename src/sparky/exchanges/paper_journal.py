@@ -114,6 +114,7 @@ class PaperJournal:
                 _apply(book, json.loads(line))
             self._lines = len(complete)
         book.orders = dict(sorted(book.orders.items(), key=lambda item: int(item[0][1:])))
+        book.reindex()
         book.dirty_orders.clear()
         book.dirty_symbols.clear()
 
