@@ -170,6 +170,8 @@ async def test_max_open_positions_holds_under_concurrency(tenants: Sparky) -> No
     results = await asyncio.gather(*(post(tenants, ALICE, action="buy", symbol=f"C{i}USDT", price=10,
                                           position_size_usd=50) for i in range(6)))
     assert sorted(r["status"] for r in results) == [200, 200, 429, 429, 429, 429]
+    limited = next(r for r in results if r["status"] == 429)
+    assert limited["data"] == {"limitType": "max_open_positions", "current": 2, "limit": 2}
     assert await tenants.services.store.count_open_positions(ALICE, "paper") == 2
 
 

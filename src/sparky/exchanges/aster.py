@@ -25,18 +25,40 @@ from typing import Any
 import structlog
 
 from sparky.exchanges.aster_parse import (
-    INVALID_TIMESTAMP, WIRE_TYPES, VendorError, batch_item, dec, error_code, parse_order, parse_positions, read,
+    INVALID_TIMESTAMP,
+    WIRE_TYPES,
+    VendorError,
+    batch_item,
+    dec,
+    error_code,
+    parse_order,
+    parse_positions,
+    read,
     translate,
 )
 from sparky.exchanges.aster_rules import SymbolSpec, parse_exchange_info, prepare
 from sparky.exchanges.aster_signing import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, encode
 from sparky.exchanges.base import (
-    Balance, Capabilities, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, SymbolRules,
+    Balance,
+    Capabilities,
+    Exchange,
+    Order,
+    OrderKind,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    SymbolRules,
 )
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import (
-    AuthenticationError, ExchangeError, ExchangeUnavailable, InvalidOrder, NotSupported, OrderNotFound,
-    OutcomeUnknown, UnknownSymbol,
+    AuthenticationError,
+    ExchangeError,
+    ExchangeUnavailable,
+    InvalidOrder,
+    NotSupported,
+    OrderNotFound,
+    OutcomeUnknown,
+    UnknownSymbol,
 )
 from sparky.exchanges.http import HttpClientPool, send
 

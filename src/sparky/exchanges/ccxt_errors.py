@@ -11,7 +11,6 @@ client id instead of resending it.
 from __future__ import annotations
 
 import decimal
-
 import socket
 from collections.abc import Awaitable
 from typing import TypeVar

@@ -9,7 +9,6 @@ unified parameters: `stopLossPrice` / `takeProfitPrice` (+ `reduceOnly`) for sep
 from __future__ import annotations
 
 import decimal
-
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any

@@ -25,11 +25,25 @@ import structlog
 from sparky.exchanges import tradier_forms as forms
 from sparky.exchanges import tradier_wire as wire
 from sparky.exchanges.base import (
-    Balance, Bracket, Capabilities, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, SymbolRules,
+    Balance,
+    Bracket,
+    Capabilities,
+    Exchange,
+    Order,
+    OrderKind,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    SymbolRules,
 )
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import (
-    AuthenticationError, ExchangeError, InvalidOrder, OrderNotFound, OutcomeUnknown, UnknownSymbol,
+    AuthenticationError,
+    ExchangeError,
+    InvalidOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    UnknownSymbol,
 )
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.tradier_api import LIVE_URL, NAME, SANDBOX_URL, TradierApi, base_url_for

@@ -20,8 +20,14 @@ from sparky.exchanges import tradier_wire as wire
 from sparky.exchanges.base import OrderStatus
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import (
-    AuthenticationError, ExchangeError, ExchangeUnavailable, InvalidOrder, OrderNotFound, OutcomeUnknown,
-    RateLimited, UnknownSymbol,
+    AuthenticationError,
+    ExchangeError,
+    ExchangeUnavailable,
+    InvalidOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    UnknownSymbol,
 )
 from sparky.exchanges.http import send, with_retries
 

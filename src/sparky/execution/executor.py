@@ -13,11 +13,11 @@ from decimal import Decimal
 import structlog
 
 from sparky.config import LegacyConfig, Settings
+from sparky.errors import SparkyError
+from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
 from sparky.exchanges.errors import ExchangeError
-from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
-from sparky.errors import SparkyError
 from sparky.execution.limits import PositionLimit, PositionLimitReached, SettingsReads
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
@@ -25,6 +25,7 @@ from sparky.execution.prices import stop_loss_price, take_profit_price
 from sparky.execution.protection import Exit, Protection, ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciler
 from sparky.execution.sizing import OrderTooSmall, order_quantity
+from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Action, OrderType, Signal
 from sparky.store.base import PositionRecord, RequestStatus, Store, utcnow
 
@@ -133,8 +134,9 @@ class TradeExecutor:
             return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)
         reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
-        quantity = order_quantity(signal, reference, rules, self._legacy.exchanges.get(exchange.name),
-                                  self._settings.default_trade_amount_usd)
+        # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
+        section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
+        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd)
         sl_pct, tp_pct = self._percents(signal)
         preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
@@ -146,7 +148,7 @@ class TradeExecutor:
                 async with self._position_limit.opening(job.user_id, exchange.name):
                     return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
             except PositionLimitReached as err:
-                return Outcome.risk_limit("max_positions", err.current, err.limit)
+                return Outcome.risk_limit(err.limit_type, err.current, err.limit)
         try:
             reversal = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="REVERSAL",
                                                 client_order_id=job.cid("rx"), resume=job.resume)

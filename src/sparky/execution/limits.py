@@ -27,10 +27,12 @@ class SettingsReads(Protocol):
 
 
 class PositionLimitReached(Exception):
-    def __init__(self, current: int, limit: int) -> None:
+    def __init__(self, current: int, limit: int, limit_type: str) -> None:
         super().__init__(f"Maximum open positions reached ({current}/{limit})")
         self.current = current
         self.limit = limit
+        #: the original's names: config.json `max_positions`, trade settings `max_open_positions`
+        self.limit_type = limit_type
 
 
 class PositionLimit:
@@ -62,5 +64,6 @@ class PositionLimit:
         async with lock:
             current = await self._count(user_id, exchange)
             if current >= limit:
-                raise PositionLimitReached(current, limit)
+                local = user_id == LOCAL_USER_ID or self._reads is None
+                raise PositionLimitReached(current, limit, "max_positions" if local else "max_open_positions")
             yield

@@ -15,13 +15,13 @@ from typing import Any
 import structlog
 
 from sparky.errors import BadRequest, ServiceUnavailable
+from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.dispatcher import Dispatcher, ShuttingDown
 from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
-from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
-from sparky.signals.gates import Gates, Rejection
 from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.gates import Gates, Rejection
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Signal
 from sparky.signals.normalise import build_signal, public_payload

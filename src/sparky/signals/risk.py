@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from sparky.signals.models import Signal
 from sparky.signals.trading_window import (
-    require_aware,
     month_start,
     next_month_start,
     next_week_start,
+    require_aware,
     trading_window_verdict,
-    weekend_refusal,
     week_start,
+    weekend_refusal,
     window_refusal,
 )
 from sparky.store.tenants import TradeSettings, WeeklyTradeStats
