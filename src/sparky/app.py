@@ -78,6 +78,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"success": False, "error": "Too many requests, please try again later.",
                              "limit": str(exc.detail)}, status_code=429)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # only reachable before a webhook is recorded (executions catch their own errors)
+        log.exception("request.crashed", path=request.url.path)
+        return JSONResponse({"success": False, "error": "Internal error; nothing was executed"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}

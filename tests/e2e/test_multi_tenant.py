@@ -256,3 +256,13 @@ async def test_exchange_errors_and_refused_keys_are_notified(tenants: Sparky) ->
     await tenants.services.notifier.drain()
     titles = {n.title for n in await tenants.services.store.list_notifications(ALICE)}
     assert titles == {"paper refused your API keys", "paper error on ETHUSDT"}
+
+
+async def test_a_plan_that_cannot_be_read_refuses_with_503_and_records_nothing(tenants: Sparky, monkeypatch) -> None:
+    async def down(*args, **kwargs):
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(tenants.services.store, "subscription_plan", down)
+    result = await post(tenants, ALICE, action="close")
+    assert result["status"] == 503 and "nothing was executed" in result["error"]
+    assert await tenants.services.store.list_webhook_requests() == []

@@ -136,10 +136,14 @@ class Gates:
         return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
 
     async def plan_and_limit(self, user_id: str) -> tuple[str, int | None]:
+        """The user's plan and monthly limit; ServiceUnavailable when the plan cannot be read."""
         key = ("plan", user_id)
         plan = self._cached.get(key)
         if plan is None:
-            plan = self._cached.put(key, await self._store.subscription_plan(user_id))
+            try:
+                plan = self._cached.put(key, await self._store.subscription_plan(user_id))
+            except Exception as err:
+                raise ServiceUnavailable("The plan's quota could not be checked; nothing was executed") from err
         return plan, self._limits.get(plan, self._limits.get("Free"))
 
     def quota_rejection(self, user_id: str, plan: str, current: int, limit: int, now: datetime) -> Rejection:
