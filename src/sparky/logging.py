@@ -29,7 +29,8 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         else [*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # not cached: configuration (and capture in tests) applies to loggers already imported
+        cache_logger_on_first_use=False,
     )
 
 
