@@ -27,6 +27,7 @@ async def test_positions_needs_the_admin_token(sparky: Sparky) -> None:
     assert wrong.status_code == 401
     assert (await sparky.client.get("/webhook/abc")).status_code == 401
     assert (await sparky.client.post("/positions/sync")).status_code == 401
+    assert (await sparky.client.post("/strategies/reload")).status_code == 401
 
 
 async def test_positions_summary_in_the_original_shape(sparky: Sparky) -> None:
