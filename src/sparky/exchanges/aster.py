@@ -8,7 +8,8 @@ with a clear error rather than traded wrongly. Aster has no OCO, so stop-loss an
 together in one `batchOrders` request and the executor cancels the survivor.
 
 credentials.extra: `working_type` (MARK_PRICE | CONTRACT_PRICE, default MARK_PRICE) triggers the
-exits; `recv_window` (ms, default 5000); `margin_asset` (default USDT) for `balance()`.
+exits; `recv_window` (ms, default 5000); `margin_asset` (default USDT) for `balance()`; `leverage`
+(1–125) set on each symbol before its first entry.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ class AsterExchange(Exchange):
         self._specs_lock = asyncio.Lock()
         #: last ticker price per symbol: the reference for the min-notional check of market orders
         self._prices: dict[str, Decimal] = {}
+        #: leverage to set on a symbol before its first entry (credentials option `leverage`)
+        self._leverage = int(extra["leverage"]) if extra.get("leverage") else None
+        if self._leverage is not None and not 1 <= self._leverage <= 125:
+            raise ValueError(f"aster: leverage must be between 1 and 125, got {self._leverage}")
+        self._leverage_set: set[str] = set()
 
     # ------------------------------------------------------------------ transport
     async def _call(self, method: str, path: str, params: Sequence[tuple[str, str]] = (), *,
@@ -201,7 +207,18 @@ class AsterExchange(Exchange):
         params.append(("newClientOrderId", request.client_order_id))
         return params
 
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """`POST /fapi/v1/leverage`; returns the leverage the venue now applies to `symbol`."""
+        body = await self._call("POST", "/fapi/v1/leverage", [("symbol", symbol), ("leverage", str(leverage))],
+                                signed=True, what="leverage")
+        applied = int(body.get("leverage", leverage)) if isinstance(body, dict) else leverage
+        log.info("aster.leverage.set", symbol=symbol, leverage=applied)
+        return applied
+
     async def place_order(self, request: OrderRequest) -> Order:
+        if self._leverage is not None and not request.reduce_only and request.symbol not in self._leverage_set:
+            await self.set_leverage(request.symbol, self._leverage)  # once per symbol, before its first entry
+            self._leverage_set.add(request.symbol)
         params = self._order_params(await self._spec(request.symbol), request)
         # RESULT: a market order's reply carries its fill (status, executedQty, avgPrice)
         params.append(("newOrderRespType", "RESULT"))

@@ -119,6 +119,9 @@ class FakeAster:
             ("GET", "/fapi/v1/openOrders"): self._open_orders,
             ("GET", "/fapi/v2/positionRisk"): self._position_risk,
             ("GET", "/fapi/v2/balance"): lambda p: fixture("balance"),
+            # Change Initial Leverage (TRADE): reply shape per the v1 docs
+            ("POST", "/fapi/v1/leverage"): lambda p: {"leverage": int(p["leverage"]), "maxNotionalValue": "1000000",
+                                                      "symbol": p["symbol"]},
         }
 
     # ----------------------------------------------------------------- plumbing
@@ -974,3 +977,20 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
         assert fake.positions == {} and [o for o in fake.orders if o["status"] == "NEW"] == []
     finally:
         await store.aclose()
+
+
+async def test_configured_leverage_is_set_once_per_symbol_before_its_first_entry(fake, http) -> None:
+    exchange = aster(http, leverage=5)
+    await exchange.place_order(OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.010"), "sp40-e"))
+    await exchange.place_order(OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.010"), "sp40-x",
+                                            reduce_only=True))
+    await exchange.place_order(OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.010"), "sp41-e"))
+    posts = [c for c in fake.calls() if c.startswith("POST")]
+    assert posts == ["POST /fapi/v1/leverage", "POST /fapi/v1/order", "POST /fapi/v1/order", "POST /fapi/v1/order"]
+    params = dict(parse_qsl(body_of(fake.requests_to("POST", "/fapi/v1/leverage")[0])))
+    assert (params["symbol"], params["leverage"]) == ("BTCUSDT", "5") and "signature" in params
+
+
+def test_leverage_outside_the_venues_range_is_refused(http) -> None:
+    with pytest.raises(ValueError, match="between 1 and 125"):
+        aster(http, leverage=200)
