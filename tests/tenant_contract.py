@@ -439,6 +439,17 @@ class TenantContract:
 
     # notifications
 
+    async def test_preferences_are_written_and_updated_per_user(self, store: Any) -> None:
+        await store.set_notification_preferences(A, {"notify_trade_success": False})
+        prefs = await store.notification_preferences(A)
+        assert prefs["notify_trade_success"] is False and prefs.get("notify_trade_failed", True) is True
+        await store.set_notification_preferences(A, {"notify_trade_success": True, "notify_trade_failed": False})
+        prefs = await store.notification_preferences(A)
+        assert (prefs["notify_trade_success"], prefs["notify_trade_failed"]) == (True, False)
+        assert await store.notification_preferences(B) == {}
+        with pytest.raises(ValueError):
+            await store.set_notification_preferences(A, {"drop table": True})
+
     async def test_no_preferences_row_is_empty(self, store: Any) -> None:
         assert await store.notification_preferences(A) == {}
 

@@ -266,3 +266,12 @@ async def test_a_plan_that_cannot_be_read_refuses_with_503_and_records_nothing(t
     result = await post(tenants, ALICE, action="close")
     assert result["status"] == 503 and "nothing was executed" in result["error"]
     assert await tenants.services.store.list_webhook_requests() == []
+
+
+async def test_a_notification_the_user_switched_off_is_not_written(tenants: Sparky) -> None:
+    await tenants.services.store.set_notification_preferences(ALICE, {"notify_trade_success": False})
+    await post(tenants, ALICE, action="buy", position_size_usd=2700)
+    await post(tenants, ALICE, action="close", price=26730)
+    await tenants.services.notifier.drain()
+    titles = [n.title for n in await tenants.services.store.list_notifications(ALICE)]
+    assert titles == ["Closed BTCUSDT"]  # the loss is reported, the opening was switched off

@@ -300,6 +300,24 @@ class SqliteTenants(TenantStore):
 
         return await self._call(get, write=False)
 
+    async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
+        _require(user_id=user_id)
+        unknown = set(preferences) - set(codec.PREFERENCE_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown notification preferences: {sorted(unknown)}")
+        names = list(preferences)
+        values = [int(bool(preferences[n])) for n in names]
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO notification_preferences (id, user_id) VALUES (?, ?) "
+                         "ON CONFLICT (user_id) DO NOTHING", (str(uuid.uuid4()), user_id))
+            if names:  # column names come from the known list above, never from input text
+                assignments = ", ".join(f"{n} = ?" for n in names)
+                conn.execute(f"UPDATE notification_preferences SET {assignments} WHERE user_id = ?",
+                             (*values, user_id))
+
+        await self._call(upsert, write=True)
+
     async def insert_notification(self, notification: NotificationRecord) -> None:
         _require(user_id=notification.user_id)
         if notification.type not in _NOTIFICATION_TYPES:

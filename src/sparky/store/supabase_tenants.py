@@ -273,6 +273,14 @@ class SupabaseTenantQueries(SupabaseQueries):
             return {}
         return {k: v for k, v in rows[0].items() if k.startswith("notify_") and isinstance(v, bool)}
 
+    async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
+        unknown = [k for k in preferences if not k.startswith("notify_")]
+        if unknown:
+            raise ValueError(f"unknown notification preferences: {sorted(unknown)}")
+        row = {"user_id": user_id, **{k: bool(v) for k, v in preferences.items()}}
+        query = self._table("notification_preferences").upsert(row, on_conflict="user_id", returning=MINIMAL)
+        await self._db.run("upsert notification_preferences", query)
+
     async def insert_notification(self, notification: NotificationRecord) -> None:
         query = self._table("notifications").insert(codec.notification_row(notification), returning=MINIMAL)
         await self._db.run("insert notifications", query)

@@ -187,6 +187,10 @@ class TenantStore(ABC):
         """The user's `notification_preferences` booleans; {} when the user has no row (all on)."""
 
     @abstractmethod
+    async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
+        """Create or update the user's row with these `notify_*` booleans (others keep their value)."""
+
+    @abstractmethod
     async def insert_notification(self, notification: NotificationRecord) -> None: ...
 
     @abstractmethod

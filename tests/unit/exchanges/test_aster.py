@@ -47,13 +47,13 @@ from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.closing import PositionCloser
 from sparky.execution.executor import Job, TradeExecutor
-from tests.support import local_accounts
-from sparky.signals.auth import LOCAL_USER_ID
 from sparky.execution.orders import send_order
 from sparky.execution.protection import Protector
+from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.base import PositionRecord, utcnow
 from sparky.store.sqlite import SqliteStore
+from tests.support import local_accounts
 
 from ...exchange_contract import ExchangeContract, SentOrder
 

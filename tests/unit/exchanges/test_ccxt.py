@@ -27,12 +27,12 @@ import ccxt.async_support as ccxt_async
 import pytest
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
 
+from sparky.exchanges import ccxt_venue
 from sparky.exchanges.base import Bracket, OrderKind, OrderRequest, OrderStatus, Position, Side, SymbolRules
 from sparky.exchanges.ccxt_client import override_urls, quirks_for, wire_client_id
 from sparky.exchanges.ccxt_errors import translate
 from sparky.exchanges.ccxt_lookup import Recent
 from sparky.exchanges.ccxt_markets import split_symbol, venue_market
-from sparky.exchanges import ccxt_venue
 from sparky.exchanges.ccxt_venue import CcxtExchange
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import (

@@ -38,23 +38,36 @@ import respx
 
 from sparky.config import LegacyConfig
 from sparky.exchanges.base import (
-    Bracket, OrderKind, OrderRequest, OrderStatus, Position, Side, SymbolRules,
+    Bracket,
+    OrderKind,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    Side,
+    SymbolRules,
 )
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import (
-    AuthenticationError, ExchangeError, ExchangeUnavailable, InsufficientFunds, InvalidOrder, OrderNotFound,
-    OutcomeUnknown, RateLimited, UnknownSymbol,
+    AuthenticationError,
+    ExchangeError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    OutcomeUnknown,
+    RateLimited,
+    UnknownSymbol,
 )
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.exchanges.tradier import LIVE_URL, SANDBOX_URL, TradierExchange, base_url_for, create
 from sparky.execution.executor import Job, TradeExecutor
-from tests.support import local_accounts
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.protection import Protector
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.sqlite import SqliteStore
+from tests.support import local_accounts
 
 from ...conftest import make_settings
 from ...exchange_contract import ExchangeContract, SentOrder

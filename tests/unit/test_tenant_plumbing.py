@@ -1,0 +1,91 @@
+"""Secret directory caching, per-user exchange adapters, store selection — on a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sparky.config import Settings
+from sparky.exchanges.accounts import ExchangeAccounts, MissingCredentials
+from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.registry import ExchangeRegistry
+from sparky.services import build_store
+from sparky.signals.auth import SecretDirectory
+from sparky.store.sqlite import SqliteStore
+from sparky.store.tenants import CredentialRecord, secret_digest
+
+ALICE = "11111111-1111-4111-8111-111111111111"
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    store = SqliteStore(tmp_path / "sparky.sqlite3", synchronous="NORMAL")
+    await store.open()
+    yield store
+    await store.aclose()
+
+
+class Counting:
+    """Counts calls to one store method while the real method still runs (a spy, not a mock)."""
+
+    def __init__(self, store: SqliteStore, name: str) -> None:
+        self.calls = 0
+        real = getattr(store, name)
+
+        async def spy(*args, **kwargs):
+            self.calls += 1
+            return await real(*args, **kwargs)
+
+        setattr(store, name, spy)
+
+
+async def test_unknown_secrets_reach_the_store_once_per_minute(store: SqliteStore) -> None:
+    clock = [0.0]
+    directory = SecretDirectory(store, negative_ttl=60, clock=lambda: clock[0])
+    lookups = Counting(store, "find_webhook_secret_owner")
+    for _ in range(50):  # a flood of bad secrets
+        assert await directory.owner("guess") is None
+    assert lookups.calls == 1
+    clock[0] = 61
+    assert await directory.owner("guess") is None
+    assert lookups.calls == 2
+
+
+async def test_a_secret_added_after_a_miss_works_after_the_refresh(store: SqliteStore) -> None:
+    directory = SecretDirectory(store, clock=lambda: 0.0)
+    assert await directory.owner("alice-secret") is None
+    await store.upsert_credentials(CredentialRecord(ALICE, "webhook", webhook_secret=secret_digest("alice-secret")))
+    assert await directory.refresh() == 1
+    assert await directory.owner("alice-secret") == ALICE
+
+
+async def test_a_users_adapter_is_cached_and_rebuilt_when_the_keys_change(store: SqliteStore, tmp_path: Path) -> None:
+    clock = [0.0]
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+                                paper_factory=lambda path: PaperExchange(state_path=path), ttl=60,
+                                clock=lambda: clock[0])
+    with pytest.raises(MissingCredentials):
+        await accounts.get(ALICE, "aster")
+    await store.upsert_credentials(CredentialRecord(ALICE, "aster", api_key="k1", api_secret="s1"))
+    reads = Counting(store, "get_credentials")
+    first = await accounts.get(ALICE, "aster")
+    assert await accounts.get(ALICE, "aster") is first and reads.calls == 1  # cached within the TTL
+    clock[0] = 61
+    assert await accounts.get(ALICE, "aster") is first and reads.calls == 2  # re-read, unchanged: kept
+    await store.upsert_credentials(CredentialRecord(ALICE, "aster", api_key="k2", api_secret="s2"))
+    accounts.evict()
+    second = await accounts.get(ALICE, "aster")
+    assert second is not first  # new keys, new adapter (the old one is closed)
+    assert await accounts.get(ALICE, "paper") is not await accounts.get("22222222-2222-4222-8222-222222222222",
+                                                                        "paper")
+    await accounts.aclose()
+
+
+def test_the_store_is_supabase_only_when_both_settings_are_given(tmp_path: Path) -> None:
+    base = {"_env_file": None, "sparky_data_dir": tmp_path}
+    assert type(build_store(Settings(**base))).__name__ == "SqliteStore"
+    assert type(build_store(Settings(**base, supabase_url="https://x.supabase.co"))).__name__ == "SqliteStore"
+    chosen = build_store(Settings(**base, supabase_url="https://x.supabase.co", supabase_service_role_key="k"))
+    assert type(chosen).__name__ == "SupabaseStore"
