@@ -4,6 +4,7 @@ SqliteStore in tmp_path, then the rows read back through the store."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import uuid
@@ -72,7 +73,9 @@ class Cli:
         return asyncio.run(go())
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as conn:
+        # closed at once (sqlite3's own `with` only commits): an open reader would keep the store's
+        # last close from checkpointing the WAL into the file the secret checks read
+        with contextlib.closing(sqlite3.connect(self.db)) as conn:
             return conn.execute(sql, args).fetchall()
 
     def file_bytes(self) -> bytes:

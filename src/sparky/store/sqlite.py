@@ -264,6 +264,8 @@ class SqliteStore(Store, SqliteTenants):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # replaced API keys and webhook secrets must not linger in the file's free pages
+            conn.execute("PRAGMA secure_delete = ON")
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
         except BaseException:
