@@ -369,6 +369,12 @@ async def test_open_positions_at_limit_minus_one_and_at_limit() -> None:
         "max_open_positions", 3, 3, "Maximum open positions reached on aster: 3 open, the limit is 3")
 
 
+async def test_open_positions_can_be_left_to_the_caller_without_counting_them() -> None:
+    reads = FakeReads(settings("24/7", max_open_positions=3), open_positions=3)
+    assert await check_entry_limits(reads, "u1", "aster", signal(), NOW, open_positions=False) is None
+    assert reads.calls == [("get_trade_settings", "u1", "aster")]  # no count was made
+
+
 async def test_the_week_used_for_the_counts_is_the_utc_week_of_now() -> None:
     limited = settings("24/7", max_trades_per_week=5)
     sunday_last_instant = utc("2026-03-15T23:59:59.999999")

@@ -45,7 +45,7 @@ async def health(request: Request, services: ServicesDep) -> JSONResponse:
     uptime = time.monotonic() - services.started_at
     store_ok = await _reachable(services.store.ping())
     cache_ok = await _reachable(services.cache.ping())
-    exchanges = {ex.name: await _reachable(ex.ping()) for ex in services.exchanges}
+    exchanges = await services.exchanges.reachable()
     healthy = store_ok and all(exchanges.values())
     body: dict[str, Any] = {
         "status": "ok" if healthy else "degraded",

@@ -20,7 +20,7 @@ import structlog
 from sparky.errors import BadRequest
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.credentials import VenueCredentials
-from sparky.exchanges.factory import create_adapter, is_supported
+from sparky.exchanges.factory import NATIVE, create_adapter, is_supported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.signals.auth import LOCAL_USER_ID
@@ -86,7 +86,9 @@ class ExchangeAccounts:
         return is_supported(exchange)
 
     def names_for(self, user_id: str) -> list[str]:
-        return self._registry.names() if user_id == LOCAL_USER_ID else ["paper", "aster", "oanda", "tradier", "…ccxt"]
+        if user_id == LOCAL_USER_ID:
+            return self._registry.names()
+        return ["paper", *sorted(NATIVE), "any CCXT exchange id"]  # the factory's own list
 
     async def get(self, user_id: str, exchange: str) -> Exchange:
         if user_id == LOCAL_USER_ID:

@@ -25,7 +25,6 @@ from sparky.exchanges.base import (
     Order,
     OrderKind,
     OrderRequest,
-    OrderStatus,
     Position,
     SymbolRules,
 )
@@ -185,8 +184,9 @@ class PaperExchange(Exchange):
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         def collect() -> list[Order]:
-            return [replace(o) for o in self._book.orders.values()
-                    if o.status is OrderStatus.OPEN and (symbol is None or o.symbol == symbol)]
+            books = [self._book.resting.get(symbol, {})] if symbol else self._book.resting.values()
+            resting = sorted((o for book in books for o in book.values()), key=lambda o: int(o.id[1:]))
+            return [replace(o) for o in resting]
         return self._call(("open_orders",), collect)
 
     async def position(self, symbol: str) -> Position | None:

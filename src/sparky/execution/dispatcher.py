@@ -52,8 +52,11 @@ class Dispatcher:
         self._accepting = True
 
     @staticmethod
-    def key(user_id: str, exchange: str, symbol: str) -> Hashable:
+    def key(user_id: str, exchange: str, symbol: str) -> tuple[str, str, str]:
         return (user_id, exchange, symbol)
+
+    def _key_of(self, job: Job) -> tuple[str, str, str]:
+        return self.key(job.user_id, job.signal.exchange, job.signal.symbol)
 
     def reserve(self, key: Hashable) -> Slot:
         return self._serializer.reserve(key)
@@ -71,7 +74,7 @@ class Dispatcher:
         atomically in the store; QuotaExceeded means nothing was recorded or executed."""
         if not self._accepting:
             raise ShuttingDown()
-        slot = self._serializer.reserve(self.key(job.user_id, job.signal.exchange, job.signal.symbol))
+        slot = self._serializer.reserve(self._key_of(job))
         try:
             if count_against is None:
                 await self._store.insert_webhook_request(record)
@@ -92,8 +95,8 @@ class Dispatcher:
         async with slot:
             try:
                 # the same key on another server sharing Redis waits for us (and we for it)
-                async with self._cache.lock(":".join((job.user_id, job.signal.exchange, job.signal.symbol)),
-                                            timeout=LOCK_TIMEOUT_SEC, wait=LOCK_WAIT_SEC):
+                async with self._cache.lock(":".join(self._key_of(job)), timeout=LOCK_TIMEOUT_SEC,
+                                            wait=LOCK_WAIT_SEC):
                     outcome = await self._executor.execute(job)
             except LockNotAcquired:
                 outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")
@@ -143,7 +146,7 @@ class Dispatcher:
             log.warning("webhook.expired_on_restart", age_sec=round(age, 1))
             return RequestStatus.EXPIRED
         log.info("webhook.resumed_on_restart", age_sec=round(age, 1))
-        slot = self._serializer.reserve(self.key(job.user_id, job.signal.exchange, job.signal.symbol))
+        slot = self._serializer.reserve(self._key_of(job))
         return (await self._run(job, slot)).status
 
     async def _acted(self, job: Job) -> bool:

@@ -18,7 +18,7 @@ from sparky.exchanges.base import Exchange, OrderKind, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.closing import build_trade, record_from_live
 from sparky.execution.orders import cancel_quietly
-from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+from sparky.store.base import PositionRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.reconcile")
 
@@ -95,7 +95,6 @@ class Reconciler:
                 record.stop_loss_order_id, record.stop_loss_price = order.id, order.trigger_price
             elif order.kind is OrderKind.TAKE_PROFIT and record.take_profit_order_id is None:
                 record.take_profit_order_id, record.take_profit_price = order.id, order.trigger_price
-        record.entry_time = utcnow()
         await self._store.upsert_position(record)
         log.info("position.adopted", symbol=live.symbol, side=live.side.value, quantity=str(live.quantity))
         return record

@@ -97,11 +97,10 @@ class Gates:
             rejection = await self._strategy(user_id, signal)
             if rejection is not None:
                 return rejection
-            decision = await check_entry_limits(self._reads, user_id, signal.exchange, signal, now)
-            if decision is not None and decision.limit_type == "max_open_positions":
-                # enforced by the executor under the user's lock, where it cannot race and where a
-                # reversal (which does not add a position) is told apart from a new position
-                decision = None
+            # max_open_positions is the executor's: under the user's lock it cannot race, and there
+            # a reversal (which adds no position) is told apart from a new position
+            decision = await check_entry_limits(self._reads, user_id, signal.exchange, signal, now,
+                                                open_positions=False)
         except RiskCheckUnavailable as err:
             raise ServiceUnavailable("Risk limits could not be checked; nothing was executed") from err
         except ServiceUnavailable:

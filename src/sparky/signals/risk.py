@@ -157,8 +157,11 @@ async def _read(what: str, method: Any, *args: Any) -> Any:
 
 
 async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, signal: Signal,
-                             now: datetime) -> RiskDecision | None:
+                             now: datetime, *, open_positions: bool = True) -> RiskDecision | None:
     """The first limit that refuses this entry, or None (allowed, or not an entry).
+
+    `open_positions=False` leaves max_open_positions to a caller that checks it where it cannot
+    race (the executor, under the user's lock).
 
     Raises RiskCheckUnavailable when the store fails or tz data is missing, ValueError for a naive
     `now`. Store calls: get_trade_settings, then weekly_trade_stats(since=week_start(now)) only if a
@@ -216,6 +219,8 @@ async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, sign
                 f"Maximum loss per week reached on {exchange}: ${loss} lost this week, the limit is ${max_loss}; "
                 f"{resets}" + _negative_note(max_loss, "max_loss_per_week_usd"))
 
+    if not open_positions:
+        return None
     try:
         max_open = _limit(settings.max_open_positions, "max_open_positions")
     except _InvalidSetting as err:
