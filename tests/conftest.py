@@ -12,7 +12,7 @@ import pytest
 
 from sparky.app import create_app
 from sparky.config import Settings
-from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.services import Services
 
 SECRET = "test-webhook-secret"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.http import HttpClientPool
-from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 
 

@@ -30,8 +30,7 @@ from sparky.store.tenants import (
     WeeklyTradeStats,
     secret_digest,
 )
-
-from .store_contract import make_position, make_request, make_trade
+from tests.store_contract import make_position, make_request, make_trade
 
 A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 B = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"

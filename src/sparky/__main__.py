@@ -1,3 +1,3 @@
-from sparky.cli import main
+from sparky.cli.main import main
 
 raise SystemExit(main())

@@ -22,7 +22,7 @@ from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange, SymbolRules
 from sparky.exchanges.factory import adapters_from_config
 from sparky.exchanges.http import HttpClientPool
-from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
@@ -33,7 +33,7 @@ from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
 from sparky.store.base import Store
-from sparky.store.sqlite import SqliteStore
+from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
 
 log = structlog.get_logger("sparky.services")
@@ -121,7 +121,7 @@ def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPo
 
 def build_store(settings: Settings) -> Store:
     if settings.supabase_url and settings.supabase_service_role_key:
-        from sparky.store.supabase import SupabaseStore  # only when configured
+        from sparky.store.supabase.store import SupabaseStore  # only when configured
 
         return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
     return SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from sparky.store.base import RequestStatus
-
-from ..conftest import SECRET, Sparky
+from tests.conftest import SECRET, Sparky
 
 BASE = {"secret": SECRET, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "price": 27000}
 

@@ -13,8 +13,7 @@ import pytest
 from sparky.signals.auth import sign_forward
 from sparky.store.base import RequestStatus
 from sparky.store.tenants import CredentialRecord, LocalUser, StrategyRecord, TradeSettings, secret_digest
-
-from ..conftest import Sparky
+from tests.conftest import Sparky
 
 ALICE, BOB = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 SECRETS = {ALICE: "alice-secret-8c1f2e", BOB: "bob-secret-77d0aa"}
@@ -230,7 +229,7 @@ async def test_sync_reconciles_each_user_on_their_own_account(tenants: Sparky) -
 
 
 async def test_a_user_made_with_the_cli_trades_with_the_printed_secret(start, data_dir, capsys) -> None:
-    from sparky import users_cli
+    from sparky.cli import users as users_cli
 
     # the command runs its own event loop, as it does from a shell
     assert await asyncio.to_thread(users_cli.main, ["users", "add", "--data-dir", str(data_dir), "--plan", "Basic"]) == 0

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from sparky.exchanges.base import OrderKind, OrderRequest, Side
-
-from ..conftest import Sparky
+from tests.conftest import Sparky
 
 
 async def test_health_is_public_but_hides_balances_and_positions(sparky: Sparky) -> None:

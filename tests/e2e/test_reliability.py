@@ -13,8 +13,7 @@ from sparky.execution.orders import client_order_id
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.base import RequestStatus, WebhookRequestRecord, utcnow
-
-from ..conftest import Sparky
+from tests.conftest import Sparky
 
 
 async def test_same_alert_id_twice_executes_once(sparky: Sparky) -> None:

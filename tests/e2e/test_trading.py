@@ -7,8 +7,7 @@ from decimal import Decimal as D
 from sparky.exchanges.base import Bracket, OrderKind, OrderRequest, OrderStatus, Side
 from sparky.execution.orders import client_order_id
 from sparky.signals.auth import LOCAL_USER_ID
-
-from ..conftest import Sparky
+from tests.conftest import Sparky
 
 
 def cid(request_id: str, role: str) -> str:

@@ -8,9 +8,8 @@ from decimal import Decimal as D
 import respx
 
 from sparky.exchanges.base import OrderKind, Side
-
-from ..conftest import SECRET as WEBHOOK_SECRET
-from ..unit.exchanges.test_aster import BASE, KEY, SECRET, FakeAster
+from tests.conftest import SECRET as WEBHOOK_SECRET
+from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
 
 
 async def test_webhooks_open_long_reverse_to_short_and_close_on_aster(start, tmp_path) -> None:

@@ -7,10 +7,9 @@ from decimal import Decimal as D
 
 import pytest
 
-import sparky.exchanges.ccxt_venue as ccxt_venue
-
-from ..conftest import SECRET as WEBHOOK_SECRET
-from ..unit.exchanges.test_ccxt import KEY, SECRET, BybitVenue
+import sparky.exchanges.ccxt.adapter as ccxt_venue
+from tests.conftest import SECRET as WEBHOOK_SECRET
+from tests.unit.exchanges.ccxt.test_ccxt import KEY, SECRET, BybitVenue
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from decimal import Decimal as D
 import respx
 
 from sparky.exchanges.base import OrderKind, Side
-
-from ..conftest import SECRET as WEBHOOK_SECRET
-from ..unit.exchanges.test_tradier import ACCOUNT, TOKEN, FakeTradier, sent_orders
+from tests.conftest import SECRET as WEBHOOK_SECRET
+from tests.unit.exchanges.tradier.test_tradier import ACCOUNT, TOKEN, FakeTradier, sent_orders
 
 
 async def test_webhooks_open_long_reverse_to_short_and_close_on_tradier(start, tmp_path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sparky.migrate import apply_pending, discover
+from sparky.store.migrations import apply_pending, discover
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 HOW_TO_START = (

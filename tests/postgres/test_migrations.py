@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from sparky.migrate import MigrationError, apply_pending, discover, main
-
-from .conftest import MIGRATIONS, acting_as
-from .test_schema_parity import postgres_columns, sqlite_columns
+from sparky.cli.migrate import main
+from sparky.store.migrations import MigrationError, apply_pending, discover
+from tests.postgres.conftest import MIGRATIONS, acting_as
+from tests.postgres.test_schema_parity import postgres_columns, sqlite_columns
 
 SHARED_TABLES = {
     "positions", "trades", "strategies", "trade_settings_exchange", "trade_settings_global",

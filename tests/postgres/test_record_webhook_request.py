@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import acting_as
+from tests.postgres.conftest import acting_as
 
 
 def connect(url: str) -> Any:
@@ -240,8 +240,8 @@ def test_record_close_retried_changes_nothing(db: Any, user: uuid.UUID) -> None:
 
 
 def test_every_column_the_store_selects_or_writes_exists(db: Any) -> None:
-    from sparky.store import supabase_codec as codec
     from sparky.store.base import PositionRecord, TradeRecord, WebhookRequestRecord
+    from sparky.store.supabase import codec
     from sparky.store.tenants import CredentialRecord, NotificationRecord, StrategyRecord, TradeSettings
 
     tables = {
@@ -264,10 +264,9 @@ def test_every_column_the_store_selects_or_writes_exists(db: Any) -> None:
 
 
 def test_the_stores_json_round_trips_through_the_functions(db: Any, user: uuid.UUID) -> None:
-    from sparky.store import supabase_codec as codec
     from sparky.store.base import RequestStatus, TradeRecord, WebhookRequestRecord
-
-    from ..store_contract import make_request, make_trade
+    from sparky.store.supabase import codec
+    from tests.store_contract import make_request, make_trade
 
     request: WebhookRequestRecord = make_request(
         user_id=str(user), idempotency_key="alert-1", created_at=datetime(2026, 5, 15, 12, 0, 0, 1, tzinfo=UTC)

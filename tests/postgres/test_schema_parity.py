@@ -1,7 +1,7 @@
 """The Postgres tables the store shares with the dashboard match the embedded SQLite schema.
 
 One `Store` contract runs against SQLite and Supabase: the tables positions, trades and
-webhook_requests must have the same column names in src/sparky/store/schema.sql and in
+webhook_requests must have the same column names in src/sparky/store/sqlite/schema.sql and in
 migrations/, so a column added on one side and forgotten on the other fails here.
 """
 
@@ -17,7 +17,7 @@ TABLES = ("positions", "trades", "webhook_requests")
 
 
 def _sqlite_table_info() -> dict[str, list[tuple[str, bool]]]:
-    schema = resources.files("sparky.store").joinpath("schema.sql").read_text("utf-8")
+    schema = resources.files("sparky.store.sqlite").joinpath("schema.sql").read_text("utf-8")
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(schema)

@@ -9,11 +9,11 @@ import pytest
 from sparky.config import Settings
 from sparky.exchanges.accounts import ExchangeAccounts, MissingCredentials
 from sparky.exchanges.http import HttpClientPool
-from sparky.exchanges.paper import PaperExchange
+from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.services import build_store
 from sparky.signals.auth import SecretDirectory
-from sparky.store.sqlite import SqliteStore
+from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import CredentialRecord, secret_digest
 
 ALICE = "11111111-1111-4111-8111-111111111111"

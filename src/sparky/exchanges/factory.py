@@ -19,11 +19,11 @@ log = structlog.get_logger("sparky.exchanges")
 
 #: venues with a native adapter (module exposing `create(credentials, http)`)
 NATIVE = {
-    "aster": "sparky.exchanges.aster",
-    "oanda": "sparky.exchanges.oanda",
-    "tradier": "sparky.exchanges.tradier",
+    "aster": "sparky.exchanges.aster.adapter",
+    "oanda": "sparky.exchanges.oanda.adapter",
+    "tradier": "sparky.exchanges.tradier.adapter",
 }
-CCXT_MODULE = "sparky.exchanges.ccxt_venue"
+CCXT_MODULE = "sparky.exchanges.ccxt.adapter"
 DEFAULT_ENVIRONMENT = {"oanda": "practice", "tradier": "sandbox"}
 
 

@@ -32,6 +32,25 @@ class Rejection:
     message: str
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What the gates decided about one signal, and what recording it needs.
+
+    `rejection` set: refuse it. Otherwise record and dispatch it; with a `limit`, the store counts
+    the request against the plan's monthly quota (atomically, as it records it), then `counted`
+    tells the user when they near or reach the limit, and `over_quota` answers a refused count."""
+
+    rejection: Rejection | None = None
+    plan: str = ""
+    limit: int | None = None
+    counted: Callable[[int], None] | None = None
+    over_quota: Callable[[int, int], Rejection] | None = None
+
+
+#: a signal no gate applies to (the local user; a server without tenants): uncounted
+UNGATED = Admission()
+
+
 class _TtlCache:
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl, self._clock, self._data = ttl, clock, {}
@@ -91,7 +110,23 @@ class Gates:
         """Forget cached strategies, settings and plans (POST /strategies/reload)."""
         self._cached.clear()
 
-    async def check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
+    async def admit(self, user_id: str, signal: Signal, now: datetime) -> Admission:
+        """Strategy, risk limits, then the plan's quota: one call, one decision for the pipeline.
+
+        Raises ServiceUnavailable when any of them cannot be checked (nothing is recorded then)."""
+        rejection = await self._check(user_id, signal, now)
+        if rejection is not None:
+            return Admission(rejection=rejection)
+        plan, limit = await self._plan_and_limit(user_id)
+        if limit is None:
+            return Admission(plan=plan)
+        return Admission(
+            plan=plan, limit=limit,
+            counted=lambda count: self._counted(user_id, plan, count, limit, now),
+            over_quota=lambda current, full: self._quota_rejection(user_id, plan, current, full, now),
+        )
+
+    async def _check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
         """Strategy, then risk limits. Raises ServiceUnavailable when they cannot be checked."""
         try:
             rejection = await self._strategy(user_id, signal)
@@ -134,7 +169,7 @@ class Gates:
                                   "limit": decision.limit})}
         return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
 
-    async def plan_and_limit(self, user_id: str) -> tuple[str, int | None]:
+    async def _plan_and_limit(self, user_id: str) -> tuple[str, int | None]:
         """The user's plan and monthly limit; ServiceUnavailable when the plan cannot be read."""
         key = ("plan", user_id)
         plan = self._cached.get(key)
@@ -145,7 +180,7 @@ class Gates:
                 raise ServiceUnavailable("The plan's quota could not be checked; nothing was executed") from err
         return plan, self._limits.get(plan, self._limits.get("Free"))
 
-    def quota_rejection(self, user_id: str, plan: str, current: int, limit: int, now: datetime) -> Rejection:
+    def _quota_rejection(self, user_id: str, plan: str, current: int, limit: int, now: datetime) -> Rejection:
         self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
                           f"You have used all {limit} webhooks of your {plan} plan this month.")
         reset = next_month_start(now)
@@ -153,7 +188,7 @@ class Gates:
                 "data": {"current": current, "limit": limit, "plan": plan, "resetDate": reset.isoformat()}}
         return Rejection(429, body, f"Webhook limit exceeded: {current}/{limit} ({plan})")
 
-    def counted(self, user_id: str, plan: str, count: int, limit: int | None, now: datetime) -> None:
+    def _counted(self, user_id: str, plan: str, count: int, limit: int | None, now: datetime) -> None:
         """After a request was counted: warn once at 80 % and once at 100 % of the month's quota."""
         if not limit:
             return

@@ -21,7 +21,7 @@ from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
-from sparky.signals.gates import Gates, Rejection
+from sparky.signals.gates import UNGATED, Gates, Rejection
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Signal
 from sparky.signals.normalise import build_signal, public_payload
@@ -80,32 +80,29 @@ class WebhookPipeline:
         record.exchange, record.action, record.symbol = signal.exchange, signal.action.value, signal.symbol
         record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id
 
-        quota: tuple[str, int | None] = ("", None)
+        admission = UNGATED
         if self._gates is not None and user_id != LOCAL_USER_ID:
-            now = utcnow()
-            rejection = await self._gates.check(user_id, signal, now)  # 503 when unavailable: not recorded
-            if rejection is not None:
-                return await self._refuse(record, rejection, started, stage="gate")
-            quota = await self._gates.plan_and_limit(user_id)
+            # 503 when the gates cannot be checked: nothing recorded
+            admission = await self._gates.admit(user_id, signal, record.created_at)
+            if admission.rejection is not None:
+                return await self._refuse(record, admission.rejection, started, stage="gate")
 
         if signal.alert_id is None:
             earlier = await self._dedupe.claim(user_id, record.payload, request_id)
             if earlier is not None:
                 return await self._duplicate(record, earlier, started)
         job = Job(request_id=request_id, user_id=user_id, signal=signal)
-        plan, limit = quota
         try:
-            outcome = await self._dispatcher.submit(
-                job, record, count_against=limit,
-                counted=(lambda n: self._gates.counted(user_id, plan, n, limit, record.created_at))
-                if self._gates is not None and limit is not None else None)
+            outcome = await self._dispatcher.submit(job, record, count_against=admission.limit,
+                                                    counted=admission.counted)
         except DuplicateRequest as dup:
             record.idempotency_key = None
             return await self._duplicate(record, dup.existing_id, started)
         except QuotaExceeded as full:
             await self._release(signal, principal, record)
             record.idempotency_key = None
-            rejection = self._gates.quota_rejection(user_id, plan, full.current, full.limit, record.created_at)
+            assert admission.over_quota is not None  # only a counted request can exceed its quota
+            rejection = admission.over_quota(full.current, full.limit)
             return await self._refuse(record, rejection, started, stage="quota", status=RequestStatus.RATE_LIMITED)
         except (StoreUnavailable, ShuttingDown) as err:
             await self._release(signal, principal, record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,25 @@ def is_digest(value: str) -> bool:
     never accepted as the secret itself."""
     hexpart = value[len(DIGEST_PREFIX):]
     return value.startswith(DIGEST_PREFIX) and len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
+
+
+
+def month_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """The first instants (UTC) of the month `now` is in and of the next one."""
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: the store takes timezone-aware UTC times")
+    start = now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start.month == 12:
+        return start, start.replace(year=start.year + 1, month=1)
+    return start, start.replace(month=start.month + 1)
+
+
+def canonical_plan(plan: str) -> str:
+    """A known plan name in its canonical case ('pro' -> 'Pro'); another name as given."""
+    name = plan.strip()
+    if not name:
+        raise ValueError("empty plan name")
+    return next((known for known in DEFAULT_PLAN_LIMITS if known.lower() == name.lower()), name)
 
 
 @dataclass

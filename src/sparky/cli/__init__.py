@@ -1,0 +1,1 @@
+"""Command-line entry points: `sparky serve`, `sparky users …`, `sparky migrate`; `main` dispatches."""

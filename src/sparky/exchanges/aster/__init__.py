@@ -1,0 +1,1 @@
+"""Aster futures (v1 REST, HMAC): adapter, signing and clock, reply parsing, symbol rules."""

@@ -1,0 +1,1 @@
+"""Any ccxt venue (binanceusdm, bybit, okx, …): adapter, client building, errors, wire, markets, look-ups, order parameters."""

@@ -1,0 +1,1 @@
+"""OANDA v20 (forex, metals, CFDs): adapter, transport, wire format, instrument rules, trade protection."""

@@ -1,0 +1,1 @@
+"""The simulated venue: adapter, matching book, journal."""

@@ -1,0 +1,1 @@
+"""Tradier equities: adapter, transport, reply parsing, order forms."""

@@ -1,0 +1,1 @@
+"""The embedded `Store` adapter on SQLite: store, tenants, codec, writer thread, schema."""

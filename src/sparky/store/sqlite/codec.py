@@ -1,0 +1,400 @@
+"""Row <-> record conversion for `SqliteStore`, and the SQL text that reads and writes those rows
+(the `Store` tables first, then the `TenantStore` tables of tenants.py).
+
+Column names equal the record field names, so one table of column kinds per record drives both
+directions. Encoding: Decimal -> str (the NUMERIC column keeps integers and reals of up to 15
+significant digits exactly), datetime -> ISO 8601 UTC text with a fixed microsecond part (so text
+order is time order), dict -> compact JSON (Decimals become strings), bool -> 0/1.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import MISSING, fields
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sparky.store.base import (
+    DuplicateRequest,
+    PositionRecord,
+    RequestStatus,
+    TradeRecord,
+    WebhookRequestRecord,
+    decode_time,
+    encode_time,
+)
+from sparky.store.tenants import CredentialRecord, NotificationRecord, StrategyRecord, TradeSettings
+
+R = TypeVar("R", PositionRecord, TradeRecord, WebhookRequestRecord)
+
+_MONEY = frozenset(
+    {
+        "entry_price",
+        "exit_price",
+        "quantity",
+        "position_size_usd",
+        "stop_loss_price",
+        "take_profit_price",
+        "stop_loss_percent",
+        "take_profit_percent",
+        "current_price",
+        "unrealized_pnl_usd",
+        "unrealized_pnl_percent",
+        "pnl_usd",
+        "pnl_percent",
+    }
+)
+_TIMES = frozenset(
+    {
+        "created_at",
+        "updated_at",
+        "entry_time",
+        "exit_time",
+        "last_price_update",
+        "processed_at",
+    }
+)
+_JSON = frozenset({"payload", "signal", "result"})
+_BOOL = frozenset({"is_winner"})
+
+
+def _columns(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+POSITION_COLUMNS = _columns(PositionRecord)
+TRADE_COLUMNS = _columns(TradeRecord)
+WEBHOOK_COLUMNS = _columns(WebhookRequestRecord)
+_COLUMNS: dict[type, tuple[str, ...]] = {
+    PositionRecord: POSITION_COLUMNS,
+    TradeRecord: TRADE_COLUMNS,
+    WebhookRequestRecord: WEBHOOK_COLUMNS,
+}
+
+
+
+
+
+
+def encode_decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def decode_decimal(value: int | float | str | None) -> Decimal | None:
+    # NUMERIC hands back int, float or str; str(float) is the shortest text that round-trips.
+    return None if value is None else Decimal(str(value))
+
+
+def encode_json(value: dict[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def decode_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _encode_value(name: str, value: Any) -> Any:
+    if name in _MONEY:
+        return encode_decimal(value)
+    if name in _TIMES:
+        return encode_time(value)
+    if name in _JSON:
+        return encode_json(value)
+    if name in _BOOL:
+        return None if value is None else int(bool(value))
+    if name == "status":
+        return RequestStatus(value).value
+    return value
+
+
+def _decode_value(name: str, value: Any) -> Any:
+    if name in _MONEY:
+        return decode_decimal(value)
+    if name in _TIMES:
+        return decode_time(value)
+    if name in _JSON:
+        return decode_json(value)
+    if name in _BOOL:
+        return None if value is None else bool(value)
+    if name == "status":
+        return RequestStatus(value)
+    return value
+
+
+def to_row(record: PositionRecord | TradeRecord | WebhookRequestRecord) -> dict[str, Any]:
+    """SQL parameters (named by column) for a record."""
+    return {name: _encode_value(name, getattr(record, name)) for name in _COLUMNS[type(record)]}
+
+
+def from_row(cls: type[R], row: sqlite3.Row) -> R:
+    """A new record from a row selected with all of `cls`'s columns."""
+    values = {name: _decode_value(name, row[name]) for name in _COLUMNS[cls]}
+    if cls is WebhookRequestRecord and values["payload"] is None:
+        values["payload"] = {}
+    return cls(**values)
+
+
+# SQL text for those rows (column lists come from the records, table names are constants)
+
+
+def _select(table: str, columns: tuple[str, ...]) -> str:
+    return f"SELECT {', '.join(columns)} FROM {table}"  # constant names, no input
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    names = ", ".join(columns)
+    values = ", ".join(f":{c}" for c in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({values})"
+
+
+_KEY = ("user_id", "exchange", "symbol")
+SELECT_REQUEST = _select("webhook_requests", WEBHOOK_COLUMNS)
+SELECT_POSITION = _select("positions", POSITION_COLUMNS)
+SELECT_TRADE = _select("trades", TRADE_COLUMNS)
+INSERT_REQUEST = _insert("webhook_requests", WEBHOOK_COLUMNS)
+INSERT_TRADE = _insert("trades", TRADE_COLUMNS)
+UPSERT_POSITION = (
+    _insert("positions", POSITION_COLUMNS)
+    + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}" for c in POSITION_COLUMNS if c not in {"id", "created_at", *_KEY}
+    )
+)
+FINISH_REQUEST = (
+    "UPDATE webhook_requests SET status = :status, error_message = :error_message,"
+    " result = :result, http_status = :http_status, processed_at = :processed_at"
+    " WHERE id = :id AND status = 'pending'"
+)
+DELETE_POSITION = "DELETE FROM positions WHERE user_id = ? AND exchange = ? AND symbol = ?"
+
+
+def existing_request(conn: sqlite3.Connection, row: dict[str, Any]) -> str | None:
+    """The id of the row an insert of `row` collided with (idempotency key first, then id)."""
+    if row["idempotency_key"] is not None:
+        found = conn.execute(
+            "SELECT id FROM webhook_requests WHERE ifnull(user_id, '') = ifnull(:user_id, '')"
+            " AND idempotency_key = :idempotency_key",
+            row,
+        ).fetchone()
+        if found is not None:
+            return str(found[0])
+    found = conn.execute("SELECT id FROM webhook_requests WHERE id = :id", row).fetchone()
+    return None if found is None else str(found[0])
+
+
+def insert_request(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """Insert a webhook_requests row; DuplicateRequest when its idempotency key or id is taken."""
+    try:
+        conn.execute(INSERT_REQUEST, row)
+    except sqlite3.IntegrityError as err:
+        existing = existing_request(conn, row)
+        if existing is None:
+            raise
+        raise DuplicateRequest(existing) from err
+
+
+def where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """` WHERE a = ? AND b = ?` over the filters that are set (keys are our column names)."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{k} = ?" for k in given), list(given.values())
+
+
+# Tenant records (tenants.py). Their column kinds are listed per record: a name such as
+# `status` means a different thing in each table. A NULL column (a row the dashboard wrote) comes
+# back as the record field's default, which is also the PostgreSQL column default.
+
+TR = TypeVar("TR", CredentialRecord, TradeSettings, StrategyRecord, NotificationRecord)
+
+_TENANT_KINDS: dict[type, dict[str, str]] = {
+    CredentialRecord: {"extra_metadata": "json", "created_at": "time", "updated_at": "time"},
+    TradeSettings: {
+        "trading_window": "json",
+        "max_loss_per_week_usd": "decimal",
+        "strike_tolerance_percent": "decimal",
+        "entry_limit_offset_percent": "decimal",
+        "allow_weekends": "bool",
+        "auto_close_outside_window": "bool",
+    },
+    StrategyRecord: {
+        "stop_loss_percent": "decimal",
+        "take_profit_percent": "decimal",
+        "order_config": "json",
+    },
+    NotificationRecord: {"metadata": "json", "read": "bool", "created_at": "time"},
+}
+TENANT_COLUMNS: dict[type, tuple[str, ...]] = {cls: _columns(cls) for cls in _TENANT_KINDS}
+_ENCODE = {
+    "json": encode_json,
+    "time": encode_time,
+    "decimal": encode_decimal,
+    "bool": lambda v: None if v is None else int(bool(v)),
+}
+_DECODE = {
+    "json": decode_json,
+    "time": decode_time,
+    "decimal": decode_decimal,
+    "bool": lambda v: None if v is None else bool(v),
+}
+
+
+def _field_default(cls: type, name: str) -> Any:
+    for f in fields(cls):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    return None
+
+
+def tenant_row(
+    record: CredentialRecord | TradeSettings | StrategyRecord | NotificationRecord,
+) -> dict[str, Any]:
+    """SQL parameters (named by column) for a tenant record."""
+    kinds = _TENANT_KINDS[type(record)]
+    row: dict[str, Any] = {}
+    for name in TENANT_COLUMNS[type(record)]:
+        value = getattr(record, name)
+        kind = kinds.get(name)
+        row[name] = value if kind is None else _ENCODE[kind](value)
+    return row
+
+
+def tenant_from_row(cls: type[TR], row: sqlite3.Row) -> TR:
+    """A new tenant record from a row selected with all of `cls`'s columns."""
+    kinds = _TENANT_KINDS[cls]
+    values: dict[str, Any] = {}
+    for name in TENANT_COLUMNS[cls]:
+        raw = row[name]
+        kind = kinds.get(name)
+        value = raw if kind is None or raw is None else _DECODE[kind](raw)
+        values[name] = _field_default(cls, name) if value is None else value
+    return cls(**values)
+
+
+# SQL text for the tenant tables (tenants.py)
+
+#: notification_preferences booleans and their column defaults (original-sparky.md §3)
+PREFERENCE_DEFAULTS: dict[str, bool] = {
+    name: name != "notify_bot_reconnected"
+    for name in (
+        "notify_trade_success",
+        "notify_trade_failed",
+        "notify_position_closed_profit",
+        "notify_position_closed_loss",
+        "notify_take_profit_triggered",
+        "notify_stop_loss_triggered",
+        "notify_weekly_trade_limit",
+        "notify_weekly_loss_limit",
+        "notify_webhook_limit_warning",
+        "notify_webhook_limit_reached",
+        "notify_exchange_api_error",
+        "notify_invalid_credentials",
+        "notify_bot_disconnected",
+        "notify_bot_reconnected",
+        "notify_payment_failed",
+        "notify_subscription_expiring",
+        "notify_subscription_changed",
+    )
+}
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
+    """INSERT of every column; on a `key` conflict every other column but id and created_at."""
+    kept = {"id", "created_at", *key}
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in kept)
+    )
+
+
+_CREDENTIAL_COLUMNS = TENANT_COLUMNS[CredentialRecord]
+_SETTINGS_COLUMNS = TENANT_COLUMNS[TradeSettings]
+_STRATEGY_COLUMNS = TENANT_COLUMNS[StrategyRecord]
+_NOTIFICATION_COLUMNS = TENANT_COLUMNS[NotificationRecord]
+_STAMPS = ("created_at", "updated_at")
+
+# Secrets: equality on the partial index bot_credentials_webhook_secret (exchange = 'webhook').
+SELECT_SECRET_OWNERS = (
+    "SELECT webhook_secret, user_id FROM bot_credentials"
+    " WHERE exchange = 'webhook' AND environment = 'production'"
+    " AND webhook_secret IS NOT NULL AND webhook_secret <> '' AND user_id IS NOT NULL"
+)
+FIND_SECRET_OWNER = (
+    "SELECT webhook_secret, user_id FROM bot_credentials"
+    " WHERE exchange = 'webhook' AND webhook_secret IN (?, ?)"
+    " AND environment = 'production' AND user_id IS NOT NULL"
+)
+SELECT_CREDENTIALS = (
+    _select("bot_credentials", _CREDENTIAL_COLUMNS)
+    + " WHERE user_id = ? AND exchange = ? AND environment = ?"
+)
+UPSERT_CREDENTIALS = _upsert(
+    "bot_credentials", _CREDENTIAL_COLUMNS, ("user_id", "exchange", "environment")
+)
+SELECT_PLAN = (
+    "SELECT plan FROM subscriptions WHERE user_id = ? AND status = 'active'"
+    " ORDER BY created_at DESC LIMIT 1"
+)
+# `status <> 'rate_limited'` spelled exactly as the partial index webhook_requests_user_counted
+COUNT_MONTH_REQUESTS = (
+    "SELECT count(*) FROM webhook_requests WHERE user_id = ? AND created_at >= ?"
+    " AND created_at < ? AND status <> 'rate_limited'"
+)
+SELECT_SETTINGS = (
+    _select("trade_settings_exchange", _SETTINGS_COLUMNS) + " WHERE user_id = ? AND exchange = ?"
+)
+UPSERT_SETTINGS = _upsert(
+    "trade_settings_exchange", _SETTINGS_COLUMNS + _STAMPS, ("user_id", "exchange")
+)
+# trades entered this week: closed ones (trades) and those still open (positions)
+COUNT_TRADES_SINCE = (
+    "SELECT (SELECT count(*) FROM trades WHERE user_id = ? AND exchange = ? AND entry_time >= ?)"
+    " + (SELECT count(*) FROM positions WHERE user_id = ? AND exchange = ? AND entry_time >= ?)"
+)
+# summed in Python, as Decimals: a SQL sum() would add floats
+LOSSES_SINCE = (
+    "SELECT pnl_usd FROM trades WHERE user_id = ? AND exchange = ? AND exit_time >= ?"
+    " AND pnl_usd < 0"
+)
+SELECT_STRATEGY = _select("strategies", _STRATEGY_COLUMNS)
+SAME_NAME_STRATEGY = (
+    "SELECT id FROM strategies WHERE user_id = :user_id AND name = :name"
+    " ORDER BY created_at DESC, rowid DESC LIMIT 1"
+)
+INSERT_STRATEGY = (
+    f"INSERT INTO strategies ({', '.join(_STRATEGY_COLUMNS + _STAMPS)})"
+    f" VALUES ({', '.join(':' + c for c in _STRATEGY_COLUMNS + _STAMPS)})"
+)
+UPDATE_STRATEGY = (
+    "UPDATE strategies SET "
+    + ", ".join(f"{c} = :{c}" for c in _STRATEGY_COLUMNS if c not in {"id", "user_id"})
+    + ", updated_at = :updated_at WHERE id = :id AND user_id = :user_id"
+)
+SELECT_PREFERENCES = (
+    f"SELECT {', '.join(PREFERENCE_DEFAULTS)} FROM notification_preferences WHERE user_id = ?"
+)
+INSERT_NOTIFICATION = (
+    f"INSERT INTO notifications ({', '.join(_NOTIFICATION_COLUMNS)})"
+    f" VALUES ({', '.join(':' + c for c in _NOTIFICATION_COLUMNS)})"
+)
+LIST_NOTIFICATIONS = (
+    _select("notifications", _NOTIFICATION_COLUMNS)
+    + " WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?"
+)
+UPSERT_SUBSCRIPTION = (
+    "INSERT INTO subscriptions (id, user_id, plan, status, created_at, updated_at)"
+    " VALUES (:id, :user_id, :plan, 'active', :now, :now)"
+    " ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, status = 'active',"
+    " updated_at = excluded.updated_at"
+)
+LIST_LOCAL_USERS = (
+    "SELECT u.id, u.email, u.created_at, s.plan, s.status FROM users u"
+    " LEFT JOIN subscriptions s ON s.user_id = u.id ORDER BY u.created_at, u.id"
+)

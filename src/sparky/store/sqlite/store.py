@@ -1,0 +1,222 @@
+"""`SqliteStore`: the embedded default adapter of the `Store` port (standard-library sqlite3).
+
+Every read and write is a job on one writer thread (`writer.py`). Why one writer thread with group commit: every webhook is recorded durably (synchronous=FULL, an
+fsync per COMMIT) before any order, and the server must sustain >1,000 webhooks/s on two cores.
+One fsync per request cannot keep up; one fsync per *batch* can. So a single thread owns the
+connection. Callers queue jobs (functions of the connection) and await a future. The thread takes
+one job, then everything else already queued, runs the batch's writes in ONE transaction with a
+SAVEPOINT per job (a failing job - a duplicate idempotency key - rolls back alone), COMMITs once,
+and only then resolves the futures: an awaited write is committed. Reads run in queue order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sparky.store.base import (
+    PositionRecord,
+    RequestStatus,
+    Store,
+    StoreUnavailable,
+    TradeRecord,
+    WebhookRequestRecord,
+    utcnow,
+)
+from sparky.store.sqlite import codec
+from sparky.store.sqlite.tenants import SqliteTenants
+from sparky.store.sqlite.writer import Work, Writer
+
+T = TypeVar("T")
+
+_SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
+_BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteStore(Store, SqliteTenants):
+    """The `Store` and `TenantStore` ports on one SQLite file (WAL, synchronous=FULL by default).
+
+    The tenant methods live in `SqliteTenants` (tenants.py) and run as jobs on the same
+    writer thread, so they are ordered and atomic with every other write."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {sorted(_SYNCHRONOUS)}: {synchronous!r}")
+        self._path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._writer: Writer | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        """Runs on the writer thread, which then owns the connection."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        schema = resources.files("sparky.store.sqlite").joinpath("schema.sql").read_text("utf-8")
+        conn = sqlite3.connect(
+            self._path,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # we BEGIN/COMMIT
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            # replaced API keys and webhook secrets must not linger in the file's free pages
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self._writer = writer = Writer(self._connect)
+        try:
+            await writer.start()
+        except BaseException:
+            self._writer = None
+            raise
+
+    async def aclose(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.stop()
+
+    async def _call(self, work: Work[T], *, write: bool) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("SQLite store is not open")
+        return await self._writer.call(work, write=write)
+
+    async def ping(self) -> bool:
+        """True when a query runs; False when the store is closed or failing (never raises)."""
+        try:
+            return await self._call(lambda c: c.execute("SELECT 1").fetchone()[0] == 1, write=False)
+        except StoreUnavailable:
+            return False
+
+    # webhook_requests
+
+    async def insert_webhook_request(self, record: WebhookRequestRecord) -> None:
+        row = codec.to_row(record)
+        await self._call(lambda c: codec.insert_request(c, row), write=True)
+
+    async def finish_webhook_request(
+        self,
+        request_id: str,
+        status: RequestStatus,
+        *,
+        error_message: str | None,
+        result: dict[str, Any] | None,
+        http_status: int | None,
+    ) -> None:
+        if not RequestStatus(status).is_terminal:
+            raise ValueError(f"finish_webhook_request needs a terminal status, not {status!r}")
+        params = {
+            "id": request_id,
+            "status": RequestStatus(status).value,
+            "error_message": error_message,
+            "result": codec.encode_json(result),
+            "http_status": http_status,
+            "processed_at": codec.encode_time(utcnow()),
+        }
+        await self._call(lambda c: c.execute(codec.FINISH_REQUEST, params), write=True)
+
+    async def get_webhook_request(self, request_id: str) -> WebhookRequestRecord | None:
+        def get(conn: sqlite3.Connection) -> WebhookRequestRecord | None:
+            row = conn.execute(f"{codec.SELECT_REQUEST} WHERE id = ?", (request_id,)).fetchone()
+            return None if row is None else codec.from_row(WebhookRequestRecord, row)
+
+        return await self._call(get, write=False)
+
+    async def pending_webhook_requests(self) -> list[WebhookRequestRecord]:
+        sql = f"{codec.SELECT_REQUEST} WHERE status = 'pending' ORDER BY created_at, rowid"
+        return await self._call(
+            lambda c: [codec.from_row(WebhookRequestRecord, r) for r in c.execute(sql)],
+            write=False,
+        )
+
+    async def list_webhook_requests(
+        self, *, user_id: str | None = None, limit: int = 100
+    ) -> list[WebhookRequestRecord]:
+        """Most recent first. Not in the `Store` port yet (the e2e tests and operators use it)."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0: {limit}")
+        where, args = codec.where({"user_id": user_id})
+        sql = f"{codec.SELECT_REQUEST}{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        return await self._call(
+            lambda c: [
+                codec.from_row(WebhookRequestRecord, r) for r in c.execute(sql, [*args, limit])
+            ],
+            write=False,
+        )
+
+    # positions
+
+    async def get_position(self, user_id: str, exchange: str, symbol: str) -> PositionRecord | None:
+        sql = f"{codec.SELECT_POSITION} WHERE user_id = ? AND exchange = ? AND symbol = ?"
+
+        def get(conn: sqlite3.Connection) -> PositionRecord | None:
+            row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
+            return None if row is None else codec.from_row(PositionRecord, row)
+
+        return await self._call(get, write=False)
+
+    async def list_positions(
+        self, *, user_id: str | None = None, exchange: str | None = None
+    ) -> list[PositionRecord]:
+        where, args = codec.where({"user_id": user_id, "exchange": exchange})
+        sql = f"{codec.SELECT_POSITION}{where} ORDER BY entry_time, id"
+        return await self._call(
+            lambda c: [codec.from_row(PositionRecord, r) for r in c.execute(sql, args)],
+            write=False,
+        )
+
+    async def upsert_position(self, position: PositionRecord) -> None:
+        now = utcnow()
+        row = codec.to_row(
+            replace(
+                position,
+                id=position.id or str(uuid.uuid4()),
+                created_at=position.created_at or now,
+                updated_at=now,
+            )
+        )
+        await self._call(lambda c: c.execute(codec.UPSERT_POSITION, row), write=True)
+
+    async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None:
+        args = (user_id, exchange, symbol)
+        await self._call(lambda c: c.execute(codec.DELETE_POSITION, args), write=True)
+
+    # trades
+
+    async def record_close(self, trade: TradeRecord) -> None:
+        row = codec.to_row(
+            replace(
+                trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or utcnow()
+            )
+        )
+        key = (trade.user_id, trade.exchange, trade.symbol)
+
+        def close(conn: sqlite3.Connection) -> None:
+            conn.execute(codec.INSERT_TRADE, row)
+            conn.execute(codec.DELETE_POSITION, key)
+
+        await self._call(close, write=True)
+
+    async def list_trades(
+        self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0: {limit}")
+        where, args = codec.where({"user_id": user_id, "symbol": symbol})
+        sql = f"{codec.SELECT_TRADE}{where} ORDER BY exit_time DESC, rowid DESC LIMIT ?"
+        return await self._call(
+            lambda c: [codec.from_row(TradeRecord, r) for r in c.execute(sql, [*args, limit])],
+            write=False,
+        )

@@ -1,0 +1,391 @@
+"""The `TenantStore` half of `SqliteStore`: secrets, credentials, plans and the monthly quota, risk
+settings, strategies, notifications and local users.
+
+Every method is a job on `SqliteStore`'s writer thread (`_call`), like the `Store` methods: a write
+job runs in its own savepoint of a group-committed transaction, and jobs never interleave. That is
+what makes `record_counted_webhook_request` safe: its count and its insert are one job, so no
+other write (another request of the same user in the same batch included) lands in between.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+import uuid
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sparky.store.base import DuplicateRequest, RequestStatus, WebhookRequestRecord, utcnow
+from sparky.store.sqlite import codec
+from sparky.store.tenants import (
+    CredentialRecord,
+    LocalUser,
+    NotificationRecord,
+    QuotaExceeded,
+    StrategyRecord,
+    TenantStore,
+    TradeSettings,
+    WeeklyTradeStats,
+    canonical_plan,
+    is_digest,
+    month_bounds,
+    secret_digest,
+)
+
+T = TypeVar("T")
+
+_STRATEGY_STATUSES = frozenset({"active", "inactive", "testing"})
+_ASSET_CLASSES = frozenset({"forex", "crypto", "options", "futures", "stocks"})
+_NOTIFICATION_TYPES = frozenset(
+    {"info", "success", "warning", "error", "trade", "position", "limit", "system"}
+)
+
+
+def _stored_digest(stored: str) -> str:
+    """How a stored webhook_secret is identified: a digest as it is, a plain secret digested."""
+    return stored if is_digest(stored) else secret_digest(stored)
+
+
+def _named(strategies: list[StrategyRecord], name: str) -> list[StrategyRecord]:
+    """Those called `name` case-insensitively, the exact ones first (a stable sort)."""
+    wanted = name.casefold()
+    matches = [s for s in strategies if s.name.casefold() == wanted]
+    return sorted(matches, key=lambda s: s.name != name)
+
+
+def _require(**values: str | None) -> None:
+    for name, value in values.items():
+        if not value:
+            raise ValueError(f"{name} is required")
+
+
+class SqliteTenants(TenantStore):
+    """`TenantStore` on `SqliteStore`'s connection: mixed into `SqliteStore`, which has `_call`."""
+
+    @abstractmethod
+    async def _call(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T: ...
+
+    # secrets and credentials
+
+    async def webhook_secret_owners(self) -> dict[str, str]:
+        """{digest: user_id}; a digest two users' rows share is left out (it proves no one)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, str]:
+            users: dict[str, set[str]] = {}
+            for stored, user_id in conn.execute(codec.SELECT_SECRET_OWNERS):
+                users.setdefault(_stored_digest(stored), set()).add(user_id)
+            return {digest: owners.pop() for digest, owners in users.items() if len(owners) == 1}
+
+        return await self._call(read, write=False)
+
+    async def find_webhook_secret_owner(self, secret: str) -> str | None:
+        """A plain stored value matches the secret itself; a stored digest only matches the
+        secret's digest (presenting a stored digest as the secret proves nothing). None when
+        nobody or more than one user matches."""
+        if not secret:
+            return None
+        digest = secret_digest(secret)
+
+        def find(conn: sqlite3.Connection) -> str | None:
+            owners = {
+                user_id
+                for stored, user_id in conn.execute(codec.FIND_SECRET_OWNER, (digest, secret))
+                if hmac.compare_digest(stored.encode(), digest.encode())
+                or not is_digest(stored)
+            }
+            return owners.pop() if len(owners) == 1 else None
+
+        return await self._call(find, write=False)
+
+    async def get_credentials(
+        self, user_id: str, exchange: str, environment: str = "production"
+    ) -> CredentialRecord | None:
+        def get(conn: sqlite3.Connection) -> CredentialRecord | None:
+            args = (user_id, exchange, environment)
+            row = conn.execute(codec.SELECT_CREDENTIALS, args).fetchone()
+            return None if row is None else codec.tenant_from_row(CredentialRecord, row)
+
+        return await self._call(get, write=False)
+
+    async def upsert_credentials(self, record: CredentialRecord) -> None:
+        """Insert or replace by (user_id, exchange, environment). bot_credentials.label is NOT
+        NULL (as in PostgreSQL): a record without a label is stored with the exchange as label."""
+        _require(user_id=record.user_id, exchange=record.exchange, environment=record.environment)
+        now = utcnow()
+        row = codec.tenant_row(
+            replace(
+                record,
+                id=record.id or str(uuid.uuid4()),
+                label=record.label or record.exchange,
+                created_at=record.created_at or now,
+                updated_at=now,
+            )
+        )
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(codec.UPSERT_CREDENTIALS, row)
+            except sqlite3.IntegrityError as err:  # the id is another row's
+                raise ValueError(f"credentials id {row['id']!r} is taken") from err
+
+        await self._call(upsert, write=True)
+
+    # plans and the monthly quota
+
+    async def subscription_plan(self, user_id: str) -> str:
+        def get(conn: sqlite3.Connection) -> str:
+            row = conn.execute(codec.SELECT_PLAN, (user_id,)).fetchone()
+            return row[0] if row is not None and row[0] else "Free"
+
+        return await self._call(get, write=False)
+
+    async def record_counted_webhook_request(
+        self, record: Any, *, monthly_limit: int | None
+    ) -> int:
+        """Count and insert in one writer job. The month is the UTC month of `record.created_at`,
+        counted in [first instant, first instant of the next month). Over quota, a request whose
+        idempotency key (or id) is already recorded raises DuplicateRequest, not QuotaExceeded:
+        a retry of an accepted alert is a duplicate."""
+        if not isinstance(record, WebhookRequestRecord):
+            raise TypeError(f"expected a WebhookRequestRecord, not {type(record).__name__}")
+        if record.user_id is None:
+            raise ValueError("a counted request needs a user_id (use insert_webhook_request)")
+        if RequestStatus(record.status) is RequestStatus.RATE_LIMITED:
+            raise ValueError("a rate_limited row is never counted (use insert_webhook_request)")
+        if monthly_limit is not None and monthly_limit < 0:
+            raise ValueError(f"monthly_limit must be >= 0 or None: {monthly_limit}")
+        start, end = month_bounds(record.created_at)
+        args = (record.user_id, codec.encode_time(start), codec.encode_time(end))
+        row = codec.to_row(record)
+
+        def count_and_insert(conn: sqlite3.Connection) -> int:
+            (count,) = conn.execute(codec.COUNT_MONTH_REQUESTS, args).fetchone()
+            if monthly_limit is not None and count >= monthly_limit:
+                existing = codec.existing_request(conn, row)
+                if existing is not None:
+                    raise DuplicateRequest(existing)
+                raise QuotaExceeded(count, monthly_limit)
+            codec.insert_request(conn, row)
+            return int(count) + 1
+
+        return await self._call(count_and_insert, write=True)
+
+    # risk limits
+
+    async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None:
+        def get(conn: sqlite3.Connection) -> TradeSettings | None:
+            row = conn.execute(codec.SELECT_SETTINGS, (user_id, exchange)).fetchone()
+            return None if row is None else codec.tenant_from_row(TradeSettings, row)
+
+        return await self._call(get, write=False)
+
+    async def upsert_trade_settings(self, settings: TradeSettings) -> None:
+        """Insert or replace by (user_id, exchange)."""
+        _require(user_id=settings.user_id, exchange=settings.exchange)
+        now = codec.encode_time(utcnow())
+        row = codec.tenant_row(replace(settings, id=settings.id or str(uuid.uuid4())))
+        row.update(created_at=now, updated_at=now)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(codec.UPSERT_SETTINGS, row)
+            except sqlite3.IntegrityError as err:  # the id is another row's
+                raise ValueError(f"trade settings id {row['id']!r} is taken") from err
+
+        await self._call(upsert, write=True)
+
+    async def weekly_trade_stats(
+        self, user_id: str, exchange: str, since: datetime
+    ) -> WeeklyTradeStats:
+        args = (user_id, exchange, codec.encode_time(since))
+
+        def stats(conn: sqlite3.Connection) -> WeeklyTradeStats:
+            (trades,) = conn.execute(codec.COUNT_TRADES_SINCE, args + args).fetchone()
+            losses = (codec.decode_decimal(v) for (v,) in conn.execute(codec.LOSSES_SINCE, args))
+            loss = sum((-pnl for pnl in losses if pnl is not None and pnl < 0), Decimal(0))
+            return WeeklyTradeStats(trades=int(trades), loss_usd=loss)
+
+        return await self._call(stats, write=False)
+
+    async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int:
+        where, args = codec.where({"user_id": user_id, "exchange": exchange})
+        sql = f"SELECT count(*) FROM positions{where}"
+        return await self._call(lambda c: int(c.execute(sql, args).fetchone()[0]), write=False)
+
+    # strategies
+
+    async def find_strategy(
+        self, user_id: str, *, name: str | None = None, strategy_id: str | None = None
+    ) -> StrategyRecord | None:
+        """Only `user_id`'s strategies. A name matches case-insensitively (Unicode casefold); when
+        several do, an exact match wins, then the newest."""
+        if name is None and strategy_id is None:
+            raise ValueError("find_strategy needs a name or a strategy_id")
+        where, args = codec.where({"user_id": user_id, "id": strategy_id})
+        sql = f"{codec.SELECT_STRATEGY}{where} ORDER BY created_at DESC, rowid DESC"
+
+        def find(conn: sqlite3.Connection) -> StrategyRecord | None:
+            found = [codec.tenant_from_row(StrategyRecord, r) for r in conn.execute(sql, args)]
+            if name is not None:
+                found = _named(found, name)
+            return found[0] if found else None
+
+        return await self._call(find, write=False)
+
+    async def upsert_strategy(self, strategy: StrategyRecord) -> StrategyRecord:
+        """With an id: that strategy, which must be the user's (an id of another user's strategy
+        raises ValueError and changes nothing), or a new one with that id. Without an id: the
+        user's (newest) strategy of exactly this name, else a new one. Returns what is stored."""
+        _require(user_id=strategy.user_id, name=strategy.name)
+        if strategy.status not in _STRATEGY_STATUSES:
+            raise ValueError(f"strategy status must be one of {sorted(_STRATEGY_STATUSES)}")
+        if strategy.asset_class is not None and strategy.asset_class not in _ASSET_CLASSES:
+            raise ValueError(f"asset_class must be one of {sorted(_ASSET_CLASSES)} or None")
+        now = codec.encode_time(utcnow())
+        row = codec.tenant_row(replace(strategy, id=strategy.id or str(uuid.uuid4())))
+        row.update(created_at=now, updated_at=now)
+
+        def upsert(conn: sqlite3.Connection) -> StrategyRecord:
+            if strategy.id is None:
+                same = conn.execute(codec.SAME_NAME_STRATEGY, row).fetchone()
+                if same is not None:
+                    row["id"] = same[0]
+            owner = conn.execute("SELECT user_id FROM strategies WHERE id = ?", (row["id"],))
+            found = owner.fetchone()
+            if found is None:
+                conn.execute(codec.INSERT_STRATEGY, row)
+            elif found[0] != row["user_id"]:
+                raise ValueError(f"strategy id {row['id']!r} is taken")
+            else:
+                conn.execute(codec.UPDATE_STRATEGY, row)
+            stored = conn.execute(f"{codec.SELECT_STRATEGY} WHERE id = ?", (row["id"],)).fetchone()
+            return codec.tenant_from_row(StrategyRecord, stored)
+
+        return await self._call(upsert, write=True)
+
+    # notifications
+
+    async def notification_preferences(self, user_id: str) -> dict[str, bool]:
+        def get(conn: sqlite3.Connection) -> dict[str, bool]:
+            row = conn.execute(codec.SELECT_PREFERENCES, (user_id,)).fetchone()
+            if row is None:
+                return {}
+            return {
+                name: default if row[name] is None else bool(row[name])
+                for name, default in codec.PREFERENCE_DEFAULTS.items()
+            }
+
+        return await self._call(get, write=False)
+
+    async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
+        _require(user_id=user_id)
+        unknown = set(preferences) - set(codec.PREFERENCE_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown notification preferences: {sorted(unknown)}")
+        names = list(preferences)
+        values = [int(bool(preferences[n])) for n in names]
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO notification_preferences (id, user_id) VALUES (?, ?) "
+                         "ON CONFLICT (user_id) DO NOTHING", (str(uuid.uuid4()), user_id))
+            if names:  # column names come from the known list above, never from input text
+                assignments = ", ".join(f"{n} = ?" for n in names)
+                conn.execute(f"UPDATE notification_preferences SET {assignments} WHERE user_id = ?",
+                             (*values, user_id))
+
+        await self._call(upsert, write=True)
+
+    async def insert_notification(self, notification: NotificationRecord) -> None:
+        _require(user_id=notification.user_id)
+        if notification.type not in _NOTIFICATION_TYPES:
+            raise ValueError(f"notification type must be one of {sorted(_NOTIFICATION_TYPES)}")
+        row = codec.tenant_row(
+            replace(
+                notification,
+                id=notification.id or str(uuid.uuid4()),
+                created_at=notification.created_at or utcnow(),
+            )
+        )
+        await self._call(lambda c: c.execute(codec.INSERT_NOTIFICATION, row), write=True)
+
+    async def list_notifications(
+        self, user_id: str, *, limit: int = 50
+    ) -> list[NotificationRecord]:
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0: {limit}")
+        return await self._call(
+            lambda c: [
+                codec.tenant_from_row(NotificationRecord, r)
+                for r in c.execute(codec.LIST_NOTIFICATIONS, (user_id, limit))
+            ],
+            write=False,
+        )
+
+    # local users
+
+    async def add_local_user(self, user: LocalUser) -> None:
+        """A users row and an active subscription with the plan (a known plan name in any case
+        is stored in its canonical case). An id that exists raises ValueError."""
+        _require(id=user.id)
+        now = codec.encode_time(utcnow())
+        created = codec.encode_time(user.created_at) if user.created_at else now
+        subscription = {
+            "id": str(uuid.uuid4()),
+            "user_id": user.id,
+            "plan": canonical_plan(user.plan),
+            "now": now,
+        }
+
+        def add(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)",
+                    (user.id, user.email, created),
+                )
+            except sqlite3.IntegrityError as err:
+                raise ValueError(f"user {user.id!r} exists") from err
+            conn.execute(codec.UPSERT_SUBSCRIPTION, subscription)
+
+        await self._call(add, write=True)
+
+    async def set_plan(self, user_id: str, plan: str) -> None:
+        """Make `plan` the user's active subscription. KeyError when the user has neither a
+        users row nor a subscription (a mistyped id)."""
+        params = {
+            "id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "plan": canonical_plan(plan),
+            "now": codec.encode_time(utcnow()),
+        }
+
+        def set_(conn: sqlite3.Connection) -> None:
+            known = conn.execute(
+                "SELECT 1 FROM users WHERE id = :user_id"
+                " UNION ALL SELECT 1 FROM subscriptions WHERE user_id = :user_id",
+                params,
+            ).fetchone()
+            if known is None:
+                raise KeyError(user_id)
+            conn.execute(codec.UPSERT_SUBSCRIPTION, params)
+
+        await self._call(set_, write=True)
+
+    async def list_local_users(self) -> list[LocalUser]:
+        """Oldest first, each with the plan of their active subscription, else 'Free'."""
+
+        def list_(conn: sqlite3.Connection) -> list[LocalUser]:
+            return [
+                LocalUser(
+                    id=r["id"],
+                    email=r["email"],
+                    plan=r["plan"] if r["status"] == "active" and r["plan"] else "Free",
+                    created_at=codec.decode_time(r["created_at"]),
+                )
+                for r in conn.execute(codec.LIST_LOCAL_USERS)
+            ]
+
+        return await self._call(list_, write=False)

@@ -1,0 +1,1 @@
+"""The `Store` adapter on Supabase (PostgREST): store, tenants, codec, client."""
