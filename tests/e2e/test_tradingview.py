@@ -4,6 +4,7 @@ entry, reversal and exit, and what the paper venue receives. An exit must never 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,8 @@ from sparky.exchanges.base import OrderKind, OrderRequest, Side
 from sparky.execution.orders import client_order_id
 from sparky.first_run import welcome_text
 from sparky.signals.auth import LOCAL_USER_ID
-from sparky.store.base import RequestStatus
+from sparky.signals.models import Signal
+from sparky.store.base import RequestStatus, WebhookRequestRecord, utcnow
 from tests.conftest import SECRET, Sparky
 from tests.support import message_after, render
 
@@ -176,3 +178,22 @@ async def test_a_reversal_with_sentiment_reverses(sparky: Sparky) -> None:
                                position_size_usd=2700)).json()
     assert body["action"] == "reversed"
     assert (await sparky.paper.position("BTCUSDT")).side is Side.SELL
+
+
+async def test_an_exit_recorded_before_a_crash_still_only_closes_when_recovered(start) -> None:
+    """Recovery runs the stored signal: `sell` + `flat` must stay a close of the long."""
+    async with start() as sparky:
+        await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700)
+        exit_ = Signal.model_validate({"action": "sell", "sentiment": "flat", "symbol": "BTCUSDT",
+                                       "exchange": "paper", "price": 27270})
+        record = WebhookRequestRecord(
+            id=str(uuid.uuid4()), status=RequestStatus.PENDING, created_at=utcnow(), user_id=LOCAL_USER_ID,
+            exchange="paper", action=exit_.action.value, symbol="BTCUSDT", payload={},
+            signal=exit_.model_dump(mode="json"),
+        )
+        await sparky.services.store.insert_webhook_request(record)  # then the server stops before running it
+    async with start() as sparky:
+        row = await sparky.services.store.get_webhook_request(record.id)
+        assert (row.status, row.result["action"]) == (RequestStatus.SUCCESS, "closed")
+        assert await sparky.paper.positions() == []
+        assert [(r.side, r.reduce_only) for r in sparky.paper.requests] == [(Side.SELL, True)]
