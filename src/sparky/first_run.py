@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sparky.signals.template import template_notes, tradingview_alert
+
 
 def load_or_create_secret(path: Path) -> tuple[str, bool]:
     """Return (secret, created). A new secret is written with mode 0600."""
@@ -26,19 +28,19 @@ def welcome_text(*, webhook_secret: str | None, admin_token: str | None, port: i
     """Printed once, when the secrets are generated on the first start."""
     lines = ["", "=" * 72, "Sparky is ready for paper trading.", ""]
     if webhook_secret:
-        alert = {"secret": webhook_secret, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper",
-                 "price": "{{close}}", "stop_loss_percent": 2, "take_profit_percent": 4}
-        curl_alert = {**alert, "price": 27000}
+        try_it = {"secret": webhook_secret, "action": "long", "symbol": "BTCUSDT", "exchange": "paper",
+                  "price": 27000, "stop_loss_percent": 2, "take_profit_percent": 4}
         lines += [
             f"Webhook secret (saved in {data_dir / 'webhook_secret'}; shown only now):",
             f"  {webhook_secret}",
             "",
-            "TradingView alert message:",
-            "  " + json.dumps(alert),
+            "TradingView alert message (a strategy alert; TradingView fills in the {{...}} placeholders):",
+            "  " + json.dumps(tradingview_alert(webhook_secret)),
+            *("  " + note for note in template_notes()),
             "",
-            "Try it:",
+            "Try it (then send \"action\": \"flat\" to close):",
             f"  curl -s -X POST http://localhost:{port}/webhook -H 'Content-Type: application/json' "
-            f"-d '{json.dumps(curl_alert)}'",
+            f"-d '{json.dumps(try_it)}'",
             "",
         ]
     if admin_token:

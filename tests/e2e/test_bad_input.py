@@ -38,6 +38,15 @@ INVALID_FIELDS = [
     ({"order_type": "iceberg"}, "order_type", "market"),
     ({"action": "sell", "take_profit_percent": 150}, "take_profit_percent", "below 100 for a short"),
     ({"alert_id": "x" * 300}, "alert_id", "at most 128"),
+    ({"sentiment": "sideways"}, "sentiment", "is not a sentiment: use flat, long, short, bullish or bearish"),
+    ({"sentiment": ""}, "sentiment", "is not a sentiment"),
+    ({"sentiment": "{{strategy.market_position}}"}, "sentiment", "is not a sentiment"),
+    ({"sentiment": 1}, "sentiment", "must be a string"),
+    ({"action": "close", "sentiment": "long"}, "sentiment", "'long' contradicts action 'close'"),
+    ({"action": "flat", "sentiment": "bearish"}, "sentiment", "'short' contradicts action 'close'"),
+    ({"action": "close_long", "sentiment": "short"}, "sentiment", "contradicts action 'close_long'"),
+    ({"action": "hodl", "sentiment": "flat"}, "action", "is not an action"),
+    ({"action": "{{strategy.market_position}}"}, "action", "is not an action"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support import message_after, render
 
 
 def free_port() -> int:
@@ -45,22 +48,28 @@ def serve(data_dir: Path) -> Iterator[tuple[str, str]]:
         process.stderr.close()
 
 
-def test_first_start_prints_a_secret_that_trades_and_later_starts_do_not(tmp_path: Path) -> None:
+def test_first_start_prints_a_secret_and_a_template_that_trade_and_later_starts_do_not(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with serve(data_dir) as (url, printed):
         secret = re.search(r"Webhook secret .*\n\s+(\S+)", printed).group(1)
         admin = re.search(r"Admin token .*\n\s+(\S+)", printed).group(1)
         assert "curl -s -X POST" in printed
-        alert = {"secret": secret, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "price": 27000,
-                 "stop_loss_percent": 2}
-        response = httpx.post(f"{url}/webhook", content=str(alert).replace("'", '"'),
-                              headers={"content-type": "text/plain"})
+        template = message_after(printed, "TradingView alert message")
+        # a long-only strategy's entry, as TradingView fills in the printed template
+        entry = render(template, strategy_market_position="long", strategy_order_id="Long", close="27000")
+        assert entry["secret"] == secret
+        response = httpx.post(f"{url}/webhook", content=json.dumps(entry), headers={"content-type": "text/plain"})
         assert response.status_code == 200, response.text
         assert response.json()["action"] == "opened"
         assert httpx.get(f"{url}/health").json()["status"] == "ok"
         positions = httpx.get(f"{url}/positions", headers={"Authorization": f"Bearer {admin}"}).json()
-        assert positions["symbols"] == ["BTCUSDT"]
+        assert positions["symbols"] == ["BTCUSDT"] and positions["longPositions"] == 1
     with serve(data_dir) as (url, printed):
         assert secret not in printed and "Webhook secret" not in printed
-        again = httpx.post(f"{url}/webhook", json={**alert, "action": "close", "price": 27270})
-        assert again.json()["pnl"]["percent"] == 1
+        # its exit: TradingView's order is a sell, the position after it flat
+        exit_ = render(template, strategy_market_position="flat", strategy_order_id="Close entry(s) order Long",
+                       close="27270")
+        again = httpx.post(f"{url}/webhook", json=exit_).json()
+        assert again["action"] == "closed" and again["pnl"]["percent"] == 1
+        positions = httpx.get(f"{url}/positions", headers={"Authorization": f"Bearer {admin}"}).json()
+        assert positions["totalPositions"] == 0

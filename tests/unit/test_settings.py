@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 
 from sparky.config import LegacyConfig, Settings
 from sparky.first_run import load_or_create_secret, welcome_text
+from tests.support import message_after
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,5 +68,11 @@ def test_generated_secret_is_private_and_stable(tmp_path: Path) -> None:
 
 def test_welcome_text_has_a_ready_alert_and_curl_line(tmp_path: Path) -> None:
     text = welcome_text(webhook_secret="abc", admin_token="adm", port=3000, data_dir=tmp_path)
-    assert '"secret": "abc"' in text and "curl -s -X POST http://localhost:3000/webhook" in text
+    assert json.loads(message_after(text, "TradingView alert message")) == {
+        "secret": "abc", "action": "{{strategy.market_position}}", "symbol": "{{ticker}}", "exchange": "paper",
+        "price": "{{close}}", "stop_loss_percent": 2, "take_profit_percent": 4, "timestamp": "{{timenow}}",
+        "alert_id": "{{ticker}}-{{strategy.order.id}}-{{timenow}}",
+    }
+    assert "flat closes" in text and "docs/TRADINGVIEW.md" in text
+    assert "curl -s -X POST http://localhost:3000/webhook" in text
     assert "Authorization: Bearer adm" in text

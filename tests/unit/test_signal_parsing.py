@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from sparky.errors import BadRequest
+from sparky.exchanges.base import Side
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Action, OrderType
 from sparky.signals.normalise import build_signal, public_payload
@@ -84,3 +85,30 @@ def test_signal_round_trips_through_its_stored_form() -> None:
                            "stop_loss_percent": "0.5"}, EXCHANGES)
     again = type(signal).model_validate(signal.model_dump(mode="json"))
     assert again == signal
+
+
+@pytest.mark.parametrize(("action", "sentiment", "expected"), [
+    ("buy", "long", "buy"), ("long", "bullish", "buy"), ("sell", "short", "sell"), ("short", "bearish", "sell"),
+    ("sell", "flat", "close_long"), ("buy", " FLAT ", "close_short"),
+    ("sell", "long", "partial_exit_long"), ("buy", "short", "partial_exit_short"),
+    ("close", "flat", "close"), ("flat", "flat", "close"), ("close_long", "flat", "close_long"),
+    ("exit_short", "flat", "close_short"), ("sell", None, "sell"),
+])
+def test_sentiment_is_the_position_after_the_order_and_survives_the_stored_form(
+    action: str, sentiment: str | None, expected: str
+) -> None:
+    """Crash recovery re-validates the stored signal: the resolved action must map to itself."""
+    signal = build_signal({"action": action, "sentiment": sentiment, "symbol": "X", "exchange": "paper"}, EXCHANGES)
+    assert signal.action == expected
+    assert signal.side is {"buy": Side.BUY, "sell": Side.SELL}.get(expected)  # only an entry has a side
+    again = type(signal).model_validate(signal.model_dump(mode="json"))
+    assert again == signal and again.action == expected
+
+
+@pytest.mark.parametrize("action", ["close", "close_long", "close_short", "exit", "flat"])
+@pytest.mark.parametrize("sentiment", ["long", "short", "bullish", "bearish"])
+def test_an_exit_with_a_position_left_open_is_refused(action: str, sentiment: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        build_signal({"action": action, "sentiment": sentiment, "symbol": "X", "exchange": "paper"}, EXCHANGES)
+    assert caught.value.field == "sentiment"
+    assert "contradicts action" in caught.value.message

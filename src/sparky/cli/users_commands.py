@@ -23,6 +23,7 @@ from sparky.cli.users_input import (
     InputError,
 )
 from sparky.exchanges.factory import is_supported
+from sparky.signals.template import template_notes, tradingview_alert
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import DEFAULT_PLAN_LIMITS, CredentialRecord, LocalUser, TradeSettings, secret_digest
 
@@ -60,13 +61,6 @@ def _mask(value: str) -> str:
     return "****" + value[-4:] if len(value) >= 8 else "****"
 
 
-def _alert(secret: str) -> str:
-    return json.dumps(
-        {"secret": secret, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper",
-         "price": "{{close}}", "stop_loss_percent": 2, "take_profit_percent": 4}
-    )
-
-
 async def _store_new_secret(store: SqliteStore, user_id: str) -> str:
     """A new webhook secret for the user; only its digest is stored (replacing any earlier one)."""
     secret = secrets.token_urlsafe(32)
@@ -83,8 +77,11 @@ def _print_secret(secret: str) -> None:
           "shown again):")
     print(f"  {secret}")
     print()
-    print("TradingView alert message (paste into the alert's Message box):")
-    print(f"  {_alert(secret)}")
+    print("TradingView alert message (paste into the alert's Message box; TradingView fills in the "
+          "{{...}} placeholders):")
+    print(f"  {json.dumps(tradingview_alert(secret))}")
+    for note in template_notes():
+        print(f"  {note}")
 
 
 # --- the subcommands --------------------------------------------------------------------------------

@@ -62,6 +62,10 @@ class TradeExecutor:
 
     async def execute(self, job: Job) -> Outcome:
         signal = job.signal
+        if signal.action.is_partial_exit:  # Sparky has no partial exits; what is open keeps its stop
+            held = "long" if signal.action is Action.PARTIAL_EXIT_LONG else "short"
+            return Outcome.skipped(f"Partial exit: the {held} stays open after this order in the strategy. "
+                                   "Sparky does not trade partial exits, so nothing was sent")
         try:
             exchange = await self._accounts.get(job.user_id, signal.exchange)
             if signal.price is not None and not (signal.action.is_entry and signal.order_type is OrderType.LIMIT):

@@ -16,43 +16,13 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from sparky.exchanges.base import Side
+from sparky.signals.actions import Action, Sentiment, parse_action, parse_sentiment, with_sentiment
 
 #: a sane upper bound for any price or size an alert can carry
 ABSURD = Decimal("1e12")
 MAX_POSITION_USD = Decimal("10000000")
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/\-]{0,39}$")
-
-
-class Action(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
-    CLOSE = "close"
-    CLOSE_LONG = "close_long"
-    CLOSE_SHORT = "close_short"
-
-    @property
-    def entry_side(self) -> Side | None:
-        return {Action.BUY: Side.BUY, Action.SELL: Side.SELL}.get(self)
-
-    @property
-    def is_entry(self) -> bool:
-        return self in (Action.BUY, Action.SELL)
-
-
-ACTION_ALIASES = {
-    "buy": Action.BUY,
-    "long": Action.BUY,
-    "sell": Action.SELL,
-    "short": Action.SELL,
-    "close": Action.CLOSE,
-    "exit": Action.CLOSE,
-    "flat": Action.CLOSE,
-    "close_long": Action.CLOSE_LONG,
-    "exit_long": Action.CLOSE_LONG,
-    "close_short": Action.CLOSE_SHORT,
-    "exit_short": Action.CLOSE_SHORT,
-}
 
 
 class OrderType(StrEnum):
@@ -100,6 +70,8 @@ class Signal(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     action: Action
+    #: the market position after the order; refines `action` (see `signals/actions.py`)
+    sentiment: Sentiment | None = None
     symbol: str
     exchange: str
     order_type: OrderType = Field(OrderType.MARKET, validation_alias=AliasChoices("order_type", "orderType"))
@@ -122,20 +94,27 @@ class Signal(BaseModel):
     ai_reasoning: str | None = Field(None, max_length=4000)
     copy_relationship_id: str | None = Field(None, max_length=64)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_sentiment(cls, data: Any) -> Any:
+        """`action` as refined by `sentiment`: `sell` + `flat` closes a long instead of opening a short."""
+        if not isinstance(data, dict) or data.get("sentiment") is None:
+            return data
+        try:
+            action, sentiment = parse_action(data.get("action")), parse_sentiment(data["sentiment"])
+        except ValueError:
+            return data  # the field validators refuse it, naming the field
+        return {**data, "action": with_sentiment(action, sentiment).value}
+
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, value: Any) -> Action:
-        if value is not None and not isinstance(value, str):
-            raise ValueError("must be a string: buy, sell, long, short, close, close_long, close_short or flat")
-        if not value or not value.strip():
-            raise ValueError("is required: buy, sell, long, short, close, close_long, close_short or flat")
-        action = ACTION_ALIASES.get(value.strip().lower())
-        if action is None:
-            raise ValueError(
-                f"{value[:40]!r} is not an action: use buy, sell, long, short, close, close_long, "
-                "close_short or flat"
-            )
-        return action
+        return parse_action(value)
+
+    @field_validator("sentiment", mode="before")
+    @classmethod
+    def _sentiment(cls, value: Any) -> Sentiment | None:
+        return None if value is None else parse_sentiment(value)
 
     @field_validator("symbol", mode="before")
     @classmethod

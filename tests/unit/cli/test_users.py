@@ -113,9 +113,11 @@ def test_add_prints_the_secret_once_and_stores_only_its_digest(cli: Cli) -> None
     user_id, secret, out = cli.add("--email", "ada@example.com", "--plan", "basic")
 
     assert alert_of(out) | {"secret": "x"} == {
-        "secret": "x", "action": "buy", "symbol": "BTCUSDT", "exchange": "paper",
-        "price": "{{close}}", "stop_loss_percent": 2, "take_profit_percent": 4,
+        "secret": "x", "action": "{{strategy.market_position}}", "symbol": "{{ticker}}", "exchange": "paper",
+        "price": "{{close}}", "stop_loss_percent": 2, "take_profit_percent": 4, "timestamp": "{{timenow}}",
+        "alert_id": "{{ticker}}-{{strategy.order.id}}-{{timenow}}",
     }
+    assert "flat closes" in out
     assert f"  {secret}\n" in out
     assert "cannot be shown again" in out
     assert "plan Basic (75 webhooks a month)" in out
