@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from sparky.exchanges.base import OrderKind, Side
 from sparky.signals.auth import sign_forward
 from sparky.store.base import RequestStatus
 from sparky.store.tenants import CredentialRecord, LocalUser, StrategyRecord, TradeSettings, secret_digest
@@ -125,6 +126,68 @@ async def test_bad_forwards_are_refused(tenants: Sparky, tamper: str) -> None:
     assert response.status_code == 401
     assert await tenants.services.store.list_positions() == []
     assert await tenants.services.store.list_webhook_requests() == []
+
+
+FORWARDED_BUY = {"user_id": BOB, "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "price": 27000,
+                 "position_size_usd": 270}
+
+
+async def forward(sparky: Sparky, raw: bytes, headers: dict) -> dict:
+    response = await sparky.client.post("/webhook", content=raw, headers=headers)
+    return {"status": response.status_code, **response.json()}
+
+
+async def orders_sent(sparky: Sparky, user_id: str) -> list[tuple]:
+    paper = await sparky.services.accounts.get(user_id, "paper")
+    return [(r.side, r.kind, r.quantity, r.client_order_id[-2:]) for r in paper.requests]
+
+
+@pytest.mark.parametrize("resent_header", ["as sent", "with an extra v1"])
+async def test_a_signed_forward_resent_after_the_duplicate_window_is_refused(tenants: Sparky, monkeypatch,
+                                                                            resent_header: str) -> None:
+    raw, headers = signed(FORWARDED_BUY)  # no alert_id, as in docs/MULTI_TENANT.md
+    first = await forward(tenants, raw, headers)
+    assert first["action"] == "opened"
+    assert (await post(tenants, BOB, action="close"))["action"] == "closed"
+    # 31 s later for the body dedupe (window 30 s); the signature is still inside its 5 minutes
+    monkeypatch.setattr(tenants.services.cache, "_clock", lambda: time.monotonic() + 31)
+    if resent_header == "with an extra v1":  # another header text, the same accepted signature
+        headers = {**headers, "X-Sparky-Signature": headers["X-Sparky-Signature"] + ",v1=00"}
+    again = await forward(tenants, raw, headers)
+    assert again["status"] == 200
+    assert (again["action"], again["duplicate_of"]) == ("duplicate", first["request_id"])
+    assert await orders_sent(tenants, BOB) == [(Side.BUY, OrderKind.MARKET, D("0.01"), "-e"),
+                                               (Side.SELL, OrderKind.MARKET, D("0.01"), "-x")]
+    assert await tenants.services.store.list_positions(user_id=BOB) == []
+    row = await tenants.services.store.get_webhook_request(again["request_id"])
+    assert (row.status, row.user_id) == (RequestStatus.DUPLICATE, BOB)
+
+
+@pytest.mark.parametrize("alert_id", [None, "ss-alert-7"])
+async def test_a_signed_forward_resent_after_a_restart_is_refused(start, alert_id: str | None) -> None:
+    raw, headers = signed({**FORWARDED_BUY, **({"alert_id": alert_id} if alert_id else {})})
+    async with start(signalstudio_forward_secret=FORWARD_KEY) as sparky:
+        await add_user(sparky, BOB)
+        await sparky.services.secrets.refresh()
+        first = await forward(sparky, raw, headers)
+        assert first["action"] == "opened"
+        assert (await post(sparky, BOB, action="close"))["action"] == "closed"
+    async with start(signalstudio_forward_secret=FORWARD_KEY) as sparky:  # same data dir, empty cache
+        again = await forward(sparky, raw, headers)
+        assert again["status"] == 200
+        assert (again["action"], again["duplicate_of"]) == ("duplicate", first["request_id"])
+        assert await orders_sent(sparky, BOB) == []
+        assert await sparky.services.store.list_positions(user_id=BOB) == []
+
+
+async def test_the_same_alert_signed_again_later_is_a_new_alert(tenants: Sparky, monkeypatch) -> None:
+    now = int(time.time())
+    raw, first_headers = signed(FORWARDED_BUY, at=now - 60)
+    assert (await forward(tenants, raw, first_headers))["action"] == "opened"
+    assert (await post(tenants, BOB, action="close"))["action"] == "closed"
+    monkeypatch.setattr(tenants.services.cache, "_clock", lambda: time.monotonic() + 31)
+    _, new_headers = signed(FORWARDED_BUY, at=now)  # the dashboard sends the same alert again, signed anew
+    assert (await forward(tenants, raw, new_headers))["action"] == "opened"
 
 
 async def test_quota_twenty_concurrent_requests_with_two_left_accept_exactly_two(tenants: Sparky) -> None:

@@ -6,9 +6,16 @@ import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, Position
+import structlog
+
+from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+
+log = structlog.get_logger("sparky.closing")
+
+#: how far back a resumed close looks for the trade it recorded before the crash (newest first)
+RECENT_TRADES = 50
 
 PNL_QUANT = Decimal("0.00000001")
 PERCENT_QUANT = Decimal("0.0001")
@@ -105,17 +112,46 @@ class PositionCloser:
         order = await send_order(exchange, request, resume=resume)
         await self._confirm_flat(exchange, live)
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
-        exit_price = order.average_price or await exchange.last_price(live.symbol)
+        return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None)
+
+    async def finish_sent(self, exchange: Exchange, *, user_id: str, symbol: str, client_order_id: str,
+                          exit_reason: str) -> CloseResult | None:
+        """The close a crashed request had already sent, finished from what the venue and the store
+        show: the trade it recorded, or — if the crash came between the fill and the trade row — the
+        trade recorded now from the fill. None when the venue has no filled order with that client
+        id (then the request closes the usual way, which looks the order up before sending)."""
+        order = await exchange.get_order(symbol, client_order_id=client_order_id)
+        if order is None or order.status is not OrderStatus.FILLED:
+            return None
+        for trade in await self._store.list_trades(user_id=user_id, symbol=symbol, limit=RECENT_TRADES):
+            if trade.exchange == exchange.name and trade.order_id == order.id:
+                return CloseResult(order, trade)
+        stored = await self._store.get_position(user_id, exchange.name, symbol)
+        live = await exchange.position(symbol)
+        if (stored is None or stored.side != order.side.opposite.value.upper()
+                or live is not None and live.side.value.upper() == stored.side):
+            # neither the trade nor the position this order closed (the stored one is still held):
+            # nothing to report it from, and nothing to record
+            log.warning("close.sent_but_unrecorded", client_order_id=client_order_id, order_id=order.id)
+            return None
+        log.info("close.finished_after_restart", client_order_id=client_order_id, order_id=order.id)
+        return await self._record(exchange, stored, order, exit_reason, stored.quantity, stored=True)
+
+    async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
+                      quantity: Decimal, *, stored: bool) -> CloseResult:
+        """The trade from the close's fill; the position row goes with it, and so do its exits."""
+        exit_price = order.average_price or await exchange.last_price(position.symbol)
         trade = build_trade(
             position,
             exit_price=exit_price,
-            quantity=order.filled_quantity or live.quantity,
+            quantity=order.filled_quantity or quantity,
             exit_reason=exit_reason,
             order_id=order.id,
         )
         await self._store.record_close(trade)
-        if stored is not None:  # invariant 4: a close cancels both exits
-            await cancel_quietly(exchange, live.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id])
+        if stored:  # invariant 4: a close cancels both exits
+            await cancel_quietly(exchange, position.symbol, [position.stop_loss_order_id,
+                                                             position.take_profit_order_id])
         return CloseResult(order, trade)
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:

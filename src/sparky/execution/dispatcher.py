@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Hashable
 
 import structlog
+from pydantic import ValidationError
 
 from sparky.cache import Cache, InProcessCache, LockNotAcquired
 from sparky.exchanges.accounts import ExchangeAccounts
@@ -120,22 +121,32 @@ class Dispatcher:
             log.error("webhook.finish_unrecorded", request_id=request_id)
 
     async def recover(self) -> list[tuple[str, RequestStatus]]:
-        """Resolve requests a crash left pending, oldest first. Returns (id, final status)."""
+        """Resolve requests a crash left pending, oldest first. Returns (id, final status).
+
+        Each request on its own: one that cannot be resolved now (its venue is unreachable) stays
+        pending for the next start-up, and the others are resolved all the same."""
         resolved = []
         for record in await self._store.pending_webhook_requests():
             structlog.contextvars.bind_contextvars(request_id=record.id)
             try:
                 status = await self._recover_one(record)
+            except Exception as err:
+                log.exception("webhook.recovery_failed", error_type=type(err).__name__)
+                status = RequestStatus.PENDING
             finally:
                 structlog.contextvars.unbind_contextvars("request_id")
             resolved.append((record.id, status))
         return resolved
 
     async def _recover_one(self, record: WebhookRequestRecord) -> RequestStatus:
-        if not record.signal or not record.user_id:
+        try:
+            signal = Signal.model_validate(record.signal) if record.signal else None
+        except ValidationError:  # e.g. recorded by a version that read alerts differently
+            signal = None
+        if signal is None or not record.user_id:
             await self._finish(record.id, Outcome.rejected("Recorded without a valid signal"))
             return RequestStatus.REJECTED
-        job = Job(record.id, record.user_id, Signal.model_validate(record.signal), resume=True)
+        job = Job(record.id, record.user_id, signal, resume=True)
         age = (utcnow() - record.created_at).total_seconds()
         if age > self._max_age and not await self._acted(job):
             outcome = Outcome(RequestStatus.EXPIRED, {

@@ -31,6 +31,9 @@ from sparky.store.base import PositionRecord, RequestStatus, Store, utcnow
 
 log = structlog.get_logger("sparky.executor")
 
+#: the closes a request can send (client-id role → the exit reason of the trade it records)
+CLOSE_ROLES = {"x": "MANUAL", "rx": "REVERSAL", "f": "PROTECTION_FAILED"}
+
 
 @dataclass(frozen=True)
 class Job:
@@ -71,11 +74,14 @@ class TradeExecutor:
             if signal.price is not None and not (signal.action.is_entry and signal.order_type is OrderType.LIMIT):
                 # a market alert's price is what the market traded at; a limit alert's is the limit
                 await exchange.note_price(signal.symbol, signal.price)
+            # resumed after a crash: closes it already made are finished first, from their fills, so
+            # the reconciler cannot take them for closes made outside Sparky
+            closes = await self._closes_sent(job, exchange) if job.resume else {}
             reconciled = await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)
             if signal.action.is_entry:
-                outcome = await self._open(job, exchange, reconciled.live)
+                outcome = await self._open(job, exchange, reconciled.live, closes)
             else:
-                outcome = await self._close_signal(job, exchange, reconciled.live)
+                outcome = await self._close_signal(job, exchange, reconciled.live, closes.get("x"))
             if reconciled.closed is not None:  # a stop or target filled on the venue since the last signal
                 outcome.extra["closed_on_exchange"] = reconciled.closed
             return outcome
@@ -93,9 +99,23 @@ class TradeExecutor:
             outcome.extra["exchange_error"] = err
             return outcome
 
+    async def _closes_sent(self, job: Job, exchange: Exchange) -> dict[str, CloseResult]:
+        """The closes a crashed request had already filled on the venue, by role, each finished
+        once (`PositionCloser.finish_sent`): `x` for a close signal, `rx` and `f` for an entry."""
+        found = {}
+        for role in ("rx", "f") if job.signal.action.is_entry else ("x",):
+            result = await self._closer.finish_sent(exchange, user_id=job.user_id, symbol=job.signal.symbol,
+                                                    client_order_id=job.cid(role), exit_reason=CLOSE_ROLES[role])
+            if result is not None:
+                found[role] = result
+        return found
+
     # --- close -----------------------------------------------------------------------------------
-    async def _close_signal(self, job: Job, exchange: Exchange, live: Position | None) -> Outcome:
+    async def _close_signal(self, job: Job, exchange: Exchange, live: Position | None,
+                            closed: CloseResult | None = None) -> Outcome:
         symbol = job.signal.symbol
+        if closed is not None:  # resumed: this request's close had filled before the crash
+            return self._closed(symbol, exchange, closed)
         if live is None:
             return Outcome.skipped("No position to close", action="closed", success=True)
         wanted = {Action.CLOSE_LONG: Side.BUY, Action.CLOSE_SHORT: Side.SELL}.get(job.signal.action)
@@ -108,6 +128,10 @@ class TradeExecutor:
                                               client_order_id=job.cid("x"), resume=job.resume)
         except CloseNotConfirmed as err:
             return Outcome.failed(str(err), action="close_failed")
+        return self._closed(symbol, exchange, result)
+
+    @staticmethod
+    def _closed(symbol: str, exchange: Exchange, result: CloseResult) -> Outcome:
         return Outcome(RequestStatus.SUCCESS, {
             "success": True,
             "action": "closed",
@@ -118,16 +142,22 @@ class TradeExecutor:
         })
 
     # --- open ------------------------------------------------------------------------------------
-    async def _open(self, job: Job, exchange: Exchange, live: Position | None) -> Outcome:
+    async def _open(self, job: Job, exchange: Exchange, live: Position | None,
+                    closes: dict[str, CloseResult] | None = None) -> Outcome:
         signal = job.signal
         side = signal.action.entry_side
         assert side is not None
         is_limit = signal.order_type is OrderType.LIMIT
+        closes = closes or {}
+        resumed_reversal = closes.get("rx")  # resumed: the reversal's close had filled before the crash
         if job.resume:  # crashed after the entry went out: finish protecting it, never re-enter
             sent = await exchange.get_order(signal.symbol, client_order_id=job.cid("e"))
             if sent is not None and sent.status is OrderStatus.FILLED:
+                if "f" in closes:  # its stop could not be placed, and it was closed at market
+                    return self._flattened("Stop-loss could not be placed; position closed at market",
+                                           closes["f"], resumed_reversal)
                 rules = await exchange.symbol_rules(signal.symbol)
-                return await self._after_entry(job, exchange, sent, rules.tick_size, None, None)
+                return await self._after_entry(job, exchange, sent, rules.tick_size, resumed_reversal, None)
         if live is not None and live.side is side:
             return Outcome.skipped(f"Already have {side.value.upper()} position for {signal.symbol}")
 
@@ -147,6 +177,8 @@ class TradeExecutor:
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
                                     "lower the percent")
 
+        if resumed_reversal is not None:  # the old position is closed: only the new entry is left to send
+            return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, resumed_reversal)
         if live is None:
             try:
                 async with self._position_limit.opening(job.user_id, exchange.name):
@@ -324,9 +356,14 @@ class TradeExecutor:
                 f"UNPROTECTED POSITION: stop-loss could not be placed ({reason}) and the emergency close "
                 f"failed ({err}). Close {symbol} on {exchange.name} by hand.",
                 action="protection_failed", **extra)
-        return Outcome.failed(
-            f"Stop-loss could not be placed ({reason}); position closed at market",
-            action="protection_failed", closeOrder=order_view(result.order), pnl=pnl_view(result.trade), **extra)
+        return self._flattened(f"Stop-loss could not be placed ({reason}); position closed at market",
+                               result, reversal)
+
+    @classmethod
+    def _flattened(cls, message: str, result: CloseResult, reversal: CloseResult | None) -> Outcome:
+        extra = {"reversed": cls._close_view(reversal)} if reversal else {}
+        return Outcome.failed(message, action="protection_failed", closeOrder=order_view(result.order),
+                              pnl=pnl_view(result.trade), **extra)
 
     @staticmethod
     def _resting(order: Order, reversal: CloseResult | None) -> Outcome:

@@ -3,7 +3,8 @@
 Three ways in, checked in this order:
 1. a signed SignalStudio forward: header `X-Sparky-Signature: t=<unix>,v1=<hex>` where v1 is
    HMAC-SHA256(SIGNALSTUDIO_FORWARD_SECRET, "<t>.<raw body>"), within 5 minutes; the body's
-   `user_id` is then trusted;
+   `user_id` is then trusted. An accepted signature is accepted once: its `replay_key` becomes the
+   request's idempotency key, which the store keeps unique per user (across restarts and servers);
 2. the legacy shared secret (`WEBHOOK_SECRET`, config.json, or the generated one): the local user;
 3. a user's own webhook secret (bot_credentials, exchange 'webhook'): that user.
 A body `user_id` naming anyone else than the secret's owner is refused — the original trusted it.
@@ -45,7 +46,8 @@ def sign_forward(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def verify_forward(header: str, body: bytes, secret: str, now: float) -> bool:
+def verify_forward(header: str, body: bytes, secret: str, now: float) -> str | None:
+    """The signature (v1) that `header` carries for `body`, if it is valid at `now`; else None."""
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
@@ -53,11 +55,19 @@ def verify_forward(header: str, body: bytes, secret: str, now: float) -> bool:
     try:
         timestamp = int(parts["t"][0])
     except (KeyError, ValueError):
-        return False
+        return None
     if abs(now - timestamp) > SIGNATURE_TOLERANCE_SEC:
-        return False
+        return None
     expected = sign_forward(secret, body, timestamp).split("v1=", 1)[1]
-    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+    if any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        return expected
+    return None
+
+
+def replay_key(signature: str) -> str:
+    """The idempotency key of an accepted forward: one per (timestamp, body), however the header was
+    written (extra v1 values, padded t). A digest, so the stored key cannot be sent as a signature."""
+    return "signalstudio:" + hashlib.sha256(signature.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class Principal:
     #: fingerprint of the secret used, or None for a signed forward
     secret_fingerprint: str | None
     via: str  # "legacy" | "user-secret" | "signalstudio"
+    #: a signed forward's one-use key (see `replay_key`); None for secrets, which are meant to be reused
+    replay_key: str | None = None
 
 
 class SecretDirectory:
@@ -148,12 +160,13 @@ class Authenticator:
         if not self._forward_secret:
             raise Unauthorized("Unauthorized: signed forwards are not enabled on this server",
                                hint="Set SIGNALSTUDIO_FORWARD_SECRET to the dashboard's forwarding key")
-        if not verify_forward(signature, raw, self._forward_secret, self._clock()):
+        accepted = verify_forward(signature, raw, self._forward_secret, self._clock())
+        if accepted is None:
             log.warning("webhook.bad_forward_signature")
             raise Unauthorized("Unauthorized: invalid or expired forward signature")
         if not isinstance(claimed, str) or not claimed:
             raise Unauthorized("Unauthorized: a signed forward must name the user_id")
-        return Principal(claimed, None, "signalstudio")
+        return Principal(claimed, None, "signalstudio", replay_key(accepted))
 
     @staticmethod
     def _not_yours() -> Unauthorized:

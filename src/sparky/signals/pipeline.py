@@ -78,7 +78,9 @@ class WebhookPipeline:
         structlog.contextvars.bind_contextvars(exchange=signal.exchange, symbol=signal.symbol)
         record.signal = signal.model_dump(mode="json")
         record.exchange, record.action, record.symbol = signal.exchange, signal.action.value, signal.symbol
-        record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id
+        # a signed forward is accepted once: without an alert_id its signature is the key (with one,
+        # the signature covers the alert_id, so a replay carries the same key and is refused as well)
+        record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id or principal.replay_key
 
         admission = UNGATED
         if self._gates is not None and user_id != LOCAL_USER_ID:
