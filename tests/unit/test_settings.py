@@ -243,3 +243,12 @@ def test_sparky_users_names_a_bad_setting_without_a_traceback(clean_env, capsys:
     assert main(["users", "add"]) == 2
     err = capsys.readouterr().err
     assert "invalid settings (or pass --data-dir):\nPLAN_LIMITS: not valid JSON" in err and "Traceback" not in err
+
+
+def test_sparky_serve_names_a_data_dir_it_cannot_create(clean_env, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("x")
+    clean_env.setenv("SPARKY_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2  # refused before any port is bound
+    err = capsys.readouterr().err
+    assert f"sparky: cannot use the data dir {tmp_path / 'a-file' / 'data'}: Not a directory" in err
