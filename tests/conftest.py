@@ -53,6 +53,7 @@ class Sparky:
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "sparky_env": "test",
+        "host": "127.0.0.1",  # served in-process, never listening
         "sparky_data_dir": data_dir,
         "webhook_secret": SECRET,
         "admin_token": ADMIN,

@@ -5,22 +5,13 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "change_me", "secret", "password", "xxx", "todo", "placeholder",
-     "your-secret-here", "your_webhook_secret", "your-webhook-secret", "your_secret_here"}
-)
-
-
-def is_placeholder(value: str | None) -> bool:
-    if value is None:
-        return True
-    v = value.strip().lower()
-    return v in PLACEHOLDER_SECRETS or v.startswith(("your", "replace", "<", "${"))
+from sparky import settings_checks
+from sparky.secret_policy import refuse_guessable_secrets
 
 
 class ExchangeSection(BaseModel):
@@ -81,7 +72,9 @@ class LegacyConfig(BaseModel):
 class Settings(BaseSettings):
     """Every knob, read from the environment (upper-case names) and `.env`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # allow_inf_nan: "inf" or "nan" is never a meaningful number of seconds or dollars
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      allow_inf_nan=False)
 
     sparky_env: Literal["development", "production", "test"] = "development"
     host: str = "0.0.0.0"
@@ -100,8 +93,8 @@ class Settings(BaseSettings):
     #: how often the per-user webhook secrets are re-read from the store
     secret_refresh_sec: float = Field(30, gt=0)
     #: webhooks per UTC month by plan (null = unlimited); unknown plans get Free's limit
-    plan_limits: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
-    log_level: str = "INFO"
+    plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 
     #: answer inline when execution finishes within this budget, else 202 + request id
@@ -135,27 +128,63 @@ class Settings(BaseSettings):
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
-    @field_validator("log_level")
+    @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return settings_checks.blank_to_none(value)
+
+    @field_validator(*settings_checks.ANY_CASE, mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return settings_checks.normalise_case(value)
+
+    @field_validator("host")
+    @classmethod
+    def _listen_host(cls, value: str) -> str:
+        return settings_checks.listen_host(value)
+
+    @field_validator("sparky_data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Any:
+        return settings_checks.data_dir(value)
+
+    @field_validator("config_path")
+    @classmethod
+    def _config_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else settings_checks.config_file(value, LegacyConfig.load)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return settings_checks.url(value, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _supabase_url(cls, value: str | None) -> str | None:
+        return settings_checks.url(value, ("https", "http"), "https://<project>.supabase.co")
+
+    @field_validator("paper_symbol_rules")
+    @classmethod
+    def _paper_symbol_rules(cls, value: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+        return settings_checks.paper_symbol_rules(value)
 
     @model_validator(mode="after")
-    def _refuse_placeholders_in_production(self) -> Settings:
-        if self.sparky_env != "production":
-            return self
-        problems = []
-        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+    def _supabase_needs_both(self) -> Settings:
+        # half a Supabase configuration would silently serve the local SQLite store instead
+        if bool(self.supabase_url) != bool(self.supabase_service_role_key):
+            missing = "SUPABASE_SERVICE_ROLE_KEY" if self.supabase_url else "SUPABASE_URL"
+            raise ValueError(f"{missing} is not set: Supabase mode needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_guessable_secrets(self) -> Settings:
         legacy_secret = LegacyConfig.load(self.config_path).webhook_secret if self.config_path else None
-        if is_placeholder(secret) and is_placeholder(legacy_secret):
-            problems.append("WEBHOOK_SECRET (or config.json webhookSecret) is empty or a placeholder")
-        if is_placeholder(self.admin_token.get_secret_value() if self.admin_token else None):
-            problems.append("ADMIN_TOKEN is empty or a placeholder")
-        forward = self.signalstudio_forward_secret
-        if forward is not None and is_placeholder(forward.get_secret_value()):
-            problems.append("SIGNALSTUDIO_FORWARD_SECRET is a placeholder")
-        if problems:
-            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        refuse_guessable_secrets({
+            "WEBHOOK_SECRET": _plain(self.webhook_secret),
+            "config.json webhookSecret": legacy_secret or None,
+            "ADMIN_TOKEN": _plain(self.admin_token),
+            "SIGNALSTUDIO_FORWARD_SECRET": _plain(self.signalstudio_forward_secret),
+        }, host=self.host, production=self.is_production)
         return self
 
     @property
@@ -173,3 +202,7 @@ class Settings(BaseSettings):
     @property
     def paper_state_path(self) -> Path:
         return self.sparky_data_dir / "paper-exchange.json"
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None

@@ -1,17 +1,36 @@
-"""Settings: environment variables, production refusal of placeholder secrets, first-run secrets."""
+"""Settings: environment variables, validation of every setting, guessable secrets, first-run secrets."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from sparky.cli.main import main
+from sparky.cli.settings_errors import InvalidSettings, load_settings
 from sparky.config import LegacyConfig, Settings
+from sparky.data_dir_lock import DataDirInUse, DataDirLock
 from sparky.first_run import load_or_create_secret, welcome_text
 from tests.support import message_after
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+EXAMPLE_SECRET = json.loads((REPOSITORY / "config.example.json").read_text())["webhookSecret"]
+STRONG = "Zq8-long-random-value"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No setting from the machine running the tests, and no .env from its working directory."""
+    for name in list(os.environ):
+        if name.lower() in Settings.model_fields:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,14 +59,14 @@ def test_production_refuses_placeholder_secrets(secret) -> None:
 
 def test_production_accepts_real_secrets_and_logs_json() -> None:
     settings = Settings(_env_file=None, sparky_env="production", webhook_secret="k3P9-long-random",
-                        admin_token="t0k-long-random")
+                        admin_token="t0k-long-random-16")
     assert settings.effective_log_format == "json"
 
 
 def test_production_accepts_the_config_json_secret(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text('{"webhookSecret": "from-config-7Hq"}')
-    Settings(_env_file=None, sparky_env="production", config_path=config, admin_token="t0k-long-random")
+    config.write_text('{"webhookSecret": "from-config-7Hq-long"}')
+    Settings(_env_file=None, sparky_env="production", config_path=config, admin_token="t0k-long-random-16")
 
 
 def test_legacy_config_sections(tmp_path: Path) -> None:
@@ -76,3 +95,167 @@ def test_welcome_text_has_a_ready_alert_and_curl_line(tmp_path: Path) -> None:
     assert "flat closes" in text and "docs/TRADINGVIEW.md" in text
     assert "curl -s -X POST http://localhost:3000/webhook" in text
     assert "Authorization: Bearer adm" in text
+
+
+# --- every setting is validated, and the message names it as the user wrote it ---------------------
+
+
+def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
+    """What the CLI prints for these environment variables (on loopback unless HOST is given)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"HOST": "127.0.0.1", **env}.items():
+            patch.setenv(name, value)
+        with pytest.raises(InvalidSettings) as refused:
+            load_settings(_env_file=None)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("LOG_LEVEL", "garbage", "LOG_LEVEL: Input should be 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL' (got"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'json' or 'console' (got 'xml')"),
+    ("SPARKY_ENV", "prod", "SPARKY_ENV: Input should be 'development', 'production' or 'test' (got 'prod')"),
+    ("SQLITE_SYNCHRONOUS", "fast", "SQLITE_SYNCHRONOUS: Input should be 'FULL' or 'NORMAL' (got 'fast')"),
+    ("PORT", "http", "PORT: Input should be a valid integer"),
+    ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
+    ("HOST", " ", "HOST: must be an address to listen on"),
+    ("SPARKY_DATA_DIR", "", "SPARKY_DATA_DIR: must name a directory"),
+    ("SYNC_BUDGET_MS", "-1", "SYNC_BUDGET_MS: Input should be greater than or equal to 0"),
+    ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES: Input should be greater than or equal to 1024"),
+    ("DUPLICATE_WINDOW_SEC", "-5", "DUPLICATE_WINDOW_SEC: Input should be greater than or equal to 0"),
+    ("SIGNAL_MAX_AGE_SEC", "inf", "SIGNAL_MAX_AGE_SEC: Input should be a finite number"),
+    ("SECRET_REFRESH_SEC", "nan", "SECRET_REFRESH_SEC: Input should be a finite number"),
+    ("DEFAULT_TRADE_AMOUNT_USD", "NaN", "DEFAULT_TRADE_AMOUNT_USD: Input should be a finite number"),
+    ("DEFAULT_STOP_LOSS_PERCENT", "100", "DEFAULT_STOP_LOSS_PERCENT: Input should be less than 100"),
+    ("DEFAULT_TAKE_PROFIT_PERCENT", "-1", "DEFAULT_TAKE_PROFIT_PERCENT: Input should be greater than or equal to 0"),
+    ("PROTECTION_ATTEMPTS", "0", "PROTECTION_ATTEMPTS: Input should be greater than or equal to 1"),
+    ("CLOSE_CONFIRM_ATTEMPTS", "many", "CLOSE_CONFIRM_ATTEMPTS: Input should be a valid integer"),
+    ("PAPER_STARTING_EQUITY", "0", "PAPER_STARTING_EQUITY: Input should be greater than 0"),
+    ("PAPER_LEVERAGE", "500", "PAPER_LEVERAGE: Input should be less than or equal to 125"),
+    ("PAPER_FEE_RATE", "1", "PAPER_FEE_RATE: Input should be less than 1"),
+    ("PAPER_ATTACHED_BRACKETS", "maybe", "PAPER_ATTACHED_BRACKETS: Input should be a valid boolean"),
+    ("PAPER_SYMBOL_RULES", "{oops", "PAPER_SYMBOL_RULES: not valid JSON"),
+    ("PAPER_SYMBOL_RULES", '{"BTCUSDT": {"tick_size": "0.1"}}', "PAPER_SYMBOL_RULES: BTCUSDT: step_size missing"),
+    ("PAPER_SYMBOL_RULES", '{"BTCUSDT": {"tick_size": "0", "step_size": "1"}}',
+     "PAPER_SYMBOL_RULES: BTCUSDT: tick_size must be positive"),
+    ("PAPER_SYMBOL_RULES", '{"BTCUSDT": {"tick": "1", "step_size": "1"}}', "PAPER_SYMBOL_RULES: BTCUSDT: unknown tick"),
+    ("PAPER_SYMBOL_RULES", '{"BTCUSDT": {"tick_size": "x", "step_size": "1"}}',
+     "PAPER_SYMBOL_RULES[BTCUSDT][tick_size]: Input should be a valid decimal"),
+    ("PLAN_LIMITS", "five", "PLAN_LIMITS: not valid JSON"),
+    ("PLAN_LIMITS", '{"Free": -1}', "PLAN_LIMITS[Free]: Input should be greater than or equal to 0"),
+    ("REDIS_URL", "localhost:6379", "REDIS_URL: must be a URL such as redis://127.0.0.1:6379/0"),
+    ("SUPABASE_URL", "project.supabase.co", "SUPABASE_URL: must be a URL such as https://<project>.supabase.co"),
+    ("CONFIG_PATH", "nowhere/config.json", "CONFIG_PATH: nowhere/config.json does not exist"),
+])
+def test_a_bad_setting_is_refused_with_a_message_naming_it(clean_env, setting: str, value: str, says: str) -> None:
+    assert says in problem(clean_env, **{setting: value}).splitlines()[0]
+
+
+def test_paths_that_are_not_what_they_should_be(clean_env, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "broken.json").write_text('{"webhookSecret": ')
+    (tmp_path / "list.json").write_text("[]")
+    assert problem(clean_env, SPARKY_DATA_DIR="a-file") == "SPARKY_DATA_DIR: a-file exists and is not a directory"
+    assert problem(clean_env, CONFIG_PATH=str(tmp_path)) == f"CONFIG_PATH: {tmp_path} is not a file"
+    assert problem(clean_env, CONFIG_PATH="broken.json").startswith("CONFIG_PATH: broken.json is not valid JSON")
+    assert problem(clean_env, CONFIG_PATH="list.json").startswith("CONFIG_PATH: list.json: the file: Input should be")
+
+
+def test_half_a_supabase_configuration_is_refused_rather_than_served_from_sqlite(clean_env) -> None:
+    assert problem(clean_env, SUPABASE_URL="https://x.supabase.co").startswith(
+        "SUPABASE_SERVICE_ROLE_KEY is not set: Supabase mode needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
+    assert problem(clean_env, SUPABASE_SERVICE_ROLE_KEY="service-role").startswith("SUPABASE_URL is not set")
+
+
+def test_secrets_are_never_echoed_in_messages(clean_env) -> None:
+    message = problem(clean_env, WEBHOOK_SECRET="Xy9-typo", HOST="0.0.0.0", PORT="x")
+    assert "PORT:" in message and "Xy9-typo" not in message
+
+
+def test_choices_ignore_case_and_blank_optional_settings_are_unset(clean_env) -> None:
+    for name, value in {"LOG_LEVEL": "debug", "SQLITE_SYNCHRONOUS": "normal", "SPARKY_ENV": "Test",
+                        "LOG_FORMAT": "JSON", "CONFIG_PATH": "", "REDIS_URL": " ", "WEBHOOK_SECRET": ""}.items():
+        clean_env.setenv(name, value)
+    settings = load_settings(_env_file=None)
+    assert (settings.log_level, settings.sqlite_synchronous, settings.sparky_env, settings.log_format) == (
+        "DEBUG", "NORMAL", "test", "json")
+    assert (settings.config_path, settings.redis_url, settings.webhook_secret) == (None, None, None)
+
+
+def test_the_documented_env_example_is_a_valid_env_file(clean_env, tmp_path: Path) -> None:
+    shutil.copy(REPOSITORY / ".env.example", tmp_path / ".env")  # "Copy to .env and adjust"
+    settings = load_settings()
+    assert (settings.config_path, settings.log_format, settings.redis_url) == (None, None, None)
+    assert settings.sparky_data_dir == Path("./data") and settings.port == 3000
+
+
+# --- guessable secrets on a server other machines can reach -------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "sparky.example.com"])
+def test_the_example_secret_is_refused_beyond_loopback(host: str) -> None:
+    with pytest.raises(ValidationError, match=f"refusing to listen on {host}.*WEBHOOK_SECRET is a placeholder"):
+        Settings(_env_file=None, host=host, webhook_secret=EXAMPLE_SECRET)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_accepts_any_secret_for_trying_things(host: str) -> None:
+    settings = Settings(_env_file=None, host=host, webhook_secret=EXAMPLE_SECRET, admin_token="admin")
+    assert settings.webhook_secret.get_secret_value() == EXAMPLE_SECRET
+
+
+@pytest.mark.parametrize("setting", ["webhook_secret", "admin_token", "signalstudio_forward_secret"])
+def test_short_and_placeholder_secrets_are_refused_beyond_loopback(setting: str) -> None:
+    name = setting.upper()
+    with pytest.raises(ValidationError, match=f"{name} is shorter than 16 characters"):
+        Settings(_env_file=None, **{setting: "x" * 15})
+    with pytest.raises(ValidationError, match=f"{name} is a placeholder"):
+        Settings(_env_file=None, **{setting: "changeme-before-going-live"})
+    assert Settings(_env_file=None, **{setting: "x" * 16}).host == "0.0.0.0"
+
+
+def test_generated_secrets_need_no_configuration_on_every_interface() -> None:
+    assert Settings(_env_file=None).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("sparky_env", ["development", "production"])
+def test_the_example_config_secret_is_refused_even_beside_a_strong_one(tmp_path: Path, sparky_env: str) -> None:
+    # both secrets authenticate alerts, so the weak one is the way in
+    config = tmp_path / "config.json"
+    shutil.copy(REPOSITORY / "config.example.json", config)
+    with pytest.raises(ValidationError, match="config.json webhookSecret is a placeholder"):
+        Settings(_env_file=None, sparky_env=sparky_env, config_path=config, webhook_secret=STRONG, admin_token=STRONG)
+
+
+def test_production_refuses_short_secrets_even_on_loopback() -> None:
+    with pytest.raises(ValidationError, match="refusing to start in production: ADMIN_TOKEN is shorter than 16"):
+        Settings(_env_file=None, sparky_env="production", host="127.0.0.1", webhook_secret=STRONG, admin_token="adm")
+
+
+# --- one server per data dir -----------------------------------------------------------------------
+
+
+def test_the_data_dir_lock_names_its_holder_and_is_released(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with DataDirLock.acquire(data_dir):
+        with pytest.raises(DataDirInUse) as second:
+            DataDirLock.acquire(data_dir)  # a second open file on the same lock conflicts like another process
+        assert second.value.holder_pid == os.getpid()
+        assert f"the data dir {data_dir.resolve()} is in use by another Sparky server (pid {os.getpid()})" in str(
+            second.value)
+    DataDirLock.acquire(data_dir).release()
+
+
+def test_sparky_users_names_a_bad_setting_without_a_traceback(clean_env, capsys: pytest.CaptureFixture[str]) -> None:
+    clean_env.setenv("PLAN_LIMITS", "five")  # a JSON setting pydantic-settings cannot decode
+    assert main(["users", "add"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid settings (or pass --data-dir):\nPLAN_LIMITS: not valid JSON" in err and "Traceback" not in err
+
+
+def test_sparky_serve_names_a_data_dir_it_cannot_create(clean_env, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a-file").write_text("x")
+    clean_env.setenv("SPARKY_DATA_DIR", str(tmp_path / "a-file" / "data"))
+    assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2  # refused before any port is bound
+    err = capsys.readouterr().err
+    assert f"sparky: cannot use the data dir {tmp_path / 'a-file' / 'data'}: Not a directory" in err

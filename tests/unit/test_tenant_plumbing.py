@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from sparky.config import Settings
 from sparky.exchanges.accounts import ExchangeAccounts, MissingCredentials
@@ -86,6 +87,7 @@ async def test_a_users_adapter_is_cached_and_rebuilt_when_the_keys_change(store:
 def test_the_store_is_supabase_only_when_both_settings_are_given(tmp_path: Path) -> None:
     base = {"_env_file": None, "sparky_data_dir": tmp_path}
     assert type(build_store(Settings(**base))).__name__ == "SqliteStore"
-    assert type(build_store(Settings(**base, supabase_url="https://x.supabase.co"))).__name__ == "SqliteStore"
+    with pytest.raises(ValidationError, match="SUPABASE_SERVICE_ROLE_KEY is not set"):  # not SQLite in disguise
+        Settings(**base, supabase_url="https://x.supabase.co")
     chosen = build_store(Settings(**base, supabase_url="https://x.supabase.co", supabase_service_role_key="k"))
     assert type(chosen).__name__ == "SupabaseStore"

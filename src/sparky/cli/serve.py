@@ -20,28 +20,54 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-    from pydantic import ValidationError
-
-    from sparky.app import create_app
-    from sparky.config import Settings
+    """Settings, then the data dir lock, then the port; only then the app (which recovers and trades)."""
+    # the app and its venues are imported only once the settings are known to be good: a refusal is instant
+    from sparky.cli.listener import CannotListen, PreboundServer, bind_listeners
+    from sparky.cli.settings_errors import InvalidSettings, load_settings
+    from sparky.data_dir_lock import DataDirInUse, DataDirLock
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     try:
-        settings = Settings(**overrides)
-    except ValidationError as err:
+        settings = load_settings(**overrides)
+    except InvalidSettings as err:
         print(f"sparky: invalid settings:\n{err}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        timeout_graceful_shutdown=30,
-        loop=args.loop,
-        http=args.http,
-    )
-    return 0
+    try:
+        lock = DataDirLock.acquire(settings.sparky_data_dir)
+    except DataDirInUse as err:
+        print(f"sparky: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"sparky: cannot use the data dir {settings.sparky_data_dir}: {err.strerror or err} "
+              "(check SPARKY_DATA_DIR)", file=sys.stderr)
+        return 2
+    with lock:
+        try:
+            sockets = bind_listeners(settings.host, settings.port)
+        except CannotListen as err:
+            print(f"sparky: {err}", file=sys.stderr)
+            return 1
+        import uvicorn
+
+        from sparky.app import create_app
+
+        server = PreboundServer(uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            proxy_headers=True,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            timeout_graceful_shutdown=30,
+            loop=args.loop,
+            http=args.http,
+        ))
+        try:
+            server.run(sockets=sockets)
+        except KeyboardInterrupt:  # a second Ctrl+C during shutdown, as uvicorn.run allows
+            pass
+        finally:
+            for sock in sockets:
+                sock.close()
+    return 0 if server.started else 3  # 3: uvicorn's status for a start-up that failed

@@ -51,16 +51,15 @@ from sparky.store.sqlite.store import SqliteStore
 
 def _database(args: argparse.Namespace) -> tuple[Path, str]:
     """The SQLite file and PRAGMA synchronous: --data-dir, else Settings (SPARKY_DATA_DIR, .env)."""
-    from pydantic import ValidationError
-
+    from sparky.cli.settings_errors import InvalidSettings, load_settings
     from sparky.config import Settings
 
     if args.data_dir is not None:
         # only the file name from Settings: the environment must not be able to fail this command
         return Settings.model_construct(sparky_data_dir=Path(args.data_dir)).database_path, "FULL"
     try:
-        settings = Settings()
-    except ValidationError as err:
+        settings = load_settings()
+    except InvalidSettings as err:
         raise InputError(f"invalid settings (or pass --data-dir):\n{err}") from None
     return settings.database_path, settings.sqlite_synchronous
 
