@@ -9,9 +9,6 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from slowapi import Limiter
-from slowapi.errors import RateLimitExceeded
-from slowapi.util import get_remote_address
 
 from sparky import __version__
 from sparky.api import exchanges, health, positions, strategies, webhook
@@ -19,6 +16,7 @@ from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.logging import configure_logging
 from sparky.services import build_services
+from sparky.signals.source_ips import SourceAllowlist
 
 log = structlog.get_logger("sparky.app")
 
@@ -49,14 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("shutdown.complete")
 
     app = FastAPI(title="Sparky", version=__version__, lifespan=lifespan)
-    limiter = None
-    if settings.rate_limit:
-        # shared counters when several servers share Redis; a Redis outage falls back to memory
-        # rather than failing requests
-        limiter = Limiter(key_func=get_remote_address, storage_uri=settings.redis_url or "memory://",
-                          in_memory_fallback_enabled=bool(settings.redis_url), swallow_errors=True)
-    app.state.limiter = limiter
-    app.include_router(webhook.build_router(limiter, settings.rate_limit))
+    # rate limits live in the pipeline (per user once authenticated, per address for failures)
+    app.include_router(webhook.build_router(SourceAllowlist.parse(settings.allowed_ips)))
     app.include_router(health.router)
     app.include_router(positions.router)
     app.include_router(exchanges.router)
@@ -71,12 +63,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.error("request.failed", path=request.url.path, error=exc.message)
         return JSONResponse(exc.body(), status_code=exc.status_code)
-
-    @app.exception_handler(RateLimitExceeded)
-    async def rate_limited(request: Request, exc: RateLimitExceeded) -> JSONResponse:
-        log.info("webhook.rejected", stage="rate_limit", limit=str(exc.detail))
-        return JSONResponse({"success": False, "error": "Too many requests, please try again later.",
-                             "limit": str(exc.detail)}, status_code=429)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""The `Cache` port and its in-process adapter: TTL values and atomic set-if-absent.
+"""The `Cache` port and its in-process adapter: TTL values, atomic set-if-absent and counters.
 
 Keys are always namespaced by tenant by the caller (e.g. `dup:<user>:<hash>`). A Redis adapter
 with the same contract is what several servers share.
@@ -29,6 +29,12 @@ class Cache(ABC):
 
     @abstractmethod
     async def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def incr(self, key: str, amount: int, ttl: float) -> tuple[int, float]:
+        """Add `amount` to the counter at `key` atomically; return its new value and the seconds
+        until it expires. A counter starts at 0 and expires `ttl` seconds after it was created
+        (later increments do not extend it): a fixed window that opens with its first hit."""
 
     async def ping(self) -> bool:
         return True
@@ -85,3 +91,13 @@ class InProcessCache(Cache):
 
     async def delete(self, key: str) -> None:
         self._data.pop(key, None)
+
+    async def incr(self, key: str, amount: int, ttl: float) -> tuple[int, float]:
+        now = self._clock()
+        entry = self._data.get(key)
+        if entry is None or entry[1] <= now:
+            self._prune()
+            entry = ("0", now + ttl)
+        value = int(entry[0]) + amount
+        self._data[key] = (str(value), entry[1])
+        return value, entry[1] - now

@@ -70,6 +70,18 @@ class RedisCache(Cache):
     async def delete(self, key: str) -> None:
         await self._call(lambda: self._redis.delete(self._prefix + key), lambda: self._fallback.delete(key))
 
+    async def incr(self, key: str, amount: int, ttl: float) -> tuple[int, float]:
+        async def on_redis() -> tuple[int, float]:
+            # one round trip, atomic: the expiry is set only when the counter is created (NX, Redis ≥ 7)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incrby(self._prefix + key, amount)
+                pipe.pexpire(self._prefix + key, max(1, int(ttl * 1000)), nx=True)
+                pipe.pttl(self._prefix + key)
+                value, _, left_ms = await pipe.execute()
+            return int(value), max(0, int(left_ms)) / 1000
+
+        return await self._call(on_redis, lambda: self._fallback.incr(key, amount, ttl))
+
     @asynccontextmanager
     async def lock(self, key: str, *, timeout: float, wait: float) -> AsyncIterator[None]:
         """redis-py's lock (SET NX PX with a token, released only by its owner). With Redis down

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sparky import settings_checks
 from sparky.secret_policy import refuse_guessable_secrets
+from sparky.signals.rate_limits import parse_rates
+from sparky.signals.source_ips import parse_networks
 
 
 class ExchangeSection(BaseModel):
@@ -99,8 +101,16 @@ class Settings(BaseSettings):
 
     #: answer inline when execution finishes within this budget, else 202 + request id
     sync_budget_ms: int = Field(2500, ge=0, le=60_000)
-    #: slowapi limit string per client IP on POST /webhook; empty disables it
-    rate_limit: str = "30/minute"
+    #: entries (buy/sell) per user, e.g. "60/minute;500/hour"; exits are never limited; empty disables it
+    rate_limit: str = "60/minute;500/hour"
+    #: RATE_LIMIT per plan, JSON: {"Free": "10/minute;100/hour", "Pro": "300/minute"}; other plans get RATE_LIMIT
+    plan_rate_limits: dict[str, str] = {}
+    #: failed attempts (unreadable body, wrong secret) per source address; past it they get 429; empty disables it
+    auth_failure_limit: str = "10/minute"
+    #: only these addresses may POST /webhook: IPs, CIDR blocks and `tradingview` (its published IPs); empty = any
+    allowed_ips: str = ""
+    #: proxies whose X-Forwarded-For names the client (`sparky serve --forwarded-allow-ips` overrides); `*` = any
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * 1024 * 1024)
     #: identical bodies from the same user within this window are duplicates
     duplicate_window_sec: float = Field(30, ge=0)
@@ -167,6 +177,38 @@ class Settings(BaseSettings):
     @classmethod
     def _paper_symbol_rules(cls, value: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
         return settings_checks.paper_symbol_rules(value)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rates(value, setting="RATE_LIMIT")
+        return value.strip()
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _auth_failure_limit(cls, value: str) -> str:
+        parse_rates(value, setting="AUTH_FAILURE_LIMIT")
+        return value.strip()
+
+    @field_validator("plan_rate_limits")
+    @classmethod
+    def _plan_rates(cls, value: dict[str, str]) -> dict[str, str]:
+        for plan, rates in value.items():
+            if not parse_rates(rates, setting=f"PLAN_RATE_LIMITS[{plan!r}]"):
+                raise ValueError(f"PLAN_RATE_LIMITS[{plan!r}]: empty; give the plan a limit or leave it out")
+        return value
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _allowed_ips(cls, value: str) -> str:
+        parse_networks(value, setting="ALLOWED_IPS")
+        return value.strip()
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        parse_networks(value, setting="FORWARDED_ALLOW_IPS (--forwarded-allow-ips)", presets=False, wildcard=True)
+        return value.strip()
 
     @model_validator(mode="after")
     def _supabase_needs_both(self) -> Settings:

@@ -32,6 +32,7 @@ from sparky.signals.auth import Authenticator, SecretDirectory
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
+from sparky.signals.rate_limits import RateLimits, parse_rates
 from sparky.store.base import Store
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
@@ -127,6 +128,15 @@ def build_store(settings: Settings) -> Store:
     return SqliteStore(settings.database_path, synchronous=settings.sqlite_synchronous)
 
 
+def build_rate_limits(settings: Settings, cache: Cache, gates: Gates | None) -> RateLimits:
+    """Per user (by plan when tenants have plans) and per source address for failed attempts."""
+    by_plan = {plan: parse_rates(rates, setting=f"PLAN_RATE_LIMITS[{plan!r}]")
+               for plan, rates in settings.plan_rate_limits.items()}
+    return RateLimits(cache, per_user=parse_rates(settings.rate_limit, setting="RATE_LIMIT"),
+                      failures_per_address=parse_rates(settings.auth_failure_limit, setting="AUTH_FAILURE_LIMIT"),
+                      by_plan=by_plan, plan_of=gates.plan if gates is not None else None)
+
+
 async def build_services(settings: Settings) -> Services:
     settings.sparky_data_dir.mkdir(parents=True, exist_ok=True)
     legacy = LegacyConfig.load(settings.config_path)
@@ -155,6 +165,7 @@ async def build_services(settings: Settings) -> Services:
         store=store,
         accounts=accounts,
         gates=gates,
+        limits=build_rate_limits(settings, cache, gates),
     )
     background = TaskRunner()
     if tenants is not None:

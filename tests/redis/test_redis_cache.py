@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
@@ -78,15 +80,25 @@ async def test_two_servers_sharing_redis_suppress_the_same_alert_once(redis_url:
 async def test_the_rate_limit_is_shared_by_servers_through_redis(redis_url: str, tmp_path) -> None:
     from tests.conftest import make_settings, running
 
-    body = {"secret": "test-webhook-secret", "exchange": "paper", "action": "close", "symbol": "BTCUSDT", "price": 1}
-    async with running(make_settings(tmp_path / "a", redis_url=redis_url, rate_limit="2/minute",
-                                     duplicate_window_sec=0)) as first, \
-            running(make_settings(tmp_path / "b", redis_url=redis_url, rate_limit="2/minute",
-                                  duplicate_window_sec=0)) as second:
-        codes = [(await first.client.post("/webhook", json=body)).status_code,
-                 (await second.client.post("/webhook", json=body)).status_code,
-                 (await first.client.post("/webhook", json=body)).status_code]
-        assert codes == [200, 200, 429]  # one budget per client IP across both servers
+    def entry(symbol: str) -> dict:
+        return {"secret": "test-webhook-secret", "exchange": "paper", "action": "buy", "symbol": symbol, "price": 10,
+                "position_size_usd": 50, "alert_id": f"{symbol}-{uuid.uuid4()}"}  # no body duplicates across runs
+
+    raw = Redis.from_url(redis_url)
+    for key in await raw.keys("sparky:rate:*"):  # counters left by an earlier run of the suite
+        await raw.delete(key)
+    await raw.aclose()
+    async with running(make_settings(tmp_path / "a", redis_url=redis_url, rate_limit="2/minute")) as first, \
+            running(make_settings(tmp_path / "b", redis_url=redis_url, rate_limit="2/minute")) as second:
+        # the user's alerts reach the two servers from two different addresses
+        transport = httpx.ASGITransport(app=second.app, client=("52.89.214.238", 443))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sparky.test") as other_address:
+            codes = [(await first.client.post("/webhook", json=entry("AUSDT"))).status_code,
+                     (await other_address.post("/webhook", json=entry("BUSDT"))).status_code,
+                     (await first.client.post("/webhook", json=entry("CUSDT"))).status_code,
+                     (await other_address.post("/webhook", json=entry("DUSDT"))).status_code]
+        assert codes == [200, 200, 429, 429]  # one budget per user across both servers
+        assert {r.symbol for server in (first, second) for r in server.paper.requests} == {"AUSDT", "BUSDT"}
 
 
 async def test_a_key_locked_by_one_server_is_not_taken_by_another(redis_url: str, prefix: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -34,11 +35,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PORT", "HOST", "SPARKY_DATA_DIR", "WEBHOOK_SECRET", "SPARKY_ENV", "RATE_LIMIT"):
+    for name in ("PORT", "HOST", "SPARKY_DATA_DIR", "WEBHOOK_SECRET", "SPARKY_ENV", "RATE_LIMIT", "PLAN_RATE_LIMITS",
+                 "AUTH_FAILURE_LIMIT", "ALLOWED_IPS", "FORWARDED_ALLOW_IPS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings(_env_file=None)
     assert (settings.port, settings.sparky_data_dir, settings.sync_budget_ms) == (3000, Path("./data"), 2500)
-    assert (settings.rate_limit, settings.max_body_bytes, settings.duplicate_window_sec) == ("30/minute", 65536, 30)
+    assert (settings.max_body_bytes, settings.duplicate_window_sec) == (65536, 30)
+    assert (settings.rate_limit, settings.plan_rate_limits, settings.auth_failure_limit) == (
+        "60/minute;500/hour", {}, "10/minute")
+    assert (settings.allowed_ips, settings.forwarded_allow_ips) == ("", "127.0.0.1,::1")
     assert settings.effective_log_format == "console"
 
 
@@ -259,3 +264,40 @@ def test_sparky_serve_names_a_data_dir_it_cannot_create(clean_env, tmp_path: Pat
     assert main(["serve", "--host", "127.0.0.1", "--port", "1"]) == 2  # refused before any port is bound
     err = capsys.readouterr().err
     assert f"sparky: cannot use the data dir {tmp_path / 'a-file' / 'data'}: Not a directory" in err
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("RATE_LIMIT", "garbage", "RATE_LIMIT: 'garbage' is not a rate limit; write e.g. '60/minute'"),
+    ("RATE_LIMIT", "30", "RATE_LIMIT: '30' is not a rate limit"),
+    ("RATE_LIMIT", "60/minute;", "RATE_LIMIT: '' is not a rate limit"),
+    ("RATE_LIMIT", "60/fortnight", "RATE_LIMIT: '60/fortnight' is not a rate limit"),
+    ("RATE_LIMIT", "0/minute", "RATE_LIMIT: '0/minute' must allow at least 1 request"),
+    ("RATE_LIMIT", "5/30 days", "RATE_LIMIT: '5/30 days': windows longer than 7 days"),
+    ("AUTH_FAILURE_LIMIT", "ten per minute", "AUTH_FAILURE_LIMIT: 'ten per minute' is not a rate limit"),
+    ("PLAN_RATE_LIMITS", '{"Free": "lots"}', "PLAN_RATE_LIMITS['Free']: 'lots' is not a rate limit"),
+    ("PLAN_RATE_LIMITS", '{"Free": ""}', "PLAN_RATE_LIMITS['Free']: empty"),
+    ("PLAN_RATE_LIMITS", '["60/minute"]', "plan_rate_limits"),
+    ("ALLOWED_IPS", "tradingview,300.1.2.3", "ALLOWED_IPS: '300.1.2.3' is not an IP address, a CIDR block"),
+    ("ALLOWED_IPS", "10.0.0.1/8", "ALLOWED_IPS: '10.0.0.1/8' is not an IP address, a CIDR block"),
+    ("ALLOWED_IPS", "trading-view", "ALLOWED_IPS: 'trading-view' is not"),
+    ("ALLOWED_IPS", "*", "ALLOWED_IPS: '*' is not"),
+    ("FORWARDED_ALLOW_IPS", "nginx", "FORWARDED_ALLOW_IPS (--forwarded-allow-ips): 'nginx' is not an IP address"),
+    ("FORWARDED_ALLOW_IPS", "tradingview", "FORWARDED_ALLOW_IPS (--forwarded-allow-ips): 'tradingview' is not"),
+])
+def test_bad_rate_limit_and_address_settings_refuse_to_start(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+                                                             message: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Settings(_env_file=None)
+
+
+def test_rate_limit_and_address_settings_accept_their_documented_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATE_LIMIT", " 30 per minute; 200/hour , 1000/day ")
+    monkeypatch.setenv("PLAN_RATE_LIMITS", '{"Free": "10/minute", "Pro": "300/minute;5000/hour"}')
+    monkeypatch.setenv("AUTH_FAILURE_LIMIT", "")  # empty switches a limit off
+    monkeypatch.setenv("ALLOWED_IPS", "tradingview, 10.0.0.0/8, 2001:db8::/32, 198.51.100.7")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.2,172.16.0.0/12")
+    settings = Settings(_env_file=None)
+    assert settings.rate_limit == "30 per minute; 200/hour , 1000/day"
+    assert settings.plan_rate_limits == {"Free": "10/minute", "Pro": "300/minute;5000/hour"}
+    assert settings.auth_failure_limit == "" and settings.forwarded_allow_ips == "10.0.0.2,172.16.0.0/12"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from slowapi import Limiter
 
 from sparky.api.deps import AdminDep, ServicesDep
 from sparky.errors import NotFound, PayloadTooLarge
 from sparky.execution.outcome import jsonable
+from sparky.signals.source_ips import SourceAllowlist
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -25,17 +25,16 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def build_router(limiter: Limiter | None, rate_limit: str) -> APIRouter:
+def build_router(allowlist: SourceAllowlist) -> APIRouter:
     router = APIRouter(tags=["webhook"])
 
     async def receive_webhook(request: Request, services: ServicesDep) -> JSONResponse:
-        raw = await read_limited(request, services.settings.max_body_bytes)
         client = request.client.host if request.client else None
+        allowlist.check(client)  # 403 before the body is read (ALLOWED_IPS)
+        raw = await read_limited(request, services.settings.max_body_bytes)
         result = await services.pipeline.handle(raw, request.headers.get("content-type"), client, request.headers)
         return JSONResponse(result.body, status_code=result.status_code)
 
-    if limiter is not None and rate_limit:
-        receive_webhook = limiter.limit(rate_limit)(receive_webhook)
     router.add_api_route("/webhook", receive_webhook, methods=["POST"], summary="Receive an alert")
 
     @router.get("/webhook/{request_id}", summary="Recorded outcome of a webhook request (admin)")

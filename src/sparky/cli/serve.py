@@ -10,8 +10,9 @@ def add_arguments(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="start the HTTP server")
     serve.add_argument("--host", default=None, help="bind address (default HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default PORT or 3000)")
-    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1",
-                       help="proxies whose X-Forwarded-For is trusted (nginx on the same host)")
+    serve.add_argument("--forwarded-allow-ips", default=None,
+                       help="proxies whose X-Forwarded-For names the client: IPs, CIDR blocks or '*' "
+                            "(default FORWARDED_ALLOW_IPS or 127.0.0.1,::1: nginx on the same host)")
     serve.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"],
                        help="event loop (auto: uvloop when installed)")
     serve.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"],
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from sparky.cli.settings_errors import InvalidSettings, load_settings
     from sparky.data_dir_lock import DataDirInUse, DataDirLock
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    given = (("host", args.host), ("port", args.port), ("forwarded_allow_ips", args.forwarded_allow_ips))
+    overrides = {k: v for k, v in given if v is not None}
     try:
         settings = load_settings(**overrides)
     except InvalidSettings as err:
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             log_level=settings.log_level.lower(),
             access_log=False,
             proxy_headers=True,
-            forwarded_allow_ips=args.forwarded_allow_ips,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_graceful_shutdown=30,
             loop=args.loop,
             http=args.http,

@@ -169,6 +169,10 @@ class Gates:
                                   "limit": decision.limit})}
         return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
 
+    async def plan(self, user_id: str) -> str:
+        """The user's plan (cached); ServiceUnavailable when it cannot be read."""
+        return (await self._plan_and_limit(user_id))[0]
+
     async def _plan_and_limit(self, user_id: str) -> tuple[str, int | None]:
         """The user's plan and monthly limit; ServiceUnavailable when the plan cannot be read."""
         key = ("plan", user_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from sparky.errors import BadRequest, ServiceUnavailable
+from sparky.errors import BadRequest, ServiceUnavailable, Unauthorized
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.dispatcher import Dispatcher, ShuttingDown
 from sparky.execution.executor import Job
@@ -25,6 +25,7 @@ from sparky.signals.gates import UNGATED, Gates, Rejection
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Signal
 from sparky.signals.normalise import build_signal, public_payload
+from sparky.signals.rate_limits import RateLimits
 from sparky.store.base import (
     DuplicateRequest,
     RequestStatus,
@@ -50,21 +51,26 @@ def _short(value: Any, limit: int = 64) -> str | None:
 
 class WebhookPipeline:
     def __init__(self, *, authenticator: Authenticator, dedupe: DuplicateGuard, dispatcher: Dispatcher,
-                 store: Store, accounts: ExchangeAccounts, gates: Gates | None = None) -> None:
+                 store: Store, accounts: ExchangeAccounts, gates: Gates | None = None,
+                 limits: RateLimits | None = None) -> None:
         self._auth = authenticator
         self._dedupe = dedupe
         self._dispatcher = dispatcher
         self._store = store
         self._accounts = accounts
         self._gates = gates
+        self._limits = limits
 
     async def handle(self, raw: bytes, content_type: str | None, source_ip: str | None,
                      headers: Mapping[str, str] | None = None) -> WebhookResponse:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        fields = parse_body(raw, content_type)                             # 400, not recorded: sender unknown
-        principal = await self._auth.authenticate(fields, raw, headers)    # 401, not recorded
+        try:
+            fields = parse_body(raw, content_type)                             # 400, not recorded: sender unknown
+            principal = await self._auth.authenticate(fields, raw, headers)    # 401, not recorded
+        except (BadRequest, Unauthorized) as failed:  # counted per source address: 429 past its limit
+            raise (await self._limits.failed_attempt(source_ip, failed) if self._limits else failed) from None
         user_id = principal.user_id
         structlog.contextvars.bind_contextvars(user_id=user_id)
         record = self._record(request_id, principal, fields, source_ip)
@@ -81,6 +87,12 @@ class WebhookPipeline:
         # a signed forward is accepted once: without an alert_id its signature is the key (with one,
         # the signature covers the alert_id, so a replay carries the same key and is refused as well)
         record.strategy_id, record.idempotency_key = signal.strategy_id, signal.alert_id or principal.replay_key
+
+        if self._limits is not None:  # per user, after authentication: recorded when refused
+            rejection = await self._limits.for_user(user_id, signal)
+            if rejection is not None:
+                return await self._refuse(record, rejection, started, stage="rate_limit",
+                                          status=RequestStatus.RATE_LIMITED)
 
         admission = UNGATED
         if self._gates is not None and user_id != LOCAL_USER_ID:
