@@ -69,6 +69,26 @@ def test_timestamps_are_utc(value, expected) -> None:
     assert signal.timestamp == expected
 
 
+@pytest.mark.parametrize("value", [
+    D("1e20"), D("-1e20"), D("1e100"), 10**30, -1, 1e308, float("inf"), float("nan"), D("NaN"),
+    "99999999999999999999", "9" * 5000, "\u00b2", 253_402_300_800_000,
+])
+def test_timestamps_beyond_what_a_datetime_holds_are_a_400_naming_the_field(value) -> None:
+    with pytest.raises(BadRequest) as caught:
+        build_signal({"action": "buy", "symbol": "X", "exchange": "paper", "timestamp": value}, EXCHANGES)
+    assert caught.value.field == "timestamp"
+    assert "unix seconds or milliseconds between 1970 and 9999" in caught.value.message
+
+
+def test_timestamps_at_the_edges_of_the_range() -> None:
+    def stamp(value):
+        return build_signal({"action": "buy", "symbol": "X", "exchange": "paper", "timestamp": value},
+                            EXCHANGES).timestamp
+
+    assert stamp(0) == datetime(1970, 1, 1, tzinfo=UTC)
+    assert stamp("253402300799999").replace(microsecond=0) == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
 def test_error_names_the_documented_field_even_for_an_alias() -> None:
     with pytest.raises(BadRequest) as caught:
         build_signal({"action": "buy", "symbol": "X", "exchange": "paper", "positionSizeUsd": -5}, EXCHANGES)

@@ -10,10 +10,15 @@ from typing import Any
 from sparky.exchanges.base import Order
 from sparky.store.base import PositionRecord, RequestStatus, TradeRecord
 
+#: Decimals beyond this exponent stay text: int() of 1e400000 takes seconds, float() of it is inf
+_NUMBER_EXPONENT_LIMIT = 100
+
 
 def jsonable(value: Any) -> Any:
-    """Decimals become JSON numbers (int when integral), datetimes ISO 8601 UTC."""
+    """Decimals become JSON numbers (int when integral; text beyond 1e±100 or not finite), datetimes ISO 8601 UTC."""
     if isinstance(value, Decimal):
+        if not value.is_finite() or abs(value.adjusted()) > _NUMBER_EXPONENT_LIMIT:
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         return value.isoformat()

@@ -187,11 +187,20 @@ class Signal(BaseModel):
         """ISO 8601 ({{timenow}}) or unix seconds / milliseconds; naive times are UTC."""
         if value in (None, ""):
             return None
+        out_of_range = "must be an ISO 8601 time or unix seconds or milliseconds between 1970 and 9999"
+        if isinstance(value, str) and value.strip().isdigit():
+            try:
+                value = Decimal(value.strip())  # linear in the digits, unlike int() of a long string
+            except InvalidOperation:
+                raise ValueError(out_of_range) from None
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            # checked before converting: past year 9999 fromtimestamp raises OverflowError or OSError;
+            # 253402300799999 is the last millisecond of year 9999, the latest a datetime holds
+            finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+            if not finite or not 0 <= value <= 253_402_300_799_999:
+                raise ValueError(out_of_range)
             seconds = float(value) / 1000 if value > 1e11 else float(value)
             return datetime.fromtimestamp(seconds, UTC)
-        if isinstance(value, str) and value.strip().isdigit():
-            return cls._timestamp(int(value.strip()))
         return value
 
     @field_validator("timestamp")

@@ -22,7 +22,7 @@ from sparky.execution.outcome import jsonable
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.gates import UNGATED, Gates, Rejection
-from sparky.signals.intake import parse_body
+from sparky.signals.intake import read_body
 from sparky.signals.models import Signal
 from sparky.signals.normalise import build_signal, public_payload
 from sparky.signals.rate_limits import RateLimits
@@ -67,14 +67,22 @@ class WebhookPipeline:
         request_id = str(uuid.uuid4())
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            fields = parse_body(raw, content_type)                             # 400, not recorded: sender unknown
-            principal = await self._auth.authenticate(fields, raw, headers)    # 401, not recorded
+            body = read_body(raw, content_type)                            # 400, not recorded: sender unknown
+            fields = body.fields                                           # refused values left out
+            try:
+                principal = await self._auth.authenticate(fields, raw, headers)  # 401, not recorded
+            except Unauthorized:
+                if body.refusal is not None:   # a refused value is a 400 naming it, whoever sent it
+                    raise body.refusal from None
+                raise
         except (BadRequest, Unauthorized) as failed:  # counted per source address: 429 past its limit
             raise (await self._limits.failed_attempt(source_ip, failed) if self._limits else failed) from None
         user_id = principal.user_id
         structlog.contextvars.bind_contextvars(user_id=user_id)
         record = self._record(request_id, principal, fields, source_ip)
         try:
+            if body.refusal is not None:
+                raise body.refusal
             signal = build_signal(fields, lambda name: self._accounts.supports(user_id, name),
                                   self._accounts.names_for(user_id))
         except BadRequest as err:
