@@ -143,6 +143,17 @@ class ExchangeContract:
         venue.holding(None)
         assert await venue.exchange.position(venue.symbol) is None
 
+    async def test_each_instrument_has_one_spelling_and_positions_are_listed_under_it(
+            self, venue: VenueHarness) -> None:
+        """The spelling signals are keyed and recorded under is stable, and it is the one the venue's
+        position listing uses, so a sync never takes a held position for a second one."""
+        venue.market(venue.price)
+        canonical = await venue.exchange.canonical_symbol(venue.symbol)
+        assert await venue.exchange.canonical_symbol(canonical) == canonical
+        assert await venue.exchange.canonical_symbol(canonical.lower()) == canonical
+        venue.holding(Side.BUY, venue.quantity, venue.price)
+        assert [p.symbol for p in await venue.exchange.positions()] == [canonical]
+
     @pytest.mark.parametrize("error", [InsufficientFunds, InvalidOrder, AuthenticationError, RateLimited])
     async def test_venue_errors_are_translated(self, venue: VenueHarness, error: type[ExchangeError]) -> None:
         venue.market(venue.price)

@@ -14,6 +14,7 @@ from sparky import __version__
 from sparky.api import exchanges, health, positions, strategies, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
+from sparky.execution.renames import rename_positions_to_venue_spelling
 from sparky.logging import configure_logging
 from sparky.services import build_services
 from sparky.signals.source_ips import SourceAllowlist
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await build_services(settings)
         app.state.services = services
+        await rename_positions_to_venue_spelling(services.store, services.accounts)  # before any signal runs
         recovered = await services.dispatcher.recover()
         if recovered:
             log.warning("startup.recovered", requests=[{"id": i, "status": s.value} for i, s in recovered])

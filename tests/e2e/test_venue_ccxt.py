@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
+from typing import Any
 
+import ccxt.async_support as ccxt_async
 import pytest
 
 import sparky.exchanges.ccxt.adapter as ccxt_venue
@@ -72,3 +74,57 @@ async def test_a_market_entry_the_venue_leaves_unfilled_is_cancelled_not_left_wo
         assert len(cancels) == 1  # the working order is cancelled, never left to fill unprotected later
         assert [o.status for o in bybit.orders.values()] == ["canceled"]
         assert bybit.held is None
+
+
+async def test_every_spelling_of_a_market_is_one_position(bybit, start, tmp_path) -> None:
+    """`ETHUSDT`, `BYBIT:ETHUSDT.P` and ccxt's `ETH/USDT:USDT` are one Bybit market: one position,
+    one row, recorded under `ETHUSDT`."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"bybit": {"apiKey": KEY, "apiSecret": SECRET}}))
+    async with start(config_path=config) as sparky:
+        bybit.last = bybit.fill = D(2000)
+        opened = await sparky.client.post("/webhook", json={
+            "secret": WEBHOOK_SECRET, "exchange": "bybit", "symbol": "ETH/USDT:USDT", "action": "buy",
+            "price": 2000, "quantity": "0.05", "stop_loss_percent": 2})
+        assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
+        assert opened.json()["position"]["symbol"] == "ETHUSDT"
+        bybit.last = bybit.fill = D(2010)
+        closed = await sparky.client.post("/webhook", json={
+            "secret": WEBHOOK_SECRET, "exchange": "bybit", "symbol": "ETHUSDT", "action": "close", "price": 2010})
+        assert closed.status_code == 200 and closed.json()["action"] == "closed", closed.text
+        assert closed.json()["pnl"]["usd"] == 0.5
+        assert bybit.held is None
+        assert await sparky.services.store.list_positions() == []
+        [trade] = await sparky.services.store.list_trades()
+        assert trade.symbol == "ETHUSDT"
+
+
+async def test_a_market_bybit_does_not_list_is_refused_naming_the_symbol(bybit, start, tmp_path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"bybit": {"apiKey": KEY, "apiSecret": SECRET}}))
+    async with start(config_path=config) as sparky:
+        response = await sparky.client.post("/webhook", json={
+            "secret": WEBHOOK_SECRET, "exchange": "bybit", "symbol": "NOSUCHUSDT", "action": "buy", "quantity": 1})
+        assert response.status_code == 400 and response.json()["field"] == "symbol", response.text
+        assert bybit.order_posts() == []
+
+
+async def test_markets_that_cannot_be_loaded_get_503_and_nothing_is_recorded(bybit, start, tmp_path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"bybit": {"apiKey": KEY, "apiSecret": SECRET}}))
+    async with start(config_path=config) as sparky:
+        answer = bybit.client.fetch
+
+        async def refused(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+            raise ccxt_async.ExchangeNotAvailable(f"bybit {method} {url}") from ConnectionRefusedError(111)
+
+        bybit.client.fetch = refused  # the venue cannot be reached: its markets cannot be loaded
+        alert = {"secret": WEBHOOK_SECRET, "exchange": "bybit", "symbol": "ETHUSDT", "action": "buy",
+                 "price": 2000, "quantity": "0.05", "stop_loss_percent": 2}
+        response = await sparky.client.post("/webhook", json=alert)
+        assert response.status_code == 503, response.text
+        assert bybit.order_posts() == []
+        assert await sparky.services.store.list_webhook_requests() == []
+        bybit.client.fetch, bybit.last, bybit.fill = answer, D(2000), D(2000)
+        retried = await sparky.client.post("/webhook", json=alert)  # sent again once the venue is back
+        assert retried.status_code == 200 and retried.json()["action"] == "opened", retried.text

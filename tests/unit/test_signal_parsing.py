@@ -48,6 +48,22 @@ def test_symbols_are_cleaned(raw: str, symbol: str) -> None:
     assert build_signal({"action": "buy", "symbol": raw, "exchange": "PAPER"}, EXCHANGES).symbol == symbol
 
 
+@pytest.mark.parametrize(("raw", "symbol"), [
+    ("BTC/USDT:USDT", "BTC/USDT:USDT"), ("bybit:eth/usdt:usdt", "ETH/USDT:USDT"), ("ETH/USDC:USDC", "ETH/USDC:USDC"),
+])
+def test_a_ccxt_contract_symbol_keeps_its_settle_currency(raw: str, symbol: str) -> None:
+    """`X:` before a pair is TradingView's exchange prefix; `:USDT` after `BTC/USDT` is ccxt's settle
+    currency, part of the market's name (it used to leave just `USDT`)."""
+    assert build_signal({"action": "buy", "symbol": raw, "exchange": "paper"}, EXCHANGES).symbol == symbol
+
+
+@pytest.mark.parametrize("raw", ["BTC/USDT:", "BTC/USDT:USDT:X", "BTC/USDT:US-DT", "OANDA:"])
+def test_a_malformed_contract_symbol_is_refused_naming_the_field(raw: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        build_signal({"action": "buy", "symbol": raw, "exchange": "paper"}, EXCHANGES)
+    assert refused.value.field == "symbol"
+
+
 def test_the_originals_aliases() -> None:
     signal = build_signal({
         "action": "buy", "symbol": "BTCUSDT", "exchange": "paper", "orderType": "LIMIT", "price": "27000.5",

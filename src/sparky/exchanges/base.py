@@ -6,6 +6,15 @@ Required methods
 Optional methods (guarded by `Capabilities`)
     place_exit_pair   -- capabilities.oco or batch_orders: stop-loss and take-profit in one request
     note_price        -- simulated venues use prices carried by signals; real venues ignore them
+Optional methods (every venue may override the default)
+    canonical_symbol  -- an alert's symbol as the venue's own instrument id (EURUSD → EUR_USD on
+                         OANDA): one spelling per instrument, so the per-symbol key, the duplicate
+                         check, rows and responses all name one position the same way. Idempotent;
+                         UnknownSymbol when the venue does not list it. Default: unchanged.
+    unit_value_usd    -- US dollars one unit of quantity is worth at a price: what turns an
+                         alert's position_size_usd into a quantity and a fill back into dollars.
+                         Default: the price (quantities in the base asset, prices in USD or a
+                         dollar stablecoin); OANDA converts (its units are the base currency).
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -198,6 +207,15 @@ class Exchange(ABC):
         cancels the survivor). Raises when the stop-loss was not placed (cancelling a take-profit
         that was); returns (stop, None) when only the take-profit failed."""
         raise NotSupported(f"{self.name} has no OCO orders", exchange=self.name)
+
+    async def canonical_symbol(self, symbol: str) -> str:
+        """The venue's own id for `symbol` (see the module docstring). Raises UnknownSymbol when the
+        venue does not list it, ExchangeUnavailable / RateLimited when it cannot tell right now."""
+        return symbol
+
+    async def unit_value_usd(self, symbol: str, price: Decimal) -> Decimal:
+        """US dollars one unit of `symbol`'s quantity is worth when it trades at `price`."""
+        return price
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

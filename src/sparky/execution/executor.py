@@ -24,7 +24,7 @@ from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, po
 from sparky.execution.prices import stop_loss_price, take_profit_price
 from sparky.execution.protection import Exit, Protection, ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciler
-from sparky.execution.sizing import OrderTooSmall, order_quantity
+from sparky.execution.sizing import OrderTooSmall, order_quantity, value_usd
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Action, OrderType, Signal
 from sparky.store.base import PositionRecord, RequestStatus, Store, utcnow
@@ -170,7 +170,8 @@ class TradeExecutor:
         reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
         # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
-        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd)
+        unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
+        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
         sl_pct, tp_pct = self._percents(signal)
         preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
@@ -276,7 +277,8 @@ class TradeExecutor:
 
         record = PositionRecord(
             user_id=job.user_id, exchange=exchange.name, symbol=signal.symbol, side=side.value.upper(),
-            entry_price=fill, quantity=filled, entry_time=utcnow(), position_size_usd=fill * filled,
+            entry_price=fill, quantity=filled, entry_time=utcnow(),
+            position_size_usd=await value_usd(exchange, signal.symbol, filled, fill),
             stop_loss_price=protection.stop_loss.price if protection.stop_loss else None,
             take_profit_price=protection.take_profit.price if protection.take_profit else None,
             stop_loss_percent=sl_pct, take_profit_percent=tp_pct,

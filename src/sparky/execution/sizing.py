@@ -1,13 +1,23 @@
-"""How much to buy or sell: from the alert, the exchange section's tradeAmount, or the default."""
+"""How much to buy or sell: from the alert, the exchange section's tradeAmount, or the default.
+
+A size in US dollars becomes a quantity through the venue's dollar value of one unit
+(`Exchange.unit_value_usd`): the price on most venues, the base currency's dollar value on OANDA
+(1000 dollars of USD_JPY are 1000 units, not 1000 / 155 units).
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import structlog
+
 from sparky.config import ExchangeSection
-from sparky.exchanges.base import SymbolRules
+from sparky.exchanges.base import Exchange, SymbolRules
+from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.rounding import floor_to_step
 from sparky.signals.models import Signal
+
+log = structlog.get_logger("sparky.sizing")
 
 
 class OrderTooSmall(Exception):
@@ -20,8 +30,11 @@ def order_quantity(
     rules: SymbolRules,
     section: ExchangeSection | None,
     default_usd: Decimal,
+    unit_value_usd: Decimal | None = None,
 ) -> Decimal:
-    """Base quantity floored to the step; raises OrderTooSmall with the reason."""
+    """Base quantity floored to the step; raises OrderTooSmall with the reason.
+
+    `unit_value_usd`: dollars one unit is worth at `price` (default: `price` itself)."""
     if signal.quantity is not None:
         raw = signal.quantity
     else:
@@ -31,7 +44,7 @@ def order_quantity(
             usd = section.trade_amount * section.position_multiplier
         else:
             usd = default_usd
-        raw = usd / price
+        raw = usd / (price if unit_value_usd is None else unit_value_usd)
     quantity = floor_to_step(raw, rules.step_size)
     if quantity <= 0 or quantity < rules.min_quantity:
         raise OrderTooSmall(
@@ -45,3 +58,13 @@ def order_quantity(
             f"for {signal.symbol}"
         )
     return quantity
+
+
+async def value_usd(exchange: Exchange, symbol: str, quantity: Decimal, price: Decimal) -> Decimal:
+    """What `quantity` filled at `price` is worth in dollars, for the position row. Never raises:
+    the position is open whatever this says, so a venue that cannot tell leaves quantity × price."""
+    try:
+        return quantity * await exchange.unit_value_usd(symbol, price)
+    except ExchangeError as err:
+        log.warning("position.value_unconverted", symbol=symbol, error=err.message)
+        return quantity * price

@@ -22,7 +22,7 @@ from sparky.signals.actions import Action, Sentiment, parse_action, parse_sentim
 ABSURD = Decimal("1e12")
 MAX_POSITION_USD = Decimal("10000000")
 
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/\-]{0,39}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/\-]{0,39}(:[A-Z0-9]{1,10})?$")
 
 
 class OrderType(StrEnum):
@@ -123,7 +123,9 @@ class Signal(BaseModel):
             raise ValueError("must be a string")
         if not value or not value.strip():
             raise ValueError("is required")
-        symbol = value.strip().rsplit(":", 1)[-1].upper()
+        symbol = value.strip().upper()
+        while ":" in symbol and "/" not in symbol.partition(":")[0]:
+            symbol = symbol.partition(":")[2]  # TradingView's EXCHANGE: prefix; ccxt's BTC/USDT:USDT stays
         if symbol.endswith(".P"):  # TradingView's perpetual suffix ({{ticker}} on perp charts)
             symbol = symbol[:-2]
         if not _SYMBOL_RE.fullmatch(symbol):

@@ -26,6 +26,7 @@ from sparky.signals.intake import read_body
 from sparky.signals.models import Signal
 from sparky.signals.normalise import build_signal, public_payload
 from sparky.signals.rate_limits import RateLimits
+from sparky.signals.symbols import dedupe_body, with_canonical_symbol
 from sparky.store.base import (
     DuplicateRequest,
     RequestStatus,
@@ -85,6 +86,7 @@ class WebhookPipeline:
                 raise body.refusal
             signal = build_signal(fields, lambda name: self._accounts.supports(user_id, name),
                                   self._accounts.names_for(user_id))
+            signal = await with_canonical_symbol(self._accounts, user_id, signal)  # one spelling per instrument
         except BadRequest as err:
             await self._record_terminal(record, RequestStatus.REJECTED, err.message, err.body(), 400)
             log.info("webhook.rejected", stage="validate", reason=err.message)
@@ -110,7 +112,7 @@ class WebhookPipeline:
                 return await self._refuse(record, admission.rejection, started, stage="gate")
 
         if signal.alert_id is None:
-            earlier = await self._dedupe.claim(user_id, record.payload, request_id)
+            earlier = await self._dedupe.claim(user_id, dedupe_body(record.payload, signal), request_id)
             if earlier is not None:
                 return await self._duplicate(record, earlier, started)
         job = Job(request_id=request_id, user_id=user_id, signal=signal)
@@ -177,7 +179,7 @@ class WebhookPipeline:
 
     async def _release(self, signal: Signal, principal: Principal, record: WebhookRequestRecord) -> None:
         if signal.alert_id is None:
-            await self._dedupe.release(principal.user_id, record.payload)
+            await self._dedupe.release(principal.user_id, dedupe_body(record.payload, signal))
 
     @staticmethod
     def _duration(started: float) -> str:

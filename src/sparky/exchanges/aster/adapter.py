@@ -62,6 +62,7 @@ from sparky.exchanges.errors import (
     UnknownSymbol,
 )
 from sparky.exchanges.http import HttpClientPool, send
+from sparky.exchanges.symbols import joined
 
 __all__ = ["AsterExchange", "create"]
 
@@ -173,6 +174,9 @@ class AsterExchange(Exchange):
             self._specs_at = self._clock.local_ms()
             log.info("aster.rules.loaded", symbols=len(self._specs))
             return self._specs
+
+    async def canonical_symbol(self, symbol: str) -> str:  # BTC/USDT, BTC-USDT → BTCUSDT, if listed
+        return (await self._spec(joined(symbol))).rules.symbol
 
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         return (await self._spec(symbol)).rules

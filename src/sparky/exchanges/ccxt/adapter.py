@@ -109,13 +109,12 @@ class CcxtExchange(Exchange):
             if not self._client.markets:  # once per adapter; ccxt caches them on the client
                 await self._call(self._client.load_markets())
             raw = find_market(self._client.markets, symbol, self._market_type)
-            market = venue_market(raw, symbol, self._client.precisionMode)
-            self._markets[symbol] = market
-            self._markets.setdefault(market.ccxt_symbol, market)
+            market = self._markets[symbol] = self._market_of(raw)
         return market
 
     def _market_of(self, raw: dict) -> VenueMarket:
-        """The market of an order/position the venue listed (maybe a symbol never traded here)."""
+        """The market of a ccxt symbol (an alert's match, or an order/position the venue listed),
+        named by its one spelling: base + quote (`ETHUSDT`), whatever the caller wrote."""
         ccxt_symbol = str(raw.get("symbol"))
         if ccxt_symbol in self._markets:
             return self._markets[ccxt_symbol]
@@ -131,6 +130,11 @@ class CcxtExchange(Exchange):
         return parse_order(raw, market, client_order_id=cid, now=self._clock(), kind=kind)
 
     # ------------------------------------------------------------------ market data
+    async def canonical_symbol(self, symbol: str) -> str:
+        """Base + quote of the venue's market for `symbol` (`BTCUSDT` for BTCUSDT, BTC/USDT:USDT,
+        BTC-USDT…): the spelling TradingView alerts carry and positions are listed under."""
+        return (await self._market(symbol)).symbol
+
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         return (await self._market(symbol)).rules
 
@@ -244,7 +248,24 @@ class CcxtExchange(Exchange):
             raw = await self._finder.by_client_id(market.ccxt_symbol, wire_client_id(client_order_id, self._quirks))
         else:
             raise ValueError("get_order needs an order_id or a client_order_id")
-        return None if raw is None else self._order(raw, market, client_order_id)
+        if raw is None:
+            return None
+        order = self._order(raw, market, client_order_id)
+        if client_order_id:
+            await self._find_attached_to_found(order, raw, market)
+        return order
+
+    async def _find_attached_to_found(self, order: Order, raw: dict, market: VenueMarket) -> None:
+        """An entry found again by client id — its reply was lost, or the server restarted — has
+        its attached SL/TP looked up too (the entry names their trigger prices), so the executor
+        never places a second stop and target next to them."""
+        if not self.capabilities.attached_brackets or order.status is not OrderStatus.FILLED:
+            return
+        if order.kind not in (OrderKind.MARKET, OrderKind.LIMIT) or order.reduce_only:
+            return
+        bracket = Bracket(dec(raw.get("stopLossPrice")), dec(raw.get("takeProfitPrice")))
+        if bracket.stop_loss is not None or bracket.take_profit is not None:
+            await self._find_attached(order, market, bracket)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         market = await self._market(symbol)

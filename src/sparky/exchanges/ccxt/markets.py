@@ -32,7 +32,7 @@ STABLE_SUBSTITUTES = ("USDT", "USDC")
 
 @dataclass(frozen=True)
 class VenueMarket:
-    symbol: str  # the caller's spelling, echoed on orders and positions
+    symbol: str  # the market's one spelling, base + quote (ETHUSDT): on orders and positions
     ccxt_symbol: str
     contract: bool
     contract_size: Decimal

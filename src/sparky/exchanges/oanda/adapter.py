@@ -8,6 +8,10 @@ its trade (`protect.py`), where the venue cancels the other exit when one fills 
 Closes use the position closeout endpoint for exactly the side held. Every order carries the
 caller's client id in clientExtensions.id, and `@<client id>` finds it again after a timeout.
 
+Symbols are OANDA's instrument names (`canonical_symbol`: EURUSD → EUR_USD), and positions are
+listed under them. Units are the base currency, so a dollar size is converted with the base
+currency's dollar value (`conversion.py`).
+
 Trailing stops come from the account settings (`trailing_stop_distance` as a price distance or
 `trailing_stop_pips`); a per-signal value is read from `Bracket.trailing_stop_pips` once the port
 carries one. Instrument rules in `rules.py`, order bodies, reply parsing and errors in `wire.py`,
@@ -47,6 +51,7 @@ from sparky.exchanges.errors import (
 )
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.oanda.api import OandaApi
+from sparky.exchanges.oanda.conversion import DollarValue
 from sparky.exchanges.oanda.protect import TradeBook, TradeProtection
 from sparky.exchanges.oanda.rules import (
     NAME,
@@ -56,7 +61,6 @@ from sparky.exchanges.oanda.rules import (
     decimal,
     instrument_name,
     positive_setting,
-    ticker,
 )
 from sparky.exchanges.oanda.wire import (
     DEPENDENT,
@@ -99,6 +103,7 @@ class OandaExchange(Exchange):
         self._trades = TradeBook(self._api)
         self._trailing = TrailingStop.from_settings(credentials.extra or {})
         self._protection = TradeProtection(self._api, self._trades, self._find, self._trailing_distance)
+        self._dollars = DollarValue(self._spec, self._mid, clock)
 
     # ------------------------------------------------------------------ market data
     async def _spec(self, symbol: str) -> InstrumentSpec:
@@ -118,8 +123,19 @@ class OandaExchange(Exchange):
         spec = await self._spec(symbol)
         return SymbolRules(symbol, spec.tick, spec.step, spec.minimum_units, ZERO)
 
+    async def canonical_symbol(self, symbol: str) -> str:
+        """OANDA's instrument name (EURUSD, EUR/USD, EUR_USD → EUR_USD), checked against the
+        account's instruments (loaded once per instrument, as the order needs them anyway)."""
+        return (await self._spec(symbol)).name
+
+    async def unit_value_usd(self, symbol: str, price: Decimal) -> Decimal:
+        """Units are the base currency: see `conversion.py`."""
+        return await self._dollars.of_unit((await self._spec(symbol)).name, price)
+
     async def last_price(self, symbol: str) -> Decimal:
-        spec = await self._spec(symbol)
+        return await self._mid(await self._spec(symbol))
+
+    async def _mid(self, spec: InstrumentSpec) -> Decimal:
         data = await self._api.read("/pricing", params={"instruments": spec.name})
         prices = [p for p in data.get("prices") or [] if p.get("instrument") == spec.name]
         if not prices:
@@ -290,7 +306,7 @@ class OandaExchange(Exchange):
             if instrument is None or (wanted is not None and instrument != wanted):
                 continue
             trade_units = await self._trades.units(str(data["tradeID"])) if data.get("type") in DEPENDENT else None
-            orders.append(order_from_venue(data, symbol or ticker(instrument), trade_units=trade_units))
+            orders.append(order_from_venue(data, symbol or instrument, trade_units=trade_units))
         return orders
 
     async def position(self, symbol: str) -> Position | None:
@@ -301,7 +317,7 @@ class OandaExchange(Exchange):
         return None
 
     async def positions(self) -> list[Position]:
-        found = [position_from(p, ticker(str(p.get("instrument"))))
+        found = [position_from(p, str(p.get("instrument")))  # the canonical spelling: EUR_USD
                  for p in (await self._api.read("/openPositions")).get("positions") or []]
         return [p for p in found if p is not None]
 

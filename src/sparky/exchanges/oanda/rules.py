@@ -30,11 +30,6 @@ def instrument_name(symbol: str) -> str:
     return f"{name[:-3]}_{name[-3:]}"
 
 
-def ticker(instrument: str) -> str:
-    """The TradingView spelling of an instrument (EUR_USD → EURUSD): what alerts usually carry."""
-    return instrument.replace("_", "")
-
-
 def decimal(value: Any, what: str = "number") -> Decimal:
     try:
         result = Decimal(str(value))

@@ -31,6 +31,7 @@ from sparky.exchanges.base import (
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
 from sparky.exchanges.paper.book import NAME, PaperBook, positive
 from sparky.exchanges.paper.journal import PaperJournal
+from sparky.exchanges.symbols import joined
 
 __all__ = ["PaperExchange"]
 
@@ -145,6 +146,10 @@ class PaperExchange(Exchange):
         return result
 
     # -------------------------------------------------------------- the port
+    async def canonical_symbol(self, symbol: str) -> str:
+        """Any symbol trades on paper: one spelling per pair (`EUR/USD`, `EUR_USD` → `EURUSD`)."""
+        return joined(symbol)
+
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         return self._call(("symbol_rules",), lambda: self._book.rules(symbol))
 

@@ -46,6 +46,7 @@ from sparky.exchanges.errors import (
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.tradier import forms, wire
 from sparky.exchanges.tradier.api import LIVE_URL, NAME, SANDBOX_URL, TradierApi, base_url_for
+from sparky.exchanges.tradier.cancels import OrderCancels
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "TradierExchange", "base_url_for", "create"]
 
@@ -103,8 +104,14 @@ class TradierExchange(Exchange):
         self._fill_checks = max(1, fill_checks)
         self._fill_delay = fill_check_delay
         self._rules: dict[str, SymbolRules] = {}
+        self._cancels = OrderCancels()
 
     # ----------------------------------------------------------------- market data
+    async def canonical_symbol(self, symbol: str) -> str:
+        """The upper-case ticker (`aapl` → `AAPL`); a symbol Tradier does not list is found out
+        by the order's quote read, as before."""
+        return forms.normalise_symbol(symbol)
+
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         key = forms.normalise_symbol(symbol)
         if key not in self._rules:
@@ -305,9 +312,13 @@ class TradierExchange(Exchange):
         return None
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
+        """Cancel the Tradier order holding `order_id` (both legs of an OCO: one `DELETE`, `cancels.py`)."""
         parent, role = wire.split_id(order_id)
         if not parent.isdigit() or role not in (None, *wire.ROLES):
             raise OrderNotFound(f"tradier: no order {order_id!r}", exchange=NAME)
+        return await self._cancels.cancel(parent, order_id, lambda: self._cancel(parent, role, order_id))
+
+    async def _cancel(self, parent: str, role: str | None, order_id: str) -> Order:
         order = await self._open_order(parent, role)
         if order is None:
             raise OrderNotFound(f"tradier: order {order_id} is not open", exchange=NAME)

@@ -27,6 +27,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
 
+from sparky.config import LegacyConfig
 from sparky.exchanges.base import Bracket, OrderKind, OrderRequest, OrderStatus, Position, Side, SymbolRules
 from sparky.exchanges.ccxt import adapter as ccxt_venue
 from sparky.exchanges.ccxt.adapter import CcxtExchange
@@ -47,8 +48,15 @@ from sparky.exchanges.errors import (
     RateLimited,
     UnknownSymbol,
 )
+from sparky.exchanges.registry import ExchangeRegistry
+from sparky.execution.executor import Job, TradeExecutor
 from sparky.execution.orders import send_order
+from sparky.signals.auth import LOCAL_USER_ID
+from sparky.signals.models import Signal
+from sparky.store.sqlite.store import SqliteStore
+from tests.conftest import make_settings
 from tests.exchange_contract import ExchangeContract, SentOrder
+from tests.support import local_accounts
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ccxt"
 KEY, SECRET = "test-key", "test-secret"
@@ -366,11 +374,13 @@ class BybitVenue(FakeVenue):
             record = Record(str(next(self.ids)), p.get("orderLinkId", ""), Side(p["side"].lower()), self.kind_of(p),
                             D(p["qty"]), D(p["price"]) if "price" in p else None,
                             D(p["triggerPrice"]) if "triggerPrice" in p else None, p.get("reduceOnly") is True)
-            refused = self.accept(record)
+            try:
+                refused = self.accept(record)
+            finally:  # the venue attaches the exits on fill, whether or not its reply gets back
+                if record.status == "filled" and ("stopLoss" in p or "takeProfit" in p):
+                    self._attach(record, p)
             if refused:
                 return refused
-            if record.status == "filled" and ("stopLoss" in p or "takeProfit" in p):
-                self._attach(record, p)
             return ok({"orderId": record.id, "orderLinkId": record.cid})
         if route == ("GET", "/v5/order/realtime"):
             if "orderId" in p or "orderLinkId" in p:
@@ -734,7 +744,8 @@ async def test_markets_load_once_and_map_alert_symbols(binance: BinanceVenue) ->
     binance.fills_at(binance.price)
     slash = OrderRequest("ETH/USDT", Side.BUY, OrderKind.MARKET, D("0.05"), "sp0000-e")
     order = await binance.exchange.place_order(slash)
-    assert order.symbol == "ETH/USDT" and binance.requests[-1].body["symbol"] == "ETHUSDT"
+    # orders come back under the market's one spelling, whatever the caller wrote
+    assert order.symbol == "ETHUSDT" and binance.requests[-1].body["symbol"] == "ETHUSDT"
 
 
 async def test_capabilities_come_from_ccxt_has() -> None:
@@ -923,6 +934,37 @@ async def test_bybit_timeout_is_resolved_by_listing_orders(bybit: BybitVenue) ->
                                ("GET", "/v5/order/history")]
     assert bybit.requests[1].query == {"category": "linear", "symbol": "ETHUSDT"}
     assert bybit.order_requests() == 1
+
+
+async def test_bybit_entry_whose_reply_was_lost_keeps_the_exits_attached_to_it(bybit: BybitVenue, tmp_path) -> None:
+    """The entry (with SL/TP attached) reached Bybit, its reply did not: the executor finds the
+    filled entry by client id, and with it the stop and target Bybit attached, so it places no
+    second stop or target beside them."""
+    store = SqliteStore(tmp_path / "sparky.sqlite", synchronous="NORMAL")
+    await store.open()
+    registry = ExchangeRegistry()
+    registry.add(bybit.exchange)
+    executor = TradeExecutor(store, local_accounts(registry, tmp_path), make_settings(tmp_path), LegacyConfig())
+    await warm(bybit)
+    bybit.next_order_outcome_unknown(D("2000"))
+    signal = Signal(action="buy", symbol="ETHUSDT", exchange="bybit", price=D("2000"), quantity=D("0.05"),
+                    stop_loss_percent=D(2), take_profit_percent=D(4))
+    job = Job("77777777-7777-4777-8777-777777777777", LOCAL_USER_ID, signal)
+    outcome = await executor.execute(job)
+    await store.aclose()
+
+    assert outcome.body["action"] == "opened", outcome.body
+    assert [s.kind for s in bybit.sent()] == [OrderKind.MARKET]  # the entry only: no second stop or target
+    [entry_sent] = bybit.order_posts()
+    assert entry_sent.body == {"category": "linear", "symbol": "ETHUSDT", "side": "Buy", "orderType": "Market",
+                               "qty": "0.05", "orderLinkId": job.cid("e"), "stopLoss": "1960",
+                               "takeProfit": "2080"}
+    attached = {r.kind: r for r in bybit.orders.values() if r.extra.get("stopOrderType")}
+    assert {k: (r.trigger, r.status) for k, r in attached.items()} == {
+        OrderKind.STOP: (D("1960"), "open"), OrderKind.TAKE_PROFIT: (D("2080"), "open")}
+    position = outcome.body["position"]
+    assert (position["stopLossOrderId"], position["takeProfitOrderId"]) == (
+        attached[OrderKind.STOP].id, attached[OrderKind.TAKE_PROFIT].id)
 
 
 async def test_bybit_loads_markets_once(bybit: BybitVenue) -> None:

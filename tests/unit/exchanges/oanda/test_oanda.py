@@ -8,6 +8,7 @@ venue *received* is read back from the captured HTTP requests, never from the ad
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -97,7 +98,9 @@ class FakeOanda:
 
     def __init__(self) -> None:
         self.router = respx.Router(base_url=PRACTICE_URL, assert_all_mocked=True)
-        self.pool = HttpClientPool(transport=httpx.MockTransport(self.router.async_handler))
+        self.pool = HttpClientPool(transport=httpx.MockTransport(self._over_network))
+        #: every reply lets other tasks run before it answers, as a network does
+        self.network_turns = False
         self.quotes: dict[str, D] = {"EUR_USD": PRICE}
         self.fill_price: D | None = None
         self.trades: list[dict[str, Any]] = []  # open trades: id, instrument, units (signed D), price
@@ -108,11 +111,17 @@ class FakeOanda:
         self.limit_rests = True
         self.lagging_order_reads = 0  # the next N order reads answer NO_SUCH_ORDER (read-after-write lag)
         self.lagging_trades = False  # openTrades does not list trades yet
+        self.instrument_failures: deque[int] = deque()  # statuses the next instrument reads answer with
         self.scripted: deque[httpx.Response | Callable[[httpx.Request], httpx.Response]] = deque()
         self._ids = itertools.count(6500)
         self._routes()
 
     # ---------------------------------------------------------------- plumbing
+    async def _over_network(self, request: httpx.Request) -> httpx.Response:
+        if self.network_turns:
+            await asyncio.sleep(0)  # one turn of the event loop: concurrent requests overlap
+        return await self.router.async_handler(request)
+
     def _next(self) -> str:
         return str(next(self._ids))
 
@@ -145,6 +154,8 @@ class FakeOanda:
 
     # ---------------------------------------------------------------- reads
     def _instruments(self, request: httpx.Request) -> httpx.Response:
+        if self.instrument_failures:
+            return httpx.Response(self.instrument_failures.popleft(), text="Service Unavailable")
         wanted = request.url.params.get("instruments", "")
         listed = [i for i in fixture("instruments.json")["instruments"] if i["name"] in wanted.split(",")]
         if not listed:
@@ -931,7 +942,7 @@ async def test_orders_are_read_cancelled_and_listed(venue: OandaHarness) -> None
     assert [(o.kind, o.side) for o in await venue.exchange.open_orders(SYMBOL)] == \
         [(OrderKind.TAKE_PROFIT, Side.SELL), (OrderKind.STOP, Side.SELL)]
     everything = await venue.exchange.open_orders()
-    assert {o.symbol for o in everything} == {"EURUSD", "XAUUSD"} and len(everything) == 3
+    assert {o.symbol for o in everything} == {"EUR_USD", "XAU_USD"} and len(everything) == 3  # OANDA's names
     stop = await venue.exchange.get_order(SYMBOL, order_id=order.stop_loss_order_id)
     assert stop is not None
     cancelled = await venue.exchange.cancel_order(SYMBOL, stop.id)
@@ -960,7 +971,7 @@ async def test_positions_and_balance(venue: OandaHarness) -> None:
     venue.holding(Side.BUY, D("2500"), D("1.09876"))
     venue.fake.open_trade("XAU_USD", D("-3"), D("2400.125"))
     assert [(p.symbol, p.side, p.quantity, p.entry_price) for p in await venue.exchange.positions()] == \
-        [("EURUSD", Side.BUY, D("2500"), D("1.09876")), ("XAUUSD", Side.SELL, D("3"), D("2400.125"))]
+        [("EUR_USD", Side.BUY, D("2500"), D("1.09876")), ("XAU_USD", Side.SELL, D("3"), D("2400.125"))]
     assert (await venue.exchange.position("EUR_USD")).symbol == "EUR_USD"  # echoes the caller's spelling
     balance = await venue.exchange.balance()
     assert (balance.currency, balance.total, balance.available) == ("USD", D("100000.0000"), D("99967.3700"))
@@ -987,10 +998,11 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         order = body_of(sent)["order"]
         assert (order["units"], order["stopLossOnFill"]["price"], order["takeProfitOnFill"]["price"]) == \
             ("1000", "1.08900", "1.12200")
-        # reads: reconcile, rules (once), a reference price (the alert has none); then the entry,
-        # which carries both exits — their ids come back with the fill, their prices are ours
+        # reads: the instrument (once: it names the symbol, then serves the rules), reconcile, a
+        # reference price (the alert has none); then the entry, which carries both exits — their
+        # ids come back with the fill, their prices are ours
         assert calls(fake) == [
-            ("GET", "/openPositions"), ("GET", "/instruments"), ("GET", "/pricing"), ("POST", "/orders")]
+            ("GET", "/instruments"), ("GET", "/openPositions"), ("GET", "/pricing"), ("POST", "/orders")]
         position = opened.json()["position"]
         assert (position["stopLossPrice"], position["takeProfitPrice"]) == (1.089, 1.122)
 

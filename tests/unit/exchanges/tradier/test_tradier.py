@@ -22,6 +22,7 @@ adapter's own objects.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -111,6 +112,8 @@ class FakeTradier:
         self.fill_on_read: int | None = None
         #: statuses the next order reads answer with
         self.detail_failures: deque[int] = deque()
+        #: order reads and cancels let other tasks run before they answer, as a network does
+        self.network_turns = False
         self._reads: dict[int, int] = {}
         self._ids = itertools.count(257459)
         path = f"/v1/accounts/{ACCOUNT}"
@@ -120,8 +123,8 @@ class FakeTradier:
         router.get(path=f"{path}/balances").mock(side_effect=lambda request: httpx.Response(200, json=self.balances))
         router.post(path=ORDERS).mock(side_effect=self._post)
         router.get(path=ORDERS).mock(side_effect=self._list)
-        router.get(path__regex=rf"^{ORDERS}/(?P<oid>\d+)$").mock(side_effect=self._detail)
-        router.delete(path__regex=rf"^{ORDERS}/(?P<oid>\d+)$").mock(side_effect=self._cancel)
+        router.get(path__regex=rf"^{ORDERS}/(?P<oid>\d+)$").mock(side_effect=self._over_network(self._detail))
+        router.delete(path__regex=rf"^{ORDERS}/(?P<oid>\d+)$").mock(side_effect=self._over_network(self._cancel))
 
     # ------------------------------------------------------------ scripting
     def quote(self, symbol: str, last: D | None, bid: D | None = None, ask: D | None = None) -> None:
@@ -148,6 +151,13 @@ class FakeTradier:
         return [(call.request.method, call.request.url.path) for call in self.router.calls]
 
     # ------------------------------------------------------------ routes
+    def _over_network(self, handler: Callable[..., httpx.Response]) -> Callable[..., Any]:
+        async def answer(request: httpx.Request, oid: str) -> httpx.Response:
+            if self.network_turns:
+                await asyncio.sleep(0)  # one turn of the event loop: concurrent requests overlap
+            return handler(request, oid)
+        return answer
+
     def _quotes(self, request: httpx.Request) -> httpx.Response:
         if self.read_failures:
             return httpx.Response(self.read_failures.popleft(), text="Service Unavailable")
@@ -1012,9 +1022,8 @@ async def test_a_reversal_round_trips(venue: TradierHarness) -> None:
     positions = f"/v1/accounts/{ACCOUNT}/positions"
     assert venue.fake.requests() == [
         ("GET", positions), ("POST", ORDERS), ("GET", close_id), ("GET", positions),
-        # both legs of the old OCO: the first cancel takes the whole OCO, the second finds it final
-        # (on a real network the two overlap: then both DELETE and the loser reads once more)
-        ("GET", old), ("DELETE", old), ("GET", old),
+        # both legs of the old OCO: the first cancel takes the whole OCO, the second knows it did
+        ("GET", old), ("DELETE", old),
         ("POST", ORDERS), ("GET", entry_id), ("POST", ORDERS), ("GET", oco_id),
     ]
 
@@ -1069,10 +1078,35 @@ async def test_the_executor_opens_and_reverses_with_the_measured_round_trips(
     assert venue.fake.requests() == [
         ("GET", positions), ("GET", quotes),  # what is held, price
         ("POST", ORDERS), ("GET", f"{ORDERS}/257463"), ("GET", positions),  # close, confirmed flat
-        ("GET", old), ("DELETE", old), ("GET", old),  # the old OCO (both legs)
+        ("GET", old), ("DELETE", old),  # the old OCO (both legs: one cancel)
         ("POST", ORDERS), ("GET", f"{ORDERS}/257464"), ("POST", ORDERS), ("GET", f"{ORDERS}/257465"),
     ]
     assert venue.fake.orders[257460]["status"] == "canceled" and venue.fake.held["AAPL"][0] == D(-10)
+
+
+async def test_a_close_cancels_the_oco_of_both_exits_with_one_delete(
+        venue: TradierHarness, executor: TradeExecutor, store: SqliteStore) -> None:
+    """Both stored exits are legs of one Tradier order: the close cancels them at once, and when the
+    two cancels overlap (as they do over a network) exactly one DELETE reaches Tradier."""
+    venue.fake.network_turns = True
+    venue.fills_at(venue.price)
+    signal = Signal(action="buy", symbol="AAPL", exchange="tradier", quantity=D(10),
+                    stop_loss_percent=D(2), take_profit_percent=D(4))
+    opened = await executor.execute(Job("55555555-5555-4555-8555-555555555555", LOCAL_USER_ID, signal))
+    assert opened.body["action"] == "opened", opened.body
+    venue.fake.router.reset()
+
+    close = Signal(action="close", symbol="AAPL", exchange="tradier")
+    closed = await executor.execute(Job("66666666-6666-4666-8666-666666666666", LOCAL_USER_ID, close))
+    assert closed.body["action"] == "closed", closed.body
+    positions, oco = f"/v1/accounts/{ACCOUNT}/positions", f"{ORDERS}/257460"
+    assert venue.fake.requests() == [
+        ("GET", positions), ("POST", ORDERS), ("GET", f"{ORDERS}/257463"), ("GET", positions),
+        ("GET", oco), ("DELETE", oco),  # the OCO holding both exits: read once, cancelled once
+    ]
+    assert [f.get("side") for f in venue.fake.forms[2:]] == ["sell"]
+    assert {leg["status"] for leg in venue.fake.orders[257460]["leg"]} == {"canceled"}
+    assert await store.get_position(LOCAL_USER_ID, "tradier", "AAPL") is None
 
 
 async def test_a_limit_alert_rests_as_one_otoco_and_is_adopted_with_its_exits_once_filled(
