@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     duplicate_window_sec: float = Field(30, ge=0)
     #: requests left pending by a crash are executed on start-up only if younger than this
     signal_max_age_sec: float = Field(10, gt=0)
+    #: entries whose alert `timestamp` is older than this are refused, for every user (0: not checked);
+    #: TradingView delivers within seconds, but queues alerts for a minute or more when busy
+    max_signal_age_sec: int = Field(120, ge=0)
 
     default_trade_amount_usd: Decimal = Field(Decimal(600), gt=0)
     #: stop-loss used when an alert names none; 0 allows unprotected entries

@@ -36,6 +36,7 @@ from sparky.signals.rate_limits import RateLimits, parse_rates
 from sparky.store.base import Store
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
+from sparky.store_watch import WATCH_INTERVAL_SEC, StoreWatch
 
 log = structlog.get_logger("sparky.services")
 
@@ -58,6 +59,17 @@ class Services:
     admin_token: str
     started_at: float
     http: HttpClientPool
+    #: drops the caches below when another process (`sparky users`) changed the store
+    store_watch: StoreWatch | None = None
+
+    async def reload_caches(self) -> int:
+        """Forget cached strategies, settings, plans, credentials and notification preferences, and
+        re-read the webhook secrets (their count is returned)."""
+        if self.gates is not None:
+            self.gates.reload()
+        self.accounts.evict()
+        self.notifier.forget_preferences()
+        return await self.secrets.refresh()
 
     async def aclose(self) -> None:
         await self.background.aclose()
@@ -166,10 +178,15 @@ async def build_services(settings: Settings) -> Services:
         accounts=accounts,
         gates=gates,
         limits=build_rate_limits(settings, cache, gates),
+        max_signal_age_sec=settings.max_signal_age_sec,
     )
     background = TaskRunner()
+    services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
+                        gates, directory, background, admin_token, time.monotonic(), http)
     if tenants is not None:
         await directory.refresh()
         background.every("secrets.refresh", settings.secret_refresh_sec, directory.refresh)
-    return Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
-                    gates, directory, background, admin_token, time.monotonic(), http)
+        services.store_watch = StoreWatch(tenants, services.reload_caches)
+        if await services.store_watch.start():
+            background.every("store.watch", WATCH_INTERVAL_SEC, services.store_watch.poll)
+    return services

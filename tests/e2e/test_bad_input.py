@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -262,7 +263,7 @@ async def test_body_beyond_the_structural_limits_is_a_400_naming_the_body(
 async def test_real_alerts_fit_well_within_the_limits(sparky: Sparky) -> None:
     raw = alert_text(
         '"note": "' + "x" * 40_000 + r' \ud83d\ude00", "meta": {"bars": [' + ", ".join(["27000.5"] * 500) + "]}, "
-        '"timestamp": 1795255200000, "ai_confidence": 0.1000000000000000055511151231257827',
+        f'"timestamp": {int(time.time() * 1000)}, "ai_confidence": 0.1000000000000000055511151231257827',
         price="27000.12345678901234567890123456789",
     )
     response = await sparky.client.post("/webhook", content=raw, headers=JSON)

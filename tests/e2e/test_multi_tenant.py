@@ -192,9 +192,10 @@ async def test_the_same_alert_signed_again_later_is_a_new_alert(tenants: Sparky,
 
 async def test_quota_twenty_concurrent_requests_with_two_left_accept_exactly_two(tenants: Sparky) -> None:
     await tenants.services.store.set_plan(ALICE, "Free")  # 5 a month
+    entry = {"action": "buy", "price": 10, "position_size_usd": 50}
     for i in range(3):
-        assert (await post(tenants, ALICE, action="close", symbol=f"S{i}USDT"))["status"] == 200
-    results = await asyncio.gather(*(post(tenants, ALICE, action="close", symbol=f"X{i}USDT") for i in range(20)))
+        assert (await post(tenants, ALICE, symbol=f"S{i}USDT", **entry))["status"] == 200
+    results = await asyncio.gather(*(post(tenants, ALICE, symbol=f"X{i}USDT", **entry) for i in range(20)))
     accepted = [r for r in results if r["status"] == 200]
     refused = [r for r in results if r["status"] == 429]
     assert (len(accepted), len(refused)) == (2, 18)
@@ -325,7 +326,7 @@ async def test_a_plan_that_cannot_be_read_refuses_with_503_and_records_nothing(t
         raise OSError("database unreachable")
 
     monkeypatch.setattr(tenants.services.store, "subscription_plan", down)
-    result = await post(tenants, ALICE, action="close")
+    result = await post(tenants, ALICE, action="buy")
     assert result["status"] == 503 and "nothing was executed" in result["error"]
     assert await tenants.services.store.list_webhook_requests() == []
 

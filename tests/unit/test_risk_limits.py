@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -210,7 +209,7 @@ def test_malformed_custom_window_refuses(window: Any) -> None:
     assert verdict is not None and verdict.startswith("invalid trading_window")
 
 
-@pytest.mark.parametrize("preset", ["forex-hours", "market-hours", "", "24x7", None])
+@pytest.mark.parametrize("preset", ["forex-hours", "market-hours", "", "24x7"])
 def test_unknown_preset_refuses(preset: Any) -> None:
     verdict = trading_window_verdict(settings(preset), utc("2026-03-11T14:00"))
     assert verdict == f"unknown trading_hours_preset {preset!r}"
@@ -534,8 +533,20 @@ async def test_naive_now_is_refused_for_entries_but_never_blocks_a_close() -> No
     assert await check(FakeReads(settings("24/7")), signal("close"), naive) is None
 
 
-def test_settings_helper_matches_the_dataclass_defaults_it_overrides() -> None:
-    # the defaults of the real row are limiting (24/5, 3 positions, weekends off, 10 s age)
-    default = TradeSettings(user_id="u1", exchange="aster")
-    assert replace(default, trading_hours_preset="24/7", allow_weekends=True, max_open_positions=0,
-                   max_signal_age_sec=0) == settings("24/7")
+@pytest.mark.parametrize("when", [
+    "2026-03-07T12:00",  # Saturday
+    "2026-03-06T22:30",  # Friday 17:30 in New York: outside 24/5
+    "2026-03-11T03:00",  # Wednesday night in New York: outside both sessions
+])
+async def test_settings_nobody_set_limit_nothing(when: str) -> None:
+    only_weekly = TradeSettings(user_id="u1", exchange="aster", max_trades_per_week=10)
+    reads = FakeReads(only_weekly, trades=3, open_positions=50)
+    old_alert = signal("buy", timestamp=utc(when) - timedelta(minutes=30))
+    assert await check(reads, old_alert, utc(when)) is None
+    assert [call[0] for call in reads.calls] == ["get_trade_settings", "weekly_trade_stats"]  # no count: no limit
+
+
+def test_only_allow_weekends_set_refuses_the_utc_weekend() -> None:
+    only_weekends = TradeSettings(user_id="u1", exchange="aster", allow_weekends=False)
+    assert trading_window_verdict(only_weekends, utc("2026-03-06T23:00")) is None  # Friday, no window set
+    assert trading_window_verdict(only_weekends, utc("2026-03-07T00:00")).startswith("weekend trading is disabled")

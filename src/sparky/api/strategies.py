@@ -12,9 +12,5 @@ router = APIRouter(tags=["operator"])
 
 @router.post("/strategies/reload", summary="Clear strategy, settings and credential caches (admin)")
 async def reload_strategies(services: ServicesDep, _: AdminDep) -> JSONResponse:
-    if services.gates is not None:
-        services.gates.reload()
-    services.accounts.evict()
-    services.notifier.forget_preferences()
-    secrets = await services.secrets.refresh()
+    secrets = await services.reload_caches()
     return JSONResponse({"success": True, "message": "Caches cleared", "webhookSecrets": secrets})

@@ -37,6 +37,7 @@ from sparky.cli.users_input import (
     plan_name,
     plan_names,
     preset,
+    setting_name,
     usd,
     user_uuid,
     utc_window,
@@ -166,8 +167,8 @@ def add_arguments(subparsers: Any) -> None:
 
     settings = command("settings", change_settings, help="show or change a user's risk settings for an exchange",
                        description="Change the given risk settings of a user on one exchange (the "
-                       "others keep their current or default values) and show the result. 0 means "
-                       "unlimited for the limits.")
+                       "others keep their current values) and show what is enforced. A setting "
+                       "never given limits nothing; 0 means unlimited for the limits.")
     settings.add_argument("user_id", type=user_uuid, metavar="USER_ID")
     settings.add_argument("exchange", metavar="EXCHANGE")
     settings.add_argument("--max-trades-per-week", type=count, default=None, metavar="N")
@@ -179,7 +180,11 @@ def add_arguments(subparsers: Any) -> None:
                           help="UTC window for the custom preset (implies --trading-hours-preset custom)")
     settings.add_argument("--allow-weekends", action=argparse.BooleanOptionalAction, default=None)
     settings.add_argument("--max-signal-age-sec", type=count, default=None, metavar="N",
-                          help="refuse alerts whose timestamp is older (0: not checked)")
+                          help="refuse alerts whose timestamp is older (0: not checked); the server's "
+                          "MAX_SIGNAL_AGE_SEC applies to every user in any case")
+    settings.add_argument("--unset", type=setting_name, action="append", default=None, metavar="SETTING",
+                          help="clear a setting so it limits nothing (repeatable), e.g. --unset "
+                          "max-open-positions")
 
     plan = command("plan", change_plan, help="change a user's plan")
     plan.add_argument("user_id", type=user_uuid, metavar="USER_ID")

@@ -115,7 +115,7 @@ async def rotate_secret(store: SqliteStore, args: argparse.Namespace) -> None:
     await _require_user(store, args.user_id)
     secret = await _store_new_secret(store, args.user_id)
     print(f"New webhook secret for user {args.user_id}; the old one no longer authenticates "
-          "(a running server may accept it until its next secret refresh, SECRET_REFRESH_SEC).")
+          "(a server running on this data dir notices within about 2 seconds).")
     print()
     _print_secret(secret)
 
@@ -213,13 +213,17 @@ _SETTINGS_FIELDS = (
     ("max_open_positions", "max_open_positions", "max open positions"),
     ("max_signal_age_sec", "max_signal_age_sec", "max signal age sec"),
 )
+_LABELS = {field: label for field, _, label in _SETTINGS_FIELDS}
 
 
-def _setting_text(name: str, value: Any) -> str:
+def _setting_text(settings: TradeSettings, name: str) -> str:
+    """What the server enforces for one setting that is set."""
+    value = getattr(settings, name)
     if name == "trading_window":
-        return "-".join(value) + " UTC" if isinstance(value, list) else repr(value)
+        shown = "-".join(value) + " UTC" if isinstance(value, list) else repr(value)
+        return shown if settings.trading_hours_preset == "custom" else f"{shown} (not used: the preset is not custom)"
     if name == "allow_weekends":
-        return "yes" if value else "no"
+        return "yes" if value else "no (Saturday and Sunday are refused)"
     if name in ("max_trades_per_week", "max_loss_per_week_usd", "max_open_positions") and value == 0:
         return "0 (unlimited)"
     if name == "max_signal_age_sec" and value == 0:
@@ -227,32 +231,52 @@ def _setting_text(name: str, value: Any) -> str:
     return str(value)
 
 
+def _settings_changes(args: argparse.Namespace, current: TradeSettings | None) -> dict[str, Any]:
+    """The fields to store: those given (a value) and those to clear (None)."""
+    changes = {field: getattr(args, dest) for field, dest, _ in _SETTINGS_FIELDS if getattr(args, dest) is not None}
+    for field in args.unset or []:
+        if field in changes:
+            raise InputError(f"--unset {field.replace('_', '-')} and a value for it: choose one")
+        changes[field] = None
+    if args.trading_window is not None and changes.get("trading_hours_preset", "custom") != "custom":
+        raise InputError(f"--trading-window applies only to the custom preset, not {changes['trading_hours_preset']!r}")
+    if args.trading_window is not None:
+        changes["trading_hours_preset"] = "custom"  # a window only applies to the custom preset
+    preset = changes.get("trading_hours_preset", current.trading_hours_preset if current else None)
+    window = changes.get("trading_window", current.trading_window if current else None)
+    if preset == "custom" and window is None:
+        raise InputError("the custom preset needs a window: add --trading-window HH:MM-HH:MM (UTC)")
+    return changes
+
+
 async def change_settings(store: SqliteStore, args: argparse.Namespace) -> None:
+    """Store the settings given; every other one keeps its value, and one never set limits nothing.
+    Then show exactly what the server enforces."""
     await _require_user(store, args.user_id)
     exchange = _exchange(args.exchange)
-    if args.trading_window is not None:
-        if args.trading_hours_preset is None:
-            args.trading_hours_preset = "custom"  # a window only applies to the custom preset
-        elif args.trading_hours_preset != "custom":
-            raise InputError(f"--trading-window applies only to the custom preset, not "
-                             f"{args.trading_hours_preset!r}")
     current = await store.get_trade_settings(args.user_id, exchange)
+    changes = _settings_changes(args, current)
     before = current or TradeSettings(user_id=args.user_id, exchange=exchange)
-    changes = {
-        field: getattr(args, dest)
-        for field, dest, _ in _SETTINGS_FIELDS
-        if getattr(args, dest) is not None
-    }
     after = replace(before, **changes)
     if changes:
         await store.upsert_trade_settings(after)
         print(f"Trade settings of user {args.user_id} on {exchange} (* changed):")
     else:
-        state = "stored" if current is not None else "defaults, nothing stored"
+        state = "stored" if current is not None else "nothing stored"
         print(f"Trade settings of user {args.user_id} on {exchange} ({state}; no change given):")
+    unset = []
     for field, _, label in _SETTINGS_FIELDS:
         mark = "*" if field in changes and getattr(before, field) != changes[field] else " "
-        print(f" {mark}{label:<22} {_setting_text(field, getattr(after, field))}")
+        if getattr(after, field) is not None:
+            print(f" {mark}{label:<22} {_setting_text(after, field)}")
+        elif mark == "*":
+            print(f" *{label:<22} not set (cleared)")
+        else:
+            unset.append(label)
+    if unset and len(unset) == len(_SETTINGS_FIELDS):
+        print("  nothing is set: no limit applies on this exchange")
+    elif unset:
+        print(f"  not set, so not limited: {', '.join(unset)}")
 
 
 async def change_plan(store: SqliteStore, args: argparse.Namespace) -> None:

@@ -93,6 +93,19 @@ def preset(text: str) -> str:
     return preset
 
 
+#: the trade settings `sparky users settings` sets, as their flags name them
+SETTING_NAMES = ("trading-hours-preset", "trading-window", "allow-weekends", "max-trades-per-week",
+                 "max-loss-per-week-usd", "max-open-positions", "max-signal-age-sec")
+
+
+def setting_name(text: str) -> str:
+    """A setting's flag name (`max-open-positions`, with or without `--`) → its field name."""
+    name = text.strip().lower().removeprefix("--").replace("_", "-")
+    if name not in SETTING_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown setting {text!r}: choose one of {', '.join(SETTING_NAMES)}")
+    return name.replace("-", "_")
+
+
 def utc_window(text: str) -> list[str]:
     """`HH:MM-HH:MM` (UTC, 00:00–23:59) → ["HH:MM", "HH:MM"], zero-padded."""
     match = _WINDOW.match(text)

@@ -2,8 +2,9 @@
 
 The local user (legacy secret, config.json) trades on the registry's adapters. Every other user
 trades on adapters built from their own `bot_credentials` row, cached per (user, exchange,
-environment) for `ttl` seconds; an adapter whose credentials changed is replaced and closed. Each
-user gets their own paper account (state in `<data>/paper/<user>.json`).
+environment) for `ttl` seconds; an adapter whose credentials changed is replaced and closed.
+`evict()` makes the next signal re-read them. Each user gets their own paper account (state in
+`<data>/paper/<user>.json`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class ExchangeAccounts:
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._papers: dict[str, Exchange] = {}
         self._lock = asyncio.Lock()
+        self._evictions = 0
 
     def supports(self, user_id: str, exchange: str) -> bool:
         """Whether a signal for `exchange` can be accepted from this user at all."""
@@ -102,16 +104,19 @@ class ExchangeAccounts:
         if cached is not None and cached.expires > self._clock():
             return cached.exchange
         async with self._lock:
+            evictions = self._evictions
             record = await self._store.get_credentials(user_id, exchange, "production")
             if record is None:
                 raise MissingCredentials(exchange)
+            # keys read before an eviction may predate the change that caused it: use them once
+            expires = self._clock() + self._ttl if evictions == self._evictions else 0
             cached = self._cache.get(key)
             fingerprint = _fingerprint(record)
             if cached is not None and cached.fingerprint == fingerprint:
-                cached.expires = self._clock() + self._ttl
+                cached.expires = expires
                 return cached.exchange
             adapter = create_adapter(credentials_of(record), self._http)
-            self._cache[key] = _Cached(adapter, fingerprint, self._clock() + self._ttl)
+            self._cache[key] = _Cached(adapter, fingerprint, expires)
             if cached is not None:  # keys changed: retire the old adapter
                 log.info("exchange.credentials_changed", exchange=exchange)
                 await cached.exchange.aclose()
@@ -125,7 +130,9 @@ class ExchangeAccounts:
         return paper
 
     def evict(self) -> None:
-        """Forget cached adapters so the next signal re-reads credentials (POST /strategies/reload)."""
+        """Forget cached adapters so the next signal re-reads credentials (POST /strategies/reload,
+        or another process changed the store)."""
+        self._evictions += 1
         for cached in self._cache.values():
             cached.expires = 0
 

@@ -85,7 +85,8 @@ class SecretDirectory:
 
     Refreshed in full every few seconds by a background task (removals take effect), looked up in
     the store once on a miss, and misses remembered for `negative_ttl` so a stream of bad secrets
-    cannot hammer the store.
+    cannot hammer the store. A read that started before a newer refresh is never kept over it
+    (it could bring back a secret that was just rotated out).
     """
 
     def __init__(self, store: TenantStore | None, *, negative_ttl: float = 60.0, max_negative: int = 10_000,
@@ -96,12 +97,18 @@ class SecretDirectory:
         self._negative_ttl = negative_ttl
         self._max_negative = max_negative
         self._clock = clock
+        self._started = 0  # refreshes started
+        self._applied = 0  # the newest refresh whose result is in _owners
 
     async def refresh(self) -> int:
         if self._store is None:
             return 0
-        self._owners = dict(await self._store.webhook_secret_owners())
-        return len(self._owners)
+        self._started += 1
+        number = self._started
+        owners = dict(await self._store.webhook_secret_owners())
+        if number > self._applied:
+            self._owners, self._applied = owners, number
+        return len(owners)
 
     async def owner(self, secret: str) -> str | None:
         digest = secret_digest(secret)
@@ -111,7 +118,10 @@ class SecretDirectory:
         expires = self._misses.get(digest)
         if expires is not None and expires > self._clock():
             return None
+        started = self._started
         owner = await self._store.find_webhook_secret_owner(secret)
+        if started != self._started:  # a refresh began meanwhile: answer, but cache nothing
+            return owner
         if owner is None:
             if len(self._misses) >= self._max_negative:
                 self._misses.clear()

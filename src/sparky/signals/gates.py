@@ -2,7 +2,10 @@
 
 The quota itself is checked and counted atomically by the store when the request is recorded
 (`record_counted_webhook_request`); this module knows the plan's limit and tells the user when
-they near or reach it. Everything read here is cached briefly; `reload()` clears it.
+they near or reach it. Exits (close, close_long, close_short, flat) are never refused by the quota
+or the risk limits: nothing may keep a user in a position. Only an inactive strategy refuses them.
+Everything read here is cached briefly; `reload()` clears it (also when another process changed
+the store, see `sparky.store_watch`).
 """
 
 from __future__ import annotations
@@ -47,24 +50,39 @@ class Admission:
     over_quota: Callable[[int, int], Rejection] | None = None
 
 
-#: a signal no gate applies to (the local user; a server without tenants): uncounted
+#: recorded without a quota check (the local user, a server without tenants, exits)
 UNGATED = Admission()
 
 
+def risk_rejection(decision: RiskDecision) -> Rejection:
+    """The original's 429 answer to an entry a risk limit refused."""
+    body = {"success": False, "error": "Risk limit exceeded", "message": decision.message,
+            "data": jsonable({"limitType": decision.limit_type, "current": decision.current,
+                              "limit": decision.limit})}
+    return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
+
+
 class _TtlCache:
+    """Values read from the store, kept `ttl` seconds. `clear()` starts a new generation: a value
+    read before it (it may predate the change that caused the clear) is not kept."""
+
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
         self._ttl, self._clock, self._data = ttl, clock, {}
+        self.generation = 0
 
     def get(self, key: Any) -> Any:
         hit = self._data.get(key)
         return hit[1] if hit is not None and hit[0] > self._clock() else None
 
-    def put(self, key: Any, value: Any) -> Any:
-        self._data[key] = (self._clock() + self._ttl, value)
+    def put(self, key: Any, value: Any, generation: int) -> Any:
+        """Keep `value` (read during `generation`) unless the cache was cleared since."""
+        if generation == self.generation:
+            self._data[key] = (self._clock() + self._ttl, value)
         return value
 
     def clear(self) -> None:
         self._data.clear()
+        self.generation += 1
 
 
 class CachedTenantReads:
@@ -79,8 +97,9 @@ class CachedTenantReads:
         cached = self._settings.get(key)
         if cached is not None:
             return cached or None  # False marks "no row"
+        generation = self._settings.generation
         found = await self._store.get_trade_settings(user_id, exchange)
-        self._settings.put(key, found or False)
+        self._settings.put(key, found or False, generation)
         return found
 
     async def weekly_trade_stats(self, user_id: str, exchange: str, since: datetime) -> WeeklyTradeStats:
@@ -117,6 +136,9 @@ class Gates:
         rejection = await self._check(user_id, signal, now)
         if rejection is not None:
             return Admission(rejection=rejection)
+        if not signal.action.is_entry:
+            # recorded like any request (so it may count), but a used-up quota never refuses an exit
+            return UNGATED
         plan, limit = await self._plan_and_limit(user_id)
         if limit is None:
             return Admission(plan=plan)
@@ -150,9 +172,10 @@ class Gates:
         key = ("strategy", user_id, (signal.strategy or "").lower(), signal.strategy_id)
         strategy: StrategyRecord | None = self._cached.get(key)
         if strategy is None:
+            generation = self._cached.generation
             strategy = await self._store.find_strategy(user_id, name=signal.strategy, strategy_id=signal.strategy_id)
             if strategy is not None:
-                self._cached.put(key, strategy)
+                self._cached.put(key, strategy, generation)
         if strategy is not None and strategy.status == "active":
             return None
         name = signal.strategy or signal.strategy_id
@@ -164,10 +187,7 @@ class Gates:
         if decision.limit_type in event:
             self._notifier.notify(user_id, event[decision.limit_type], "Risk limit reached", decision.message,
                                   limitType=decision.limit_type)
-        body = {"success": False, "error": "Risk limit exceeded", "message": decision.message,
-                "data": jsonable({"limitType": decision.limit_type, "current": decision.current,
-                                  "limit": decision.limit})}
-        return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
+        return risk_rejection(decision)
 
     async def plan(self, user_id: str) -> str:
         """The user's plan (cached); ServiceUnavailable when it cannot be read."""
@@ -178,8 +198,9 @@ class Gates:
         key = ("plan", user_id)
         plan = self._cached.get(key)
         if plan is None:
+            generation = self._cached.generation
             try:
-                plan = self._cached.put(key, await self._store.subscription_plan(user_id))
+                plan = self._cached.put(key, await self._store.subscription_plan(user_id), generation)
             except Exception as err:
                 raise ServiceUnavailable("The plan's quota could not be checked; nothing was executed") from err
         return plan, self._limits.get(plan, self._limits.get("Free"))

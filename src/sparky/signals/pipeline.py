@@ -21,6 +21,7 @@ from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.freshness import stale_signal
 from sparky.signals.gates import UNGATED, Gates, Rejection
 from sparky.signals.intake import read_body
 from sparky.signals.models import Signal
@@ -53,7 +54,7 @@ def _short(value: Any, limit: int = 64) -> str | None:
 class WebhookPipeline:
     def __init__(self, *, authenticator: Authenticator, dedupe: DuplicateGuard, dispatcher: Dispatcher,
                  store: Store, accounts: ExchangeAccounts, gates: Gates | None = None,
-                 limits: RateLimits | None = None) -> None:
+                 limits: RateLimits | None = None, max_signal_age_sec: float = 0) -> None:
         self._auth = authenticator
         self._dedupe = dedupe
         self._dispatcher = dispatcher
@@ -61,6 +62,7 @@ class WebhookPipeline:
         self._accounts = accounts
         self._gates = gates
         self._limits = limits
+        self._max_signal_age = max_signal_age_sec
 
     async def handle(self, raw: bytes, content_type: str | None, source_ip: str | None,
                      headers: Mapping[str, str] | None = None) -> WebhookResponse:
@@ -103,6 +105,10 @@ class WebhookPipeline:
             if rejection is not None:
                 return await self._refuse(record, rejection, started, stage="rate_limit",
                                           status=RequestStatus.RATE_LIMITED)
+
+        stale = stale_signal(signal, record.created_at, self._max_signal_age)  # every user, the local one too
+        if stale is not None:
+            return await self._refuse(record, stale, started, stage="signal_age")
 
         admission = UNGATED
         if self._gates is not None and user_id != LOCAL_USER_ID:

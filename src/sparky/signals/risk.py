@@ -11,9 +11,13 @@ time is an argument (an aware datetime). Checks, in order, each with its `limitT
 5. ``max_loss_per_week_usd``  Σ |pnl_usd| of this week's losing trades ≥ the limit
 6. ``max_open_positions``   the user's open positions on this exchange ≥ the limit
 
-Numeric limits: 0 (or NULL) means unlimited; otherwise blocked when current ≥ limit, so a negative
-limit blocks every entry rather than being ignored. Closes (close, close_long, close_short) are
-never checked: a limit must never keep a user in a position. No settings row means no limits.
+Only what the user set is enforced: a field that is None (NULL) limits nothing, and no settings
+row means no limits. Numeric limits: 0 also means unlimited; otherwise blocked when current ≥
+limit, so a negative limit blocks every entry rather than being ignored. Closes (close, close_long,
+close_short, flat) are never checked: a limit must never keep a user in a position.
+
+The server-wide MAX_SIGNAL_AGE_SEC is checked for every user by `signals.freshness` with the same
+`signal_age_decision`; a user's max_signal_age_sec can only be stricter.
 
 Unlike the original, which let trades through when its database query failed, a store error (or
 missing time-zone data) raises `RiskCheckUnavailable`: the caller answers 503 and executes nothing.
@@ -50,6 +54,7 @@ __all__ = [
     "month_start",
     "next_month_start",
     "next_week_start",
+    "signal_age_decision",
     "signal_age_verdict",
     "trading_window_verdict",
     "week_start",
@@ -100,8 +105,9 @@ def _age_seconds(signal_timestamp: datetime, now: datetime) -> float:
     return (now - stamp).total_seconds()
 
 
-def signal_age_verdict(signal_timestamp: datetime | None, now: datetime, max_age_sec: Any) -> str | None:
-    """None when the signal is fresh enough, else the reason.
+def signal_age_verdict(signal_timestamp: datetime | None, now: datetime, max_age_sec: Any,
+                       setting: str = "max_signal_age_sec") -> str | None:
+    """None when the signal is fresh enough, else the reason (naming `setting`).
 
     Not checked (None) without a timestamp or with max_age_sec 0 / None. Refused when older than
     max_age_sec (exactly max_age_sec old is allowed) or more than MAX_FUTURE_SKEW_SEC in the future.
@@ -116,8 +122,19 @@ def signal_age_verdict(signal_timestamp: datetime | None, now: datetime, max_age
                 "skew); check the alert's time and the sender's clock")
     if age > max_age_sec:
         return (f"signal is too old: {age:.1f} s, the maximum is {max_age_sec} s "
-                "(max_signal_age_sec); check the alert's timing")
+                f"({setting}); check the alert's timing")
     return None
+
+
+def signal_age_decision(signal_timestamp: datetime | None, now: datetime, max_age_sec: Any,
+                        setting: str = "max_signal_age_sec") -> RiskDecision | None:
+    """The `signal_age` refusal (current = the age in whole seconds, negative in the future), or None."""
+    reason = signal_age_verdict(signal_timestamp, now, max_age_sec, setting)
+    if reason is None:
+        return None
+    age = _age_seconds(signal_timestamp, now)  # type: ignore[arg-type]  # a verdict implies a timestamp
+    current = math.ceil(age) if age > 0 else -math.ceil(-age)
+    return RiskDecision("signal_age", current, max_age_sec, reason)
 
 
 # --- the entry check ----------------------------------------------------------------------------
@@ -184,12 +201,9 @@ async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, sign
     except ZoneInfoNotFoundError as err:
         raise RiskCheckUnavailable(f"time zone data is missing ({err}); install the tzdata package") from err
 
-    max_age = settings.max_signal_age_sec
-    reason = signal_age_verdict(signal.timestamp, now, max_age)
-    if reason is not None:
-        age = _age_seconds(signal.timestamp, now)  # type: ignore[arg-type]  # a verdict implies a timestamp
-        current = math.ceil(age) if age > 0 else -math.ceil(-age)
-        return RiskDecision("signal_age", current, max_age, reason)
+    stale = signal_age_decision(signal.timestamp, now, settings.max_signal_age_sec)
+    if stale is not None:
+        return stale
 
     try:
         max_trades = _limit(settings.max_trades_per_week, "max_trades_per_week")

@@ -30,9 +30,11 @@ preset             entries allowed                                            zo
 - **allow_weekends = false** additionally refuses Saturday and Sunday in the preset's zone (UTC for
   ``24/7`` and ``custom``), except for the ``weekend`` preset itself. For ``24/5`` this means the
   Sunday-evening FX open (Sunday 17:00–24:00 New York) is only traded with allow_weekends = true;
-  with the default (false) the week starts Monday 00:00 New York time.
-- An unknown preset, a None preset or a malformed custom window **refuses** with a reason; nothing
-  is ever silently allowed. Exchange holidays are not modelled.
+  with false the week starts Monday 00:00 New York time.
+- **Not set** (None, a NULL column): no preset means no trading window, no allow_weekends means
+  weekends are not refused. Only what the user set is enforced.
+- An unknown preset or a malformed custom window **refuses** with a reason; nothing the user set
+  is ever silently ignored. Exchange holidays are not modelled.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def window_refusal(preset: Any, trading_window: Any, now: datetime) -> WindowRef
     """The trading-window check alone (not allow_weekends). None when entries are allowed."""
     require_aware(now)
     key = _preset_key(preset)
-    if key == "24/7":
+    if preset is None or key == "24/7":  # None: no trading window was set
         return None
     if key == "24/5":
         local = now.astimezone(zone(NEW_YORK))
@@ -213,8 +215,8 @@ def _weekend_zone(preset: Any) -> str | None:
 def weekend_refusal(preset: Any, allow_weekends: Any, now: datetime) -> WindowRefusal | None:
     """allow_weekends=false refuses Saturday and Sunday in the preset's zone. None when allowed."""
     require_aware(now)
-    if isinstance(allow_weekends, int) and allow_weekends == 1:  # True (or SQLite's 1); NULL means off
-        return None
+    if allow_weekends is None or (isinstance(allow_weekends, int) and allow_weekends == 1):
+        return None  # not set, or True (SQLite's 1): weekends are allowed
     zone_name = _weekend_zone(preset)
     if zone_name is None:
         return None

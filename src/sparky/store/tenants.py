@@ -80,20 +80,22 @@ class CredentialRecord:
 
 @dataclass
 class TradeSettings:
-    """A `trade_settings_exchange` row (0 means unlimited for the limits)."""
+    """A `trade_settings_exchange` row. A field that is None (NULL) was never set and limits
+    nothing; only what the user set is enforced (0 also means unlimited for the numeric limits).
+    The dashboard writes every field of its form, so its rows enforce what its form showed."""
 
     user_id: str
     exchange: str
-    trading_hours_preset: str = "24/5"  # 24/5 | 24/7 | ny-session | london-session | weekend | custom
-    trading_window: list[str] = field(default_factory=lambda: ["00:00", "23:59"])
-    max_trades_per_week: int = 0
-    max_loss_per_week_usd: Decimal = Decimal(0)
-    max_open_positions: int = 3
-    allow_weekends: bool = False
-    max_signal_age_sec: int = 10
-    auto_close_outside_window: bool = True
-    strike_tolerance_percent: Decimal = Decimal(1)
-    entry_limit_offset_percent: Decimal = Decimal(1)
+    trading_hours_preset: str | None = None  # 24/5 | 24/7 | ny-session | london-session | weekend | custom
+    trading_window: list[str] | None = None  # ["HH:MM", "HH:MM"] UTC, for the custom preset
+    max_trades_per_week: int | None = None
+    max_loss_per_week_usd: Decimal | None = None
+    max_open_positions: int | None = None
+    allow_weekends: bool | None = None  # None: weekends are not refused
+    max_signal_age_sec: int | None = None
+    auto_close_outside_window: bool | None = None
+    strike_tolerance_percent: Decimal | None = None
+    entry_limit_offset_percent: Decimal | None = None
     id: str | None = None
 
 
@@ -226,3 +228,10 @@ class TenantStore(ABC):
 
     @abstractmethod
     async def list_local_users(self) -> list[LocalUser]: ...
+
+    # other writers
+    async def external_change_marker(self) -> int | None:
+        """A value that changes whenever another process (`sparky users`, the dashboard) commits
+        to the store, so a server can drop what it cached at once; None when the store cannot
+        tell (the caches then expire on their own TTLs)."""
+        return None

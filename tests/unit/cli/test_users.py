@@ -350,19 +350,14 @@ def test_credentials_for_an_unknown_user_are_refused(cli: Cli) -> None:
 
 def test_settings_are_updated_partially(cli: Cli) -> None:
     user_id, _, _ = cli.add()
-    defaults = TradeSettings(user_id=user_id, exchange="bybit")
 
     out = cli.ok("settings", user_id, "Bybit", "--max-trades-per-week", "10",
                  "--max-loss-per-week-usd", "250.50")
     assert "*max trades per week    10" in out
 
     first = cli.read(lambda s: s.get_trade_settings(user_id, "bybit"))
-    assert first is not None
-    assert (first.max_trades_per_week, first.max_loss_per_week_usd) == (10, Decimal("250.50"))
-    assert (first.max_open_positions, first.trading_hours_preset, first.trading_window) == (
-        defaults.max_open_positions, defaults.trading_hours_preset, defaults.trading_window
-    )
-    assert (first.allow_weekends, first.max_signal_age_sec) == (False, defaults.max_signal_age_sec)
+    assert first == TradeSettings(user_id=user_id, exchange="bybit", max_trades_per_week=10,
+                                  max_loss_per_week_usd=Decimal("250.50"), id=first.id)
 
     cli.ok("settings", user_id, "bybit", "--max-open-positions", "1", "--allow-weekends",
            "--max-signal-age-sec", "0")
@@ -391,8 +386,51 @@ def test_settings_without_flags_show_and_store_nothing(cli: Cli) -> None:
 
     out = cli.ok("settings", user_id, "paper")
 
-    assert "defaults, nothing stored" in out and "max open positions     3" in out
+    assert out == (f"Trade settings of user {user_id} on paper (nothing stored; no change given):\n"
+                   "  nothing is set: no limit applies on this exchange\n")
     assert cli.read(lambda s: s.get_trade_settings(user_id, "paper")) is None
+
+
+def test_settings_store_and_show_only_what_the_user_set(cli: Cli) -> None:
+    user_id, _, _ = cli.add()
+
+    out = cli.ok("settings", user_id, "bybit", "--max-trades-per-week", "10")
+
+    assert out == (
+        f"Trade settings of user {user_id} on bybit (* changed):\n"
+        " *max trades per week    10\n"
+        "  not set, so not limited: trading hours preset, trading window, allow weekends, "
+        "max loss per week usd, max open positions, max signal age sec\n"
+    )
+    columns = ("trading_hours_preset", "trading_window", "max_trades_per_week", "allow_weekends",
+               "max_loss_per_week_usd", "max_open_positions", "max_signal_age_sec", "auto_close_outside_window",
+               "strike_tolerance_percent", "entry_limit_offset_percent")
+    assert cli.rows(f"SELECT {', '.join(columns)} FROM trade_settings_exchange") == [
+        (None, None, 10, None, None, None, None, None, None, None)
+    ]
+    # asking again shows the same: what is stored is what is enforced
+    again = cli.ok("settings", user_id, "bybit")
+    assert again.splitlines()[1:] == [line.replace("*", " ") for line in out.splitlines()[1:]]
+
+
+def test_settings_can_be_cleared_again(cli: Cli) -> None:
+    user_id, _, _ = cli.add()
+    cli.ok("settings", user_id, "bybit", "--max-open-positions", "2", "--no-allow-weekends",
+           "--trading-window", "13:30-20:00")
+
+    out = cli.ok("settings", user_id, "bybit", "--unset", "max-open-positions", "--unset", "allow_weekends")
+
+    assert out == (
+        f"Trade settings of user {user_id} on bybit (* changed):\n"
+        "  trading hours preset   custom\n"
+        "  trading window         13:30-20:00 UTC\n"
+        " *allow weekends         not set (cleared)\n"
+        " *max open positions     not set (cleared)\n"
+        "  not set, so not limited: max trades per week, max loss per week usd, max signal age sec\n"
+    )
+    stored = cli.read(lambda s: s.get_trade_settings(user_id, "bybit"))
+    assert stored == TradeSettings(user_id=user_id, exchange="bybit", trading_hours_preset="custom",
+                                   trading_window=["13:30", "20:00"], id=stored.id)
 
 
 @pytest.mark.parametrize(
@@ -412,6 +450,9 @@ def test_settings_without_flags_show_and_store_nothing(cli: Cli) -> None:
         (["--trading-window", "10:00"], "is not a window"),
         (["--trading-hours-preset", "24/7", "--trading-window", "10:00-11:00"],
          "applies only to the custom preset"),
+        (["--trading-hours-preset", "custom"], "the custom preset needs a window"),
+        (["--unset", "max-open-positions"], "choose one"),
+        (["--unset", "weekends"], "unknown setting 'weekends'"),
     ],
 )
 def test_settings_refuse_bad_input_and_store_nothing(cli: Cli, argv: list[str], reason: str) -> None:

@@ -205,8 +205,8 @@ def where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 # Tenant records (tenants.py). Their column kinds are listed per record: a name such as
-# `status` means a different thing in each table. A NULL column (a row the dashboard wrote) comes
-# back as the record field's default, which is also the PostgreSQL column default.
+# `status` means a different thing in each table. A NULL column comes back as the record field's
+# default (None for every trade setting: a limit nobody set limits nothing).
 
 TR = TypeVar("TR", CredentialRecord, TradeSettings, StrategyRecord, NotificationRecord)
 

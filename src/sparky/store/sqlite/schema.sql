@@ -162,21 +162,23 @@ CREATE INDEX IF NOT EXISTS bot_credentials_webhook_secret
     WHERE exchange = 'webhook';
 
 CREATE TABLE IF NOT EXISTS trade_settings_exchange (
+    -- a NULL limit was never set and limits nothing (older files kept column defaults, which
+    -- nothing relies on: every write names every column)
     id                          TEXT PRIMARY KEY NOT NULL,
     created_at                  TEXT,
     updated_at                  TEXT,
     exchange                    TEXT NOT NULL,
-    trading_hours_preset        TEXT DEFAULT '24/5',
-    trading_window              TEXT DEFAULT '["00:00","23:59"]',  -- JSON
-    max_trades_per_week         INTEGER DEFAULT 0,  -- 0 = unlimited
-    allow_weekends              INTEGER DEFAULT 0,
-    strike_tolerance_percent    NUMERIC DEFAULT 1,
-    entry_limit_offset_percent  NUMERIC DEFAULT 1,
-    max_signal_age_sec          INTEGER DEFAULT 10,
-    auto_close_outside_window   INTEGER DEFAULT 1,
-    max_open_positions          INTEGER DEFAULT 3,
+    trading_hours_preset        TEXT,
+    trading_window              TEXT,  -- JSON ["HH:MM","HH:MM"] (custom preset)
+    max_trades_per_week         INTEGER,  -- 0 = unlimited
+    allow_weekends              INTEGER,
+    strike_tolerance_percent    NUMERIC,
+    entry_limit_offset_percent  NUMERIC,
+    max_signal_age_sec          INTEGER,  -- 0 = not checked
+    auto_close_outside_window   INTEGER,
+    max_open_positions          INTEGER,  -- 0 = unlimited
     user_id                     TEXT,
-    max_loss_per_week_usd       NUMERIC DEFAULT 0,  -- 0 = unlimited
+    max_loss_per_week_usd       NUMERIC,  -- 0 = unlimited
     UNIQUE (user_id, exchange)
 );
 

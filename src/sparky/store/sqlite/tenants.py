@@ -69,6 +69,11 @@ class SqliteTenants(TenantStore):
     @abstractmethod
     async def _call(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T: ...
 
+    async def external_change_marker(self) -> int:
+        # PRAGMA data_version changes only when another connection commits (`sparky users` on
+        # the same file); this connection's own writes, every webhook among them, leave it alone
+        return await self._call(lambda c: c.execute("PRAGMA data_version").fetchone()[0], write=False)
+
     # secrets and credentials
 
     async def webhook_secret_owners(self) -> dict[str, str]:

@@ -427,12 +427,15 @@ class TestRequests:
             max_trades_per_week=12, max_loss_per_week_usd=Decimal("250.75"), allow_weekends=True,
             max_signal_age_sec=30, auto_close_outside_window=False, strike_tolerance_percent=Decimal("0.5"),
             id=ROWS["trade_settings"]["id"],
-        )  # fmt: skip  (the NULL columns take the defaults: 3 open positions, 1 % offset)
+        )  # fmt: skip  (NULL columns were never set: they stay None and limit nothing)
+        assert settings.max_open_positions is None and settings.entry_limit_offset_percent is None
         put = api.post("/trade_settings_exchange").mock(return_value=httpx.Response(201))
         await store.upsert_trade_settings(settings)
         assert query(put.calls.last.request) == [("on_conflict", "user_id,exchange")]
         sent = body(put.calls.last.request)
         assert sent["max_loss_per_week_usd"] == "250.75" and "id" not in sent
+        # what was not set is written as NULL, not as a column default that would then be enforced
+        assert sent["max_open_positions"] is None and sent["entry_limit_offset_percent"] is None
 
     async def test_weekly_trade_stats(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         count = api.head("/trades").mock(return_value=httpx.Response(200, headers={"Content-Range": "0-3/4"}))
