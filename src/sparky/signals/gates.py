@@ -164,7 +164,7 @@ class Gates:
         if decision.limit_type in event:
             self._notifier.notify(user_id, event[decision.limit_type], "Risk limit reached", decision.message,
                                   limitType=decision.limit_type)
-        body = {"success": False, "error": "Risk limit exceeded", "message": decision.message,
+        body = {"success": False, "action": "rejected", "error": "Risk limit exceeded", "message": decision.message,
                 "data": jsonable({"limitType": decision.limit_type, "current": decision.current,
                                   "limit": decision.limit})}
         return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
@@ -184,7 +184,10 @@ class Gates:
         self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
                           f"You have used all {limit} webhooks of your {plan} plan this month.")
         reset = next_month_start(now)
-        body = {"success": False, "error": "Webhook limit exceeded",
+        message = (f"Webhook limit exceeded: {current} of the {limit} webhooks of your {plan} plan used this "
+                   f"month; nothing was executed. The count resets {reset:%Y-%m-%d} 00:00 UTC.")
+        # the row's status is `rate_limited` (not counted against the quota): the action says the same
+        body = {"success": False, "action": "rate_limited", "error": "Webhook limit exceeded", "message": message,
                 "data": {"current": current, "limit": limit, "plan": plan, "resetDate": reset.isoformat()}}
         return Rejection(429, body, f"Webhook limit exceeded: {current}/{limit} ({plan})")
 
