@@ -236,6 +236,22 @@ class TenantContract:
             await store.record_counted_webhook_request(counted(), monthly_limit=2)
         assert await store.record_counted_webhook_request(counted(user_id=B), monthly_limit=2) == 2
 
+    async def test_month_request_count_is_what_the_quota_counts(self, store: Any) -> None:
+        for record in (
+            make_request(user_id=A, created_at=MAY - timedelta.resolution),  # April
+            make_request(user_id=A, created_at=NOW, status=RequestStatus.RATE_LIMITED),
+            make_request(user_id=B, created_at=NOW),
+            make_request(user_id=A, created_at=MAY, status=RequestStatus.REJECTED),
+            make_request(user_id=A, created_at=NOW, status=RequestStatus.DUPLICATE),
+        ):
+            await store.insert_webhook_request(record)
+        assert await store.month_request_count(A, NOW) == 2
+        assert await store.month_request_count(C, NOW) == 0
+        assert await store.month_request_count(A, MAY - timedelta.resolution) == 1  # April's own count
+        # the quota's next count is one more than what the month shows
+        assert await store.record_counted_webhook_request(counted(), monthly_limit=None) == 3
+        assert await store.month_request_count(A, NOW) == 3
+
     async def test_quota_finished_requests_count_unless_rate_limited(self, store: Any) -> None:
         for status in (RequestStatus.SUCCESS, RequestStatus.FAILED, RequestStatus.RATE_LIMITED):
             record = counted()

@@ -70,11 +70,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # only reachable before a webhook is recorded (executions catch their own errors)
         log.exception("request.crashed", path=request.url.path)
-        return JSONResponse({"success": False, "error": "Internal error; nothing was executed"}, status_code=500)
+        text = "Internal error; nothing was executed"
+        return JSONResponse({"success": False, "action": "failed", "error": text, "message": text},
+                            status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"success": False, "error": f"Invalid request: {field}: {first.get('msg')}"},
+        text = f"Invalid request: {field}: {first.get('msg')}"
+        return JSONResponse({"success": False, "action": "rejected", "error": text, "message": text},
                             status_code=400)

@@ -23,7 +23,9 @@ class SparkyError(Exception):
         self.data = data
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"success": False, "error": self.message}
+        """Like every refusal: `success`, `action` and `message` (`error`, the same text, as before)."""
+        body: dict[str, Any] = {"success": False, "action": "rejected", "error": self.message,
+                                "message": self.message}
         if self.field:
             body["field"] = self.field
         if self.hint:

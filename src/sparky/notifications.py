@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from sparky.execution.outcome import cents
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.tenants import NotificationRecord, TenantStore
 
@@ -100,7 +101,8 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
         if reason in ("STOP_LOSS", "TAKE_PROFIT"):
             event = "stop_loss_triggered" if reason == "STOP_LOSS" else "take_profit_triggered"
             notifier.notify(user, event, f"{reason.replace('_', ' ').title()} hit on {symbol}",
-                            f"{symbol} closed at {closed_on_exchange.exit_price}: {closed_on_exchange.pnl_usd} USD",
+                            f"{symbol} closed at {closed_on_exchange.exit_price}: "
+                            f"{cents(closed_on_exchange.pnl_usd)} USD",
                             symbol=symbol)
     if action in ("opened", "reversed"):
         position = body.get("position", {})

@@ -18,7 +18,7 @@ from sparky.background import TaskRunner
 from sparky.cache import Cache, InProcessCache
 from sparky.cache_redis import RedisCache
 from sparky.config import LegacyConfig, Settings
-from sparky.exchanges.accounts import ExchangeAccounts
+from sparky.exchanges.accounts import ExchangeAccounts, command_hint, dashboard_hint
 from sparky.exchanges.base import Exchange, SymbolRules
 from sparky.exchanges.factory import adapters_from_config
 from sparky.exchanges.http import HttpClientPool
@@ -160,7 +160,8 @@ async def build_services(settings: Settings) -> Services:
     http = HttpClientPool()
     exchanges = build_exchanges(settings, legacy, http)
     accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
-                                paper_factory=lambda path: paper_exchange(settings, path))
+                                paper_factory=lambda path: paper_exchange(settings, path),
+                                credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint)
     notifier = Notifier(tenants)
     gates = Gates(tenants, cache, notifier, plan_limits=settings.plan_limits) if tenants is not None else None
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None)

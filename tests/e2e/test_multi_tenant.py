@@ -14,7 +14,7 @@ from sparky.exchanges.base import OrderKind, Side
 from sparky.signals.auth import sign_forward
 from sparky.store.base import RequestStatus
 from sparky.store.tenants import CredentialRecord, LocalUser, StrategyRecord, TradeSettings, secret_digest
-from tests.conftest import Sparky
+from tests.conftest import ADMIN, Sparky
 
 ALICE, BOB = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
 SECRETS = {ALICE: "alice-secret-8c1f2e", BOB: "bob-secret-77d0aa"}
@@ -200,6 +200,9 @@ async def test_quota_twenty_concurrent_requests_with_two_left_accept_exactly_two
     refused = [r for r in results if r["status"] == 429]
     assert (len(accepted), len(refused)) == (2, 18)
     assert refused[0]["error"] == "Webhook limit exceeded"
+    # the action is the row's status; the message says it in words
+    assert refused[0]["success"] is False and refused[0]["action"] == "rate_limited"
+    assert refused[0]["message"].startswith("Webhook limit exceeded: 5 of the 5 webhooks of your Free plan")
     data = refused[0]["data"]
     assert (data["current"], data["limit"], data["plan"]) == (5, 5, "Free")
     now = datetime.now(UTC)
@@ -221,6 +224,8 @@ async def test_risk_limits_block_entries_but_never_closes(tenants: Sparky) -> No
     blocked = await post(tenants, ALICE, action="buy", symbol="ETHUSDT")
     assert blocked["status"] == 429 and blocked["error"] == "Risk limit exceeded"
     assert blocked["data"] == {"limitType": "max_trades_per_week", "current": 1, "limit": 1}
+    assert blocked["success"] is False and blocked["action"] == "rejected"
+    assert blocked["message"].startswith("Maximum trades per week reached on paper: 1 of 1 this week")
     closed = await post(tenants, ALICE, action="close", price=27270)
     assert closed["status"] == 200 and closed["action"] == "closed"
     row = await store.get_webhook_request(blocked["request_id"])
@@ -268,8 +273,28 @@ async def test_inactive_or_unknown_strategy_is_rejected_and_active_one_trades(te
 async def test_an_exchange_without_stored_credentials_is_a_400_with_the_hint(tenants: Sparky) -> None:
     result = await post(tenants, ALICE, action="buy", exchange="aster")
     assert result["status"] == 400
-    assert result["error"] == "No credentials stored for aster"
-    assert "Bot Credentials" in result["hint"]
+    assert result["error"] == result["message"] == "No credentials stored for aster"
+    # embedded mode has no dashboard: the hint is the command that stores the keys
+    assert f"sparky users credentials {ALICE} aster" in result["hint"]
+    assert "SignalStudio" not in result["hint"]
+
+
+async def test_on_supabase_the_missing_credentials_hint_names_the_dashboard(start) -> None:
+    import respx
+
+    # the Supabase store over the in-memory PostgREST its own tests use
+    from tests.unit.store.supabase.test_store import KEY, REST, URL, FakePostgrest
+
+    with respx.mock(assert_all_called=False) as router:
+        router.route(url__startswith=REST).mock(side_effect=FakePostgrest())
+        async with start(supabase_url=URL, supabase_service_role_key=KEY) as sparky:
+            store = sparky.services.store
+            await store.upsert_credentials(CredentialRecord(ALICE, "webhook",
+                                                            webhook_secret=secret_digest(SECRETS[ALICE])))
+            await sparky.services.secrets.refresh()
+            result = await post(sparky, ALICE, action="buy", exchange="aster")
+    assert result["status"] == 400 and result["error"] == "No credentials stored for aster"
+    assert result["hint"] == "Add your exchange API keys in SignalStudio → Settings → Bot Credentials"
 
 
 async def test_trade_notifications_are_written_for_the_user(tenants: Sparky) -> None:
@@ -338,3 +363,27 @@ async def test_a_notification_the_user_switched_off_is_not_written(tenants: Spar
     await tenants.services.notifier.drain()
     titles = [n.title for n in await tenants.services.store.list_notifications(ALICE)]
     assert titles == ["Closed BTCUSDT"]  # the loss is reported, the opening was switched off
+
+
+async def test_positions_name_their_user_and_filter_by_user_id(tenants: Sparky) -> None:
+    await post(tenants, ALICE, action="buy", symbol="BTCUSDT")
+    await post(tenants, BOB, action="sell", symbol="ETHUSDT", price=1800)
+    everyone = (await tenants.admin_get("/positions")).json()
+    assert sorted((p["user_id"], p["symbol"]) for p in everyone["positions"]) == [
+        (ALICE, "BTCUSDT"), (BOB, "ETHUSDT")]
+    bobs = (await tenants.admin_get(f"/positions?user_id={BOB.upper()}")).json()  # any case of the UUID
+    assert (bobs["totalPositions"], bobs["longPositions"], bobs["shortPositions"]) == (1, 0, 1)
+    assert [(p["user_id"], p["symbol"]) for p in bobs["positions"]] == [(BOB, "ETHUSDT")]
+    nobody = (await tenants.admin_get("/positions?user_id=33333333-3333-4333-8333-333333333333")).json()
+    assert nobody["totalPositions"] == 0 and nobody["positions"] == []
+
+
+@pytest.mark.parametrize("bad", ["alice", "", "1111111-1111-4111-8111-111111111111", "x" * 500])
+async def test_positions_refuse_a_user_id_that_is_not_a_uuid(tenants: Sparky, bad: str) -> None:
+    response = await tenants.client.get("/positions", params={"user_id": bad},
+                                        headers={"Authorization": f"Bearer {ADMIN}"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["field"] == "user_id" and "user_id" in body["error"] and body["success"] is False
+    # the admin token is checked first: without it, nothing about the parameter is said
+    assert (await tenants.client.get("/positions", params={"user_id": bad})).status_code == 401

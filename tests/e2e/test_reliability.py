@@ -41,11 +41,11 @@ async def test_identical_body_within_window_is_a_duplicate_and_after_it_is_not(s
     async with start(duplicate_window_sec=30) as sparky:
         a = await sparky.alert(action="close", symbol="BTCUSDT", price=27000)
         b = await sparky.alert(action="close", symbol="BTCUSDT", price=27000)
-        assert a.json()["action"] == "closed" and b.json()["action"] == "duplicate"
+        assert a.json()["action"] == "skipped" and b.json()["action"] == "duplicate"  # nothing open to close
     async with start(duplicate_window_sec=0) as sparky:
         a = await sparky.alert(action="close", symbol="BTCUSDT", price=27000)
         b = await sparky.alert(action="close", symbol="BTCUSDT", price=27000)
-        assert a.json()["action"] == b.json()["action"] == "closed"
+        assert a.json()["action"] == b.json()["action"] == "skipped"
 
 
 async def test_fifty_concurrent_signals_for_one_symbol_open_one_position(sparky: Sparky) -> None:

@@ -115,11 +115,14 @@ async def test_close_records_trade_with_real_pnl_and_cancels_both_exits(sparky: 
     assert balance.total == D(10054)
 
 
-async def test_close_with_nothing_open_answers_like_the_original(sparky: Sparky) -> None:
+async def test_close_with_nothing_open_is_skipped_and_recorded_so(sparky: Sparky) -> None:
     body = (await sparky.alert(action="flat", symbol="BTCUSDT", price=27000)).json()
-    assert body["success"] is True and body["action"] == "closed"
+    # `success` as the original answered (the account is flat, as asked); the action says what the row says
+    assert body["success"] is True and body["action"] == "skipped"
     assert body["message"] == "No position to close"
     assert sparky.paper.requests == []
+    row = await sparky.services.store.get_webhook_request(body["request_id"])
+    assert row.status.value == "skipped"
 
 
 async def test_close_long_leaves_a_short_alone(sparky: Sparky) -> None:

@@ -124,7 +124,7 @@ async def test_short_only_exit_sent_as_buy_with_sentiment_flat_closes_the_short(
 
 async def test_an_exit_ending_flat_closes_only_the_side_it_closes(sparky: Sparky) -> None:
     nothing = (await sparky.alert(action="sell", sentiment="flat", symbol="BTCUSDT", price=27000)).json()
-    assert (nothing["action"], nothing["message"]) == ("closed", "No position to close")
+    assert (nothing["action"], nothing["message"]) == ("skipped", "No position to close")
     assert sparky.paper.requests == []
 
     await sparky.alert(action="sell", symbol="BTCUSDT", price=27000, position_size_usd=2700)

@@ -358,6 +358,14 @@ async def test_fractional_loss_limit() -> None:
     assert decision is not None and (decision.current, decision.limit) == (Decimal("250.50"), Decimal("250.50"))
 
 
+async def test_a_loss_is_compared_exactly_and_shown_in_cents() -> None:
+    limited = settings("24/7", max_loss_per_week_usd=Decimal("100"))
+    assert await check(FakeReads(limited, loss=Decimal("99.99744"))) is None  # below the limit, even if it rounds up
+    decision = await check(FakeReads(limited, loss=Decimal("-102.82744")))
+    assert decision is not None and decision.current == Decimal("102.83")
+    assert "$102.83 lost this week" in decision.message
+
+
 async def test_open_positions_at_limit_minus_one_and_at_limit() -> None:
     limited = settings("24/7", max_open_positions=3)
     reads = FakeReads(limited, open_positions=2)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sparky import __version__
 from sparky.api.deps import ServicesDep, is_admin
 from sparky.exchanges.base import Exchange
-from sparky.execution.outcome import jsonable, position_view
+from sparky.execution.outcome import cents, jsonable, position_view
 from sparky.store.base import utcnow
 
 router = APIRouter(tags=["operator"])
@@ -37,7 +37,8 @@ async def _balance(exchange: Exchange) -> dict[str, Any] | None:
         balance = await exchange.balance()
     except Exception:
         return None
-    return jsonable({"currency": balance.currency, "total": balance.total, "available": balance.available})
+    return jsonable({"currency": balance.currency, "total": cents(balance.total),
+                     "available": cents(balance.available)})
 
 
 @router.get("/health", summary="Server health")

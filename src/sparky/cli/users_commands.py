@@ -24,6 +24,7 @@ from sparky.cli.users_input import (
 )
 from sparky.exchanges.factory import is_supported
 from sparky.signals.template import template_notes, tradingview_alert
+from sparky.store.base import utcnow
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import DEFAULT_PLAN_LIMITS, CredentialRecord, LocalUser, TradeSettings, secret_digest
 
@@ -49,6 +50,12 @@ def _limit_text(plan: str) -> str:
     """Webhooks a UTC month on this plan (an unknown plan gets Free's limit, as the server does)."""
     limit = DEFAULT_PLAN_LIMITS.get(plan, DEFAULT_PLAN_LIMITS["Free"])
     return "unlimited" if limit is None else f"{limit}/month"
+
+
+def _usage_text(plan: str, used: int) -> str:
+    """This month's count against the plan's limit: `3/5`, or `3` when unlimited."""
+    limit = DEFAULT_PLAN_LIMITS.get(plan, DEFAULT_PLAN_LIMITS["Free"])
+    return str(used) if limit is None else f"{used}/{limit}"
 
 
 def _plan_text(plan: str) -> str:
@@ -315,13 +322,17 @@ async def list_users(store: SqliteStore, args: argparse.Namespace) -> None:
     for user_id, exchange, environment in credentials:
         shown = exchange if environment == PRODUCTION else f"{exchange} ({environment})"
         exchanges.setdefault(user_id, []).append(shown)
-    header = ("ID", "EMAIL", "PLAN", "MONTHLY LIMIT", "EXCHANGES")
+    now = utcnow()
+    used = {u.id: await store.month_request_count(u.id, now) for u in users}
+    header = ("ID", "EMAIL", "PLAN", "MONTHLY LIMIT", "THIS MONTH", "EXCHANGES")
     rows = [
-        (u.id, u.email or "-", u.plan, _limit_text(u.plan), ", ".join(exchanges.get(u.id, [])) or "-")
+        (u.id, u.email or "-", u.plan, _limit_text(u.plan), _usage_text(u.plan, used[u.id]),
+         ", ".join(exchanges.get(u.id, [])) or "-")
         for u in users
     ]
     table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print(f"\n{len(users)} user{'s' if len(users) != 1 else ''}")
+    print(f"\n{len(users)} user{'s' if len(users) != 1 else ''}; THIS MONTH counts the webhooks of "
+          f"{now:%B %Y} (UTC) as the quota does (all but those refused for the quota)")

@@ -31,10 +31,24 @@ log = structlog.get_logger("sparky.accounts")
 
 CREDENTIALS_HINT = "Add your exchange API keys in SignalStudio → Settings → Bot Credentials"
 
+#: where a user's missing keys are added: (user id, exchange) → the hint the refusal carries
+CredentialsHint = Callable[[str, str], str]
+
+
+def dashboard_hint(user_id: str, exchange: str) -> str:
+    """With Supabase, users manage their own keys in the SignalStudio dashboard."""
+    return CREDENTIALS_HINT
+
+
+def command_hint(user_id: str, exchange: str) -> str:
+    """Embedded (SQLite) mode has no dashboard: the operator stores keys with the CLI."""
+    return (f"Store the {exchange} API keys on the Sparky server: sparky users credentials {user_id} {exchange} "
+            f"… (`sparky users credentials --help` lists the options)")
+
 
 class MissingCredentials(BadRequest):
-    def __init__(self, exchange: str) -> None:
-        super().__init__(f"No credentials stored for {exchange}", field="exchange", hint=CREDENTIALS_HINT)
+    def __init__(self, exchange: str, hint: str = CREDENTIALS_HINT) -> None:
+        super().__init__(f"No credentials stored for {exchange}", field="exchange", hint=hint)
 
 
 @dataclass
@@ -68,7 +82,8 @@ def credentials_of(record: CredentialRecord) -> VenueCredentials:
 class ExchangeAccounts:
     def __init__(self, registry: ExchangeRegistry, store: TenantStore | None, http: HttpClientPool, *,
                  paper_factory: Callable[[Path], Exchange], paper_dir: Path, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, credentials_hint: CredentialsHint = dashboard_hint,
+                 ) -> None:
         self._registry = registry
         self._store = store
         self._http = http
@@ -76,6 +91,7 @@ class ExchangeAccounts:
         self._paper_dir = paper_dir
         self._ttl = ttl
         self._clock = clock
+        self._hint = credentials_hint
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._papers: dict[str, Exchange] = {}
         self._lock = asyncio.Lock()
@@ -98,7 +114,7 @@ class ExchangeAccounts:
         if exchange == "paper":
             return self._paper(user_id)
         if self._store is None:
-            raise MissingCredentials(exchange)
+            raise MissingCredentials(exchange, self._hint(user_id, exchange))
         key = (user_id, exchange)
         cached = self._cache.get(key)
         if cached is not None and cached.expires > self._clock():
@@ -107,7 +123,7 @@ class ExchangeAccounts:
             evictions = self._evictions
             record = await self._store.get_credentials(user_id, exchange, "production")
             if record is None:
-                raise MissingCredentials(exchange)
+                raise MissingCredentials(exchange, self._hint(user_id, exchange))
             # keys read before an eviction may predate the change that caused it: use them once
             expires = self._clock() + self._ttl if evictions == self._evictions else 0
             cached = self._cache.get(key)

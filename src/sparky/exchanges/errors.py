@@ -20,6 +20,11 @@ class ExchangeError(Exception):
         self.message = message
         self.exchange = exchange
 
+    def named(self, venue: str) -> str:
+        """The message as users read it, naming the venue once: adapters write `"<venue>: …"`
+        themselves, errors raised by shared helpers below an adapter's edge may not."""
+        return self.message if self.message.startswith(f"{venue}: ") else f"{venue}: {self.message}"
+
 
 class AuthenticationError(ExchangeError):
     """The venue refused the credentials (bad key, bad signature, no permission)."""

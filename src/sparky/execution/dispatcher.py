@@ -149,10 +149,8 @@ class Dispatcher:
         job = Job(record.id, record.user_id, signal, resume=True)
         age = (utcnow() - record.created_at).total_seconds()
         if age > self._max_age and not await self._acted(job):
-            outcome = Outcome(RequestStatus.EXPIRED, {
-                "success": False, "action": "expired",
-                "error": f"Not executed: the server restarted {age:.0f}s after the signal arrived "
-                         f"(limit {self._max_age:g}s)"}, 200, "expired after restart")
+            outcome = Outcome.expired(f"Not executed: the server restarted {age:.0f}s after the signal arrived "
+                                      f"(limit {self._max_age:g}s)")
             await self._finish(record.id, outcome)
             log.warning("webhook.expired_on_restart", age_sec=round(age, 1))
             return RequestStatus.EXPIRED

@@ -93,7 +93,7 @@ class TradeExecutor:
             return Outcome.rejected(str(err))
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
-            message = f"{signal.exchange}: {err.message}"
+            message = err.named(signal.exchange)
             outcome = Outcome.failed(message) if err.http_status == 200 else Outcome.rejected(
                 message, http_status=err.http_status)
             outcome.extra["exchange_error"] = err
@@ -117,7 +117,7 @@ class TradeExecutor:
         if closed is not None:  # resumed: this request's close had filled before the crash
             return self._closed(symbol, exchange, closed)
         if live is None:
-            return Outcome.skipped("No position to close", action="closed", success=True)
+            return Outcome.skipped("No position to close", success=True)
         wanted = {Action.CLOSE_LONG: Side.BUY, Action.CLOSE_SHORT: Side.SELL}.get(job.signal.action)
         if wanted is not None and live.side is not wanted:
             held = "long" if live.side is Side.BUY else "short"
@@ -185,7 +185,7 @@ class TradeExecutor:
                 async with self._position_limit.opening(job.user_id, exchange.name):
                     return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
             except PositionLimitReached as err:
-                return Outcome.risk_limit(err.limit_type, err.current, err.limit)
+                return Outcome.risk_limit(err.limit_type, err.current, err.limit, str(err))
         try:
             reversal = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="REVERSAL",
                                                 client_order_id=job.cid("rx"), resume=job.resume)
@@ -224,7 +224,7 @@ class TradeExecutor:
             order = await send_order(exchange, entry, resume=job.resume)
         except ExchangeError as err:
             outcome = (Outcome.failed if err.http_status == 200 else Outcome.rejected)(
-                f"{exchange.name}: entry refused: {err.message}")
+                f"Entry refused: {err.named(exchange.name)}")
             outcome.extra["exchange_error"] = err
             if reversal is not None:
                 outcome.body["reversed"] = self._close_view(reversal)

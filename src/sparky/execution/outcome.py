@@ -1,10 +1,15 @@
-"""What an execution ended with: the row status, the HTTP status and the response body."""
+"""What an execution ended with: the row status, the HTTP status and the response body.
+
+Every answer that is not a success carries `success: false`, `action` and `message` (and `error`,
+the same reason, where the original had it). Money in answers is rounded to cents (`cents`);
+quantities and prices keep the venue's precision.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sparky.exchanges.base import Order
@@ -12,6 +17,13 @@ from sparky.store.base import PositionRecord, RequestStatus, TradeRecord
 
 #: Decimals beyond this exponent stay text: int() of 1e400000 takes seconds, float() of it is inf
 _NUMBER_EXPONENT_LIMIT = 100
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal | None) -> Decimal | None:
+    """Money as answers show it: rounded to the cent, half away from zero (2.345 → 2.35,
+    −2.345 → −2.35). Rows keep the full precision; only what users read is rounded."""
+    return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def jsonable(value: Any) -> Any:
@@ -38,37 +50,50 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def rejected(cls, message: str, *, http_status: int = 400, action: str = "rejected") -> Outcome:
-        return cls(RequestStatus.REJECTED, {"success": False, "action": action, "error": message},
+    def rejected(cls, message: str, *, http_status: int = 400) -> Outcome:
+        return cls(RequestStatus.REJECTED,
+                   {"success": False, "action": "rejected", "error": message, "message": message},
                    http_status, message)
 
     @classmethod
     def failed(cls, message: str, *, action: str = "failed", **body: Any) -> Outcome:
-        return cls(RequestStatus.FAILED, {"success": False, "action": action, "error": message, **body},
+        """Row status `failed`; `action` says which step failed (close_failed, protection_failed…)."""
+        return cls(RequestStatus.FAILED,
+                   {"success": False, "action": action, "error": message, "message": message, **body},
                    200, message)
 
     @classmethod
-    def risk_limit(cls, limit_type: str, current: int, limit: int) -> Outcome:
+    def expired(cls, message: str) -> Outcome:
+        return cls(RequestStatus.EXPIRED,
+                   {"success": False, "action": "expired", "error": message, "message": message},
+                   200, "expired after restart")
+
+    @classmethod
+    def risk_limit(cls, limit_type: str, current: int, limit: int, message: str) -> Outcome:
         """The original's 429 shape: {error: 'Risk limit exceeded', data: {limitType, current, limit}}."""
         return cls(RequestStatus.REJECTED,
-                   {"success": False, "action": "rejected", "error": "Risk limit exceeded",
+                   {"success": False, "action": "rejected", "error": "Risk limit exceeded", "message": message,
                     "data": {"limitType": limit_type, "current": current, "limit": limit}},
                    429, f"Risk limit exceeded: {limit_type} {current}/{limit}")
 
     @classmethod
-    def skipped(cls, message: str, *, action: str = "skipped", success: bool = False) -> Outcome:
-        return cls(RequestStatus.SKIPPED, {"success": success, "action": action, "message": message})
+    def skipped(cls, message: str, *, success: bool = False) -> Outcome:
+        """Nothing to do, nothing sent: the answer's action and the row's status are both `skipped`.
+        `success` is true only when the account already is as the alert asks (a close with nothing
+        open), as the original answered."""
+        return cls(RequestStatus.SKIPPED, {"success": success, "action": "skipped", "message": message})
 
 
 def position_view(position: PositionRecord) -> dict[str, Any]:
     """A position as the original's /positions and webhook responses show it."""
     return jsonable({
+        "user_id": position.user_id,
         "symbol": position.symbol,
         "exchange": position.exchange,
         "side": position.side,
         "quantity": position.quantity,
         "entryPrice": position.entry_price,
-        "positionSizeUsd": position.position_size_usd,
+        "positionSizeUsd": cents(position.position_size_usd),
         "stopLossPrice": position.stop_loss_price,
         "takeProfitPrice": position.take_profit_price,
         "entryOrderId": position.entry_order_id,
@@ -95,4 +120,4 @@ def order_view(order: Order) -> dict[str, Any]:
 
 
 def pnl_view(trade: TradeRecord) -> dict[str, Any]:
-    return jsonable({"usd": trade.pnl_usd, "percent": trade.pnl_percent})
+    return jsonable({"usd": cents(trade.pnl_usd), "percent": trade.pnl_percent})

@@ -14,7 +14,7 @@ import structlog
 
 from sparky.errors import SparkyError
 from sparky.exchanges.errors import ExchangeError
-from sparky.execution.outcome import jsonable
+from sparky.execution.outcome import jsonable, pnl_view
 from sparky.signals.auth import LOCAL_USER_ID
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def sync_positions(services: Services) -> dict[str, Any]:
             if result.closed is not None:
                 closed.append({"userId": user_id, "exchange": name, "symbol": symbol,
                                "exitReason": result.closed.exit_reason, "exitPrice": result.closed.exit_price,
-                               "pnl": {"usd": result.closed.pnl_usd, "percent": result.closed.pnl_percent}})
+                               "pnl": pnl_view(result.closed)})
             if result.adopted:
                 adopted.append({"userId": user_id, "exchange": name, "symbol": symbol})
     log.info("positions.synced", checked=checked, closed=len(closed), adopted=len(adopted))

@@ -56,7 +56,7 @@ UNGATED = Admission()
 
 def risk_rejection(decision: RiskDecision) -> Rejection:
     """The original's 429 answer to an entry a risk limit refused."""
-    body = {"success": False, "error": "Risk limit exceeded", "message": decision.message,
+    body = {"success": False, "action": "rejected", "error": "Risk limit exceeded", "message": decision.message,
             "data": jsonable({"limitType": decision.limit_type, "current": decision.current,
                               "limit": decision.limit})}
     return Rejection(429, body, f"Risk limit exceeded: {decision.message}")
@@ -209,7 +209,10 @@ class Gates:
         self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
                           f"You have used all {limit} webhooks of your {plan} plan this month.")
         reset = next_month_start(now)
-        body = {"success": False, "error": "Webhook limit exceeded",
+        message = (f"Webhook limit exceeded: {current} of the {limit} webhooks of your {plan} plan used this "
+                   f"month; nothing was executed. The count resets {reset:%Y-%m-%d} 00:00 UTC.")
+        # the row's status is `rate_limited` (not counted against the quota): the action says the same
+        body = {"success": False, "action": "rate_limited", "error": "Webhook limit exceeded", "message": message,
                 "data": {"current": current, "limit": limit, "plan": plan, "resetDate": reset.isoformat()}}
         return Rejection(429, body, f"Webhook limit exceeded: {current}/{limit} ({plan})")
 

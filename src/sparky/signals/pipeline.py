@@ -21,6 +21,7 @@ from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
+from sparky.signals.duplicates import duplicate_body
 from sparky.signals.freshness import stale_signal
 from sparky.signals.gates import UNGATED, Gates, Rejection
 from sparky.signals.intake import read_body
@@ -177,8 +178,7 @@ class WebhookPipeline:
             log.error("webhook.audit_row_lost", status=status.value)
 
     async def _duplicate(self, record: WebhookRequestRecord, earlier: str, started: float) -> WebhookResponse:
-        body = {"success": True, "action": "duplicate", "request_id": record.id, "duplicate_of": earlier,
-                "message": "Duplicate alert ignored; nothing was executed"}
+        body = await duplicate_body(self._store, record.id, earlier)
         await self._record_terminal(record, RequestStatus.DUPLICATE, f"Duplicate of {earlier}", body, 200)
         log.info("webhook.duplicate", duplicate_of=earlier)
         return WebhookResponse(200, {**body, "duration": self._duration(started)})

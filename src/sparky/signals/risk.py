@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
+from sparky.execution.outcome import cents
 from sparky.signals.models import Signal
 from sparky.signals.trading_window import (
     month_start,
@@ -227,10 +228,11 @@ async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, sign
                 "max_trades_per_week", trades, max_trades,
                 f"Maximum trades per week reached on {exchange}: {trades} of {max_trades} this week; {resets}"
                 + _negative_note(max_trades, "max_trades_per_week"))
-        if max_loss != 0 and loss >= max_loss:
+        if max_loss != 0 and loss >= max_loss:  # compared exactly, shown in cents
             return RiskDecision(
-                "max_loss_per_week_usd", loss, max_loss,
-                f"Maximum loss per week reached on {exchange}: ${loss} lost this week, the limit is ${max_loss}; "
+                "max_loss_per_week_usd", cents(loss), max_loss,
+                f"Maximum loss per week reached on {exchange}: ${cents(loss)} lost this week, "
+                f"the limit is ${max_loss}; "
                 f"{resets}" + _negative_note(max_loss, "max_loss_per_week_usd"))
 
     if not open_positions:

@@ -179,6 +179,11 @@ class TenantStore(ABC):
         concurrent requests never overshoot. Returns the count including this row. Raises
         QuotaExceeded (nothing inserted) or DuplicateRequest like insert_webhook_request."""
 
+    @abstractmethod
+    async def month_request_count(self, user_id: str, now: datetime) -> int:
+        """The user's requests in the UTC month of `now`, counted as the quota counts them (every
+        row but 'rate_limited' ones): what `sparky users list` shows against the plan's limit."""
+
     # risk limits
     @abstractmethod
     async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None: ...

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +18,11 @@ import pytest
 
 from sparky.cli import users as users_cli
 from sparky.exchanges.accounts import credentials_of
+from sparky.store.base import RequestStatus, utcnow
 from sparky.store.sqlite.store import SqliteStore
-from sparky.store.tenants import DEFAULT_PLAN_LIMITS, TradeSettings, secret_digest
+from sparky.store.tenants import DEFAULT_PLAN_LIMITS, TradeSettings, month_bounds, secret_digest
+from tests.conftest import make_settings, running
+from tests.store_contract import make_request
 
 T = TypeVar("T")
 UNKNOWN_USER = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
@@ -520,12 +524,41 @@ def test_list_shows_users_plans_limits_and_exchanges_but_no_secrets(cli: Cli) ->
     out = cli.ok("list")
 
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "EMAIL", "PLAN", "MONTHLY", "LIMIT", "EXCHANGES"]
-    assert lines[1].split() == [ada, "ada@example.com", "Pro", "unlimited", "bybit,", "oanda", "(practice)"]
-    assert lines[2].split() == [bob, "-", "Free", f"{DEFAULT_PLAN_LIMITS['Free']}/month", "-"]
+    assert lines[0].split() == ["ID", "EMAIL", "PLAN", "MONTHLY", "LIMIT", "THIS", "MONTH", "EXCHANGES"]
+    assert lines[1].split() == [ada, "ada@example.com", "Pro", "unlimited", "0", "bybit,", "oanda", "(practice)"]
+    assert lines[2].split() == [bob, "-", "Free", f"{DEFAULT_PLAN_LIMITS['Free']}/month",
+                                f"0/{DEFAULT_PLAN_LIMITS['Free']}", "-"]
     assert "2 users" in out
     for secret in (ada_secret, bob_secret, "ada-key-1234", "ada-api-secret", "ada-token", "sha256:"):
         assert secret not in out
+
+
+def test_list_shows_this_months_usage_as_the_quota_counts_it(cli: Cli) -> None:
+    free, free_secret, _ = cli.add("--plan", "Free")  # 5 webhooks a month
+    pro, pro_secret, _ = cli.add("--plan", "Pro")  # unlimited
+    limit = DEFAULT_PLAN_LIMITS["Free"]
+
+    async def send_alerts() -> list[int]:
+        async with running(make_settings(cli.data_dir)) as sparky:
+            statuses = []
+            for secret, count in ((free_secret, limit + 2), (pro_secret, 3)):
+                for i in range(count):
+                    response = await sparky.client.post("/webhook", json={
+                        "secret": secret, "exchange": "paper", "action": "buy", "symbol": "BTCUSDT",
+                        "price": 27000 + i})
+                    statuses.append(response.status_code)
+            last_month = make_request(user_id=free, status=RequestStatus.SUCCESS,
+                                      created_at=month_bounds(utcnow())[0] - timedelta.resolution)
+            await sparky.services.store.insert_webhook_request(last_month)  # not this month's
+            return statuses
+
+    with cli.capsys.disabled():  # the app's logger must not keep this test's captured stderr
+        statuses = asyncio.run(send_alerts())
+    assert statuses == [200] * limit + [429, 429] + [200] * 3  # the two entries over the quota are refused
+
+    rows = {line.split()[0]: line.split() for line in cli.ok("list").splitlines()[1:] if line.strip()}
+    assert rows[free][4] == f"{limit}/{limit}"  # the refused ones are not counted, nor last month's
+    assert rows[pro][4] == "3"
 
 
 def test_list_of_an_empty_store(cli: Cli) -> None:

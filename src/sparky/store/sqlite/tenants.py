@@ -179,6 +179,12 @@ class SqliteTenants(TenantStore):
 
         return await self._call(count_and_insert, write=True)
 
+    async def month_request_count(self, user_id: str, now: datetime) -> int:
+        start, end = month_bounds(now)
+        args = (user_id, codec.encode_time(start), codec.encode_time(end))
+        return await self._call(lambda c: int(c.execute(codec.COUNT_MONTH_REQUESTS, args).fetchone()[0]),
+                                write=False)
+
     # risk limits
 
     async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None:

@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from postgrest.types import ReturnMethod
+from postgrest.types import CountMethod, ReturnMethod
 
-from sparky.store.base import DuplicateRequest, WebhookRequestRecord
+from sparky.store.base import DuplicateRequest, RequestStatus, WebhookRequestRecord
 from sparky.store.supabase import codec
 from sparky.store.supabase.client import SupabaseError, SupabaseQueries
 from sparky.store.tenants import (
@@ -24,6 +24,7 @@ from sparky.store.tenants import (
     TradeSettings,
     WeeklyTradeStats,
     is_digest,
+    month_bounds,
     secret_digest,
 )
 
@@ -166,6 +167,19 @@ class SupabaseTenantQueries(SupabaseQueries):
         if outcome == "duplicate":
             raise DuplicateRequest(str(reply["existing_id"]))
         raise SupabaseError(f"rpc record_webhook_request: unexpected reply {str(outcome)[:40]!r}")
+
+    async def month_request_count(self, user_id: str, now: datetime) -> int:
+        """The count `record_webhook_request` (migrations/0007) makes, by a HEAD request."""
+        start, end = month_bounds(now)
+        query = (
+            self._table("webhook_requests").select("id", count=CountMethod.exact, head=True)
+            .eq("user_id", user_id)
+            .gte("created_at", codec.encode_time(start))
+            .lt("created_at", codec.encode_time(end))
+            .neq("status", RequestStatus.RATE_LIMITED.value)
+        )
+        response = await self._db.run("count month webhook_requests", query)
+        return int(response.count or 0)
 
     # risk limits
 
