@@ -51,6 +51,13 @@ class Outcome:
                    429, f"Risk limit exceeded: {limit_type} {current}/{limit}")
 
     @classmethod
+    def entry_cancelled(cls, symbol: str, exchange: str) -> Outcome:
+        """A close that found no position, only a resting limit entry, and cancelled it."""
+        return cls(RequestStatus.SUCCESS, {"success": True, "action": "cancelled", "symbol": symbol,
+                                           "exchange": exchange,
+                                           "message": "Resting limit entry cancelled; no position was open"})
+
+    @classmethod
     def skipped(cls, message: str, *, action: str = "skipped", success: bool = False) -> Outcome:
         return cls(RequestStatus.SKIPPED, {"success": success, "action": action, "message": message})
 
