@@ -25,6 +25,7 @@ from sparky.store.base import (
     DuplicateRequest,
     PositionRecord,
     RequestStatus,
+    RestingEntryRecord,
     Store,
     TradeRecord,
     WebhookRequestRecord,
@@ -101,6 +102,28 @@ def make_trade(**overrides: object) -> TradeRecord:
     }
     values.update(overrides)
     return TradeRecord(**values)  # type: ignore[arg-type]
+
+
+def make_resting_entry(**overrides: object) -> RestingEntryRecord:
+    values: dict[str, object] = {
+        "user_id": "user-1",
+        "exchange": "paper",
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "quantity": Decimal("0.00012345"),
+        "limit_price": Decimal("26000.1"),
+        "client_order_id": "sp0123456789abcdef01234567-e",
+        "order_id": "o-limit",
+        "request_id": "0c6f3f0e-8f7e-4a7a-9c52-6c1e2b8d4f11",
+        "created_at": T0,
+        "stop_loss_price": Decimal("25480.1"),
+        "take_profit_price": Decimal("27040.000000001"),
+        "stop_loss_percent": Decimal("2"),
+        "take_profit_percent": Decimal("4"),
+        "strategy_id": "strategy-1",
+    }
+    values.update(overrides)
+    return RestingEntryRecord(**values)  # type: ignore[arg-type]
 
 
 class StoreContract:
@@ -401,3 +424,56 @@ class StoreContract:
         assert [t.user_id for t in await store.list_trades(symbol="ETHUSDT")] == ["user-1"]
         btc = await store.list_trades(user_id="user-2", symbol="BTCUSDT")
         assert [(t.user_id, t.symbol) for t in btc] == [("user-2", "BTCUSDT")]
+
+    # resting_entries
+
+    async def test_resting_entry_round_trip(self, store: Store) -> None:
+        entry = make_resting_entry()
+        await store.put_resting_entry(entry)
+        loaded = await store.get_resting_entry("user-1", "paper", "BTCUSDT")
+        assert loaded is not None and loaded is not entry
+        uuid.UUID(loaded.id or "")
+        assert replace(loaded, id=None) == entry
+        assert str(loaded.take_profit_price) == "27040.000000001"  # exactly, not through a float
+        assert isinstance(loaded.limit_price, Decimal) and loaded.created_at.utcoffset() == timedelta(0)
+        assert entry.id is None  # the caller's record is not modified
+
+    async def test_a_resting_entry_is_not_a_position(self, store: Store) -> None:
+        await store.put_resting_entry(make_resting_entry())
+        assert await store.list_positions() == []
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+
+    async def test_one_resting_entry_per_key_the_new_one_replaces_the_old(self, store: Store) -> None:
+        await store.put_resting_entry(make_resting_entry())
+        newer = make_resting_entry(side="SELL", limit_price=Decimal("28000"), client_order_id="sp-new-e",
+                                   order_id="o-new", created_at=T0 + timedelta(minutes=5), stop_loss_price=None)
+        await store.put_resting_entry(newer)
+        (only,) = await store.list_resting_entries()
+        assert replace(only, id=None) == newer
+
+    async def test_delete_resting_entry_drops_only_that_entry(self, store: Store) -> None:
+        older = make_resting_entry()
+        await store.put_resting_entry(older)
+        newer = make_resting_entry(client_order_id="sp-new-e", order_id="o-new")
+        await store.put_resting_entry(newer)
+        await store.delete_resting_entry(older)  # a stale look at the key: the newer entry stays
+        loaded = await store.get_resting_entry("user-1", "paper", "BTCUSDT")
+        assert loaded is not None and loaded.client_order_id == "sp-new-e"
+        await store.delete_resting_entry(newer)
+        assert await store.get_resting_entry("user-1", "paper", "BTCUSDT") is None
+        await store.delete_resting_entry(newer)  # missing: silent
+
+    async def test_list_resting_entries_filters_and_orders_oldest_first(self, store: Store) -> None:
+        await store.put_resting_entry(make_resting_entry(symbol="ETHUSDT", created_at=T0 + timedelta(hours=1)))
+        await store.put_resting_entry(make_resting_entry(symbol="BTCUSDT", created_at=T0))
+        await store.put_resting_entry(make_resting_entry(exchange="oanda", symbol="EUR_USD", created_at=T0))
+        await store.put_resting_entry(make_resting_entry(user_id="user-2", created_at=T0))
+        mine = await store.list_resting_entries(user_id="user-1")
+        assert [(e.exchange, e.symbol) for e in mine][-1] == ("paper", "ETHUSDT")
+        assert {(e.exchange, e.symbol) for e in mine} == {("paper", "BTCUSDT"), ("paper", "ETHUSDT"),
+                                                           ("oanda", "EUR_USD")}
+        paper = await store.list_resting_entries(user_id="user-1", exchange="paper")
+        assert [e.symbol for e in paper] == ["BTCUSDT", "ETHUSDT"]
+        assert [e.user_id for e in await store.list_resting_entries(exchange="oanda")] == ["user-1"]
+        assert len(await store.list_resting_entries()) == 4
+        assert await store.get_resting_entry("user-2", "oanda", "EUR_USD") is None

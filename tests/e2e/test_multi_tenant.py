@@ -243,6 +243,21 @@ async def test_max_open_positions_holds_under_concurrency(tenants: Sparky) -> No
     assert await tenants.services.store.count_open_positions(ALICE, "paper") == 2
 
 
+async def test_max_open_positions_counts_a_resting_limit_entry(tenants: Sparky) -> None:
+    for user in (ALICE, BOB):
+        await tenants.services.store.upsert_trade_settings(
+            TradeSettings(user, "paper", trading_hours_preset="24/7", allow_weekends=True, max_open_positions=1))
+    paper = await tenants.services.accounts.get(ALICE, "paper")
+    await paper.note_price("BTCUSDT", D(27000))
+    placed = await post(tenants, ALICE, action="buy", order_type="limit", price=26000, position_size_usd=2600)
+    assert placed["action"] == "order_placed"
+    refused = await post(tenants, ALICE, action="buy", symbol="ETHUSDT", price=2000, position_size_usd=100)
+    assert (refused["status"], refused["data"]) == (429, {"limitType": "max_open_positions", "current": 1, "limit": 1})
+    assert await paper.position("ETHUSDT") is None
+    # Alice's resting entry counts for Alice only
+    assert (await post(tenants, BOB, action="buy", symbol="ETHUSDT", price=2000))["action"] == "opened"
+
+
 async def test_limits_that_cannot_be_checked_refuse_with_503_and_record_nothing(tenants: Sparky, monkeypatch) -> None:
     async def down(*args, **kwargs):
         raise OSError("database unreachable")

@@ -25,7 +25,8 @@ from sparky.store.base import RequestStatus, Store, StoreUnavailable, WebhookReq
 from tests.conftest import Sparky, make_settings, running
 from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
 
-WRITES = ("insert_webhook_request", "finish_webhook_request", "upsert_position", "delete_position", "record_close")
+WRITES = ("insert_webhook_request", "finish_webhook_request", "upsert_position", "delete_position", "record_close",
+          "put_resting_entry", "delete_resting_entry")
 
 OPEN_LONG = {"action": "buy", "symbol": "BTCUSDT", "price": 27000, "position_size_usd": 2700, "stop_loss_percent": 2}
 SIGNALS = {
@@ -192,3 +193,30 @@ async def test_a_resumed_close_never_takes_a_newer_position_for_the_one_it_close
         assert (await sparky.services.store.get_webhook_request(close.id)).status.is_terminal
         assert sparky.paper.requests == []
         assert await book(sparky) == held  # the new long keeps its row and its stop
+
+
+@pytest.mark.parametrize("crash_at", [
+    "put_resting_entry",       # the limit rests on the venue; its record was not written
+    "finish_webhook_request",  # the record was written; the request was not finished
+])
+async def test_a_limit_entry_resting_at_the_crash_is_recorded_at_restart_never_resent(
+        start, tmp_path, monkeypatch, crash_at: str) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"riskManagement": {"maxPositions": 1}}))
+    limit = {"action": "buy", "symbol": "BTCUSDT", "order_type": "limit", "price": 26000, "position_size_usd": 2600}
+    async with start(config_path=config) as sparky:
+        await sparky.paper.note_price("BTCUSDT", D(27000))
+        lose_database_from(monkeypatch, sparky.services.store, crash_at)
+        rid = (await sparky.alert(**limit)).json()["request_id"]
+        assert (await sparky.services.store.get_webhook_request(rid)).status is RequestStatus.PENDING
+
+    async with start(config_path=config) as sparky:
+        row = await sparky.services.store.get_webhook_request(rid)
+        # its own resting entry is neither cancelled nor counted against maxPositions a second time
+        assert (row.status, row.result["action"], row.result["order"]["status"]) == (
+            RequestStatus.SUCCESS, "order_placed", "OPEN")
+        assert sparky.paper.requests == []
+        [entry] = await sparky.services.store.list_resting_entries()
+        assert (entry.client_order_id, entry.request_id) == (client_order_id(rid, "e"), rid)
+        [resting] = await sparky.paper.open_orders("BTCUSDT")
+        assert resting.client_order_id == entry.client_order_id

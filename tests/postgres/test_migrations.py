@@ -81,7 +81,7 @@ def test_all_migrations_apply_to_an_empty_database(fresh_database, capsys) -> No
             "select table_name from information_schema.tables"
             " where table_schema = 'public' and table_type = 'BASE TABLE'"
         )}  # fmt: skip
-        assert SHARED_TABLES | {"_migrations"} <= tables
+        assert SHARED_TABLES | {"_migrations", "resting_entries"} <= tables
         assert conn.execute("select to_regclass('public.trade_stats')").fetchone() == ("trade_stats",)
         recorded = conn.execute("select name, checksum from _migrations order by name").fetchall()
         assert recorded == [
@@ -626,3 +626,40 @@ def test_one_request_per_user_and_idempotency_key(db, new_user) -> None:
     assert sqlstate(lambda: record(None, key)) == "23505"
     record(a, None)  # no key, no constraint
     record(a, None)
+
+
+# -- resting limit entries ------------------------------------------------------------------------
+
+
+def add_resting_entry(db: Any, user_id: uuid.UUID, symbol: str = "BTCUSDT", exchange: str = "paper") -> None:
+    db.execute(
+        "insert into resting_entries (user_id, exchange, symbol, side, quantity, limit_price,"
+        " client_order_id, order_id, request_id)"
+        " values (%s, %s, %s, 'BUY', 0.1, 26000, 'sp0123-e', 'P1', gen_random_uuid())",
+        (user_id, exchange, symbol),
+    )
+
+
+def test_one_resting_entry_per_user_exchange_and_symbol(db, new_user) -> None:
+    a, b = new_user(), new_user()
+    add_resting_entry(db, a)
+    assert sqlstate(lambda: add_resting_entry(db, a)) == "23505"
+    add_resting_entry(db, a, exchange="oanda")
+    add_resting_entry(db, b)
+    assert db.execute("select count(*) from resting_entries where user_id in (%s, %s)", (a, b)).fetchone() == (3,)
+
+
+def test_a_user_reads_only_their_own_resting_entries_and_writes_none(db, new_user, as_role) -> None:
+    a, b = new_user(), new_user()
+    add_resting_entry(db, a)
+    add_resting_entry(db, b)
+    with as_role(db, "authenticated", a):
+        assert owners(db, "resting_entries") == {a}
+        # Sparky alone places and cancels them: a dashboard user cannot add, change or drop one
+        assert sqlstate(lambda: add_resting_entry(db, a, "ETHUSDT")) == "42501"
+        assert sqlstate(lambda: db.execute("delete from resting_entries")) == "42501"
+    with as_role(db, "service_role"):
+        assert owners(db, "resting_entries") >= {a, b}
+        add_resting_entry(db, b, "ETHUSDT")
+    with as_role(db, "anon", a):
+        assert sqlstate(lambda: db.execute("select * from resting_entries").fetchall()) in {"42501", None}

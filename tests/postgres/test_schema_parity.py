@@ -1,7 +1,7 @@
 """The Postgres tables the store shares with the dashboard match the embedded SQLite schema.
 
-One `Store` contract runs against SQLite and Supabase: the tables positions, trades and
-webhook_requests must have the same column names in src/sparky/store/sqlite/schema.sql and in
+One `Store` contract runs against SQLite and Supabase: the tables positions, trades,
+webhook_requests and resting_entries must have the same column names in src/sparky/store/sqlite/schema.sql and in
 migrations/, so a column added on one side and forgotten on the other fails here.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-TABLES = ("positions", "trades", "webhook_requests")
+TABLES = ("positions", "trades", "webhook_requests", "resting_entries")
 
 
 def _sqlite_table_info() -> dict[str, list[tuple[str, bool]]]:

@@ -24,6 +24,7 @@ from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, po
 from sparky.execution.prices import stop_loss_price, take_profit_price
 from sparky.execution.protection import Exit, Protection, ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciler
+from sparky.execution.resting import RestingEntries
 from sparky.execution.sizing import OrderTooSmall, order_quantity, value_usd
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Action, OrderType, Signal
@@ -56,7 +57,8 @@ class TradeExecutor:
         self._legacy = legacy
         self._protector = Protector(settings.protection_attempts)
         self._closer = PositionCloser(store, settings.close_confirm_attempts)
-        self._reconciler = Reconciler(store)
+        self._resting_entries = RestingEntries(store)
+        self._reconciler = Reconciler(store, self._resting_entries)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads)
 
     @property
@@ -77,11 +79,18 @@ class TradeExecutor:
             # resumed after a crash: closes it already made are finished first, from their fills, so
             # the reconciler cannot take them for closes made outside Sparky
             closes = await self._closes_sent(job, exchange) if job.resume else {}
-            reconciled = await self._reconciler.reconcile(exchange, job.user_id, signal.symbol)
+            # an earlier signal's resting limit entry is cancelled first: this signal replaces it
+            reconciled = await self._reconciler.reconcile(exchange, job.user_id, signal.symbol,
+                                                          later_request=job.request_id)
+            cancelled = reconciled.cancelled_entry
             if signal.action.is_entry:
                 outcome = await self._open(job, exchange, reconciled.live, closes)
+            elif cancelled is not None and reconciled.live is None and "x" not in closes:
+                outcome = Outcome.entry_cancelled(signal.symbol, exchange.name)
             else:
                 outcome = await self._close_signal(job, exchange, reconciled.live, closes.get("x"))
+            if cancelled is not None:
+                outcome.body["cancelledEntry"] = order_view(cancelled)
             if reconciled.closed is not None:  # a stop or target filled on the venue since the last signal
                 outcome.extra["closed_on_exchange"] = reconciled.closed
             return outcome
@@ -150,8 +159,10 @@ class TradeExecutor:
         is_limit = signal.order_type is OrderType.LIMIT
         closes = closes or {}
         resumed_reversal = closes.get("rx")  # resumed: the reversal's close had filled before the crash
+        resting_sent = False  # resumed: this request's limit entry rests on the venue; record it, never resend
         if job.resume:  # crashed after the entry went out: finish protecting it, never re-enter
             sent = await exchange.get_order(signal.symbol, client_order_id=job.cid("e"))
+            resting_sent = sent is not None and sent.status is OrderStatus.OPEN
             if sent is not None and sent.status is OrderStatus.FILLED:
                 if "f" in closes:  # its stop could not be placed, and it was closed at market
                     return self._flattened("Stop-loss could not be placed; position closed at market",
@@ -178,7 +189,7 @@ class TradeExecutor:
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
                                     "lower the percent")
 
-        if resumed_reversal is not None:  # the old position is closed: only the new entry is left to send
+        if resumed_reversal is not None or resting_sent:  # only the new entry is left to send (or record)
             return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, resumed_reversal)
         if live is None:
             try:
@@ -231,6 +242,9 @@ class TradeExecutor:
             return outcome
         if order.status is not OrderStatus.FILLED:
             if is_limit and order.status is OrderStatus.OPEN:
+                await self._resting_entries.record(
+                    user_id=job.user_id, exchange=exchange.name, request_id=job.request_id, request=entry,
+                    order=order, percents=self._percents(signal), strategy_id=signal.strategy_id)
                 return self._resting(order, reversal)
             return await self._unfilled_market(job, exchange, order, tick, reversal, bracket)
         return await self._after_entry(job, exchange, order, tick, reversal, bracket)

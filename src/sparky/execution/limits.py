@@ -5,7 +5,8 @@ tenant's is `trade_settings_exchange.max_open_positions` for that exchange (0 = 
 Counting and opening must not race: two signals on different symbols run concurrently, and counts
 taken before either opens would let both through. So, when a limit applies, new positions of one
 user are opened one at a time under that user's lock (count → entry → record). Reversals and
-closes never change the count and never wait here.
+closes never change the count and never wait here. A limit entry resting on the venue counts as
+a position: it becomes one when it fills, with no signal to check the limit then.
 """
 
 from __future__ import annotations
@@ -49,9 +50,13 @@ class PositionLimit:
         return settings.max_open_positions if settings and settings.max_open_positions else None
 
     async def _count(self, user_id: str, exchange: str) -> int:
-        if user_id == LOCAL_USER_ID or self._reads is None:
-            return len(await self._store.list_positions(user_id=user_id))
-        return await self._reads.count_open_positions(user_id, exchange)
+        if user_id == LOCAL_USER_ID or self._reads is None:  # config.json's limit spans every exchange
+            positions = len(await self._store.list_positions(user_id=user_id))
+            resting = await self._store.list_resting_entries(user_id=user_id)
+        else:
+            positions = await self._reads.count_open_positions(user_id, exchange)
+            resting = await self._store.list_resting_entries(user_id=user_id, exchange=exchange)
+        return positions + len(resting)
 
     @asynccontextmanager
     async def opening(self, user_id: str, exchange: str) -> AsyncIterator[None]:

@@ -77,6 +77,13 @@ class Outcome:
                    429, f"Risk limit exceeded: {limit_type} {current}/{limit}")
 
     @classmethod
+    def entry_cancelled(cls, symbol: str, exchange: str) -> Outcome:
+        """A close that found no position, only a resting limit entry, and cancelled it."""
+        return cls(RequestStatus.SUCCESS, {"success": True, "action": "cancelled", "symbol": symbol,
+                                           "exchange": exchange,
+                                           "message": "Resting limit entry cancelled; no position was open"})
+
+    @classmethod
     def skipped(cls, message: str, *, success: bool = False) -> Outcome:
         """Nothing to do, nothing sent: the answer's action and the row's status are both `skipped`.
         `success` is true only when the account already is as the alert asks (a close with nothing

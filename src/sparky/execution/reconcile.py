@@ -1,10 +1,12 @@
 """Bring the stored position for (user, exchange, symbol) in line with the exchange.
 
 Runs before every signal for that key (inside its serialised slot) and from `POST /positions/sync`.
-A position the venue closed on its own (stop-loss, take-profit, liquidation, a manual close) is
-recorded as a trade with the real exit price and reason; the protective order left over is
-cancelled (invariant 4 on venues without native OCO). A position the venue has and we do not —
-a resting limit entry that filled later, or a trade opened by hand — is adopted.
+The key's resting limit entry is settled first (execution/resting.py): its fill becomes the stored
+position, so what follows compares that position with the venue like any other. A position the
+venue closed on its own (stop-loss, take-profit, liquidation, a manual close) is recorded as a trade
+with the real exit price and reason; the protective order left over is cancelled (invariant 4 on
+venues without native OCO). A position the venue has and we do not — a fill Sparky has no record
+of, or a trade opened by hand — is adopted.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from decimal import Decimal
 
 import structlog
 
-from sparky.exchanges.base import Exchange, OrderKind, OrderStatus, Position
+from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.closing import build_trade, record_from_live
 from sparky.execution.orders import cancel_quietly
-from sparky.store.base import PositionRecord, Store, TradeRecord
+from sparky.execution.resting import RestingEntries, open_exits
+from sparky.store.base import PositionRecord, RestingEntryRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.reconcile")
 
@@ -30,13 +33,28 @@ class Reconciled:
     adopted: bool = False
     #: what the venue reported, so callers need not ask again
     live: Position | None = None
+    #: the key's limit entry still resting on the venue
+    resting: RestingEntryRecord | None = None
+    #: the resting entry cancelled for the signal that asked (`later_request`)
+    cancelled_entry: Order | None = None
 
 
 class Reconciler:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, resting: RestingEntries | None = None) -> None:
         self._store = store
+        self._resting = resting or RestingEntries(store)
 
-    async def reconcile(self, exchange: Exchange, user_id: str, symbol: str) -> Reconciled:
+    async def reconcile(self, exchange: Exchange, user_id: str, symbol: str, *,
+                        later_request: str | None = None) -> Reconciled:
+        """`later_request`: the signal about to act on the key; a resting entry placed by any other
+        request is cancelled first (a later signal replaces or closes it)."""
+        settled = await self._resting.settle(exchange, user_id, symbol, later_request=later_request)
+        reconciled = await self._positions(exchange, user_id, symbol)
+        reconciled.resting, reconciled.cancelled_entry = settled.resting, settled.cancelled
+        reconciled.adopted = reconciled.adopted or (settled.adopted is not None and reconciled.position is not None)
+        return reconciled
+
+    async def _positions(self, exchange: Exchange, user_id: str, symbol: str) -> Reconciled:
         stored = await self._store.get_position(user_id, exchange.name, symbol)
         live = await exchange.position(symbol)
         closed = None
@@ -87,14 +105,11 @@ class Reconciler:
 
     async def _adopt(self, exchange: Exchange, user_id: str, live: Position) -> PositionRecord:
         record = record_from_live(user_id, exchange.name, live, "Adopted from the exchange")
-        exit_side = live.side.opposite
-        for order in await exchange.open_orders(live.symbol):
-            if order.side is not exit_side:
-                continue
-            if order.kind is OrderKind.STOP and record.stop_loss_order_id is None:
-                record.stop_loss_order_id, record.stop_loss_price = order.id, order.trigger_price
-            elif order.kind is OrderKind.TAKE_PROFIT and record.take_profit_order_id is None:
-                record.take_profit_order_id, record.take_profit_price = order.id, order.trigger_price
+        stop, target = await open_exits(exchange, live.symbol, live.side)
+        if stop is not None:
+            record.stop_loss_order_id, record.stop_loss_price = stop.id, stop.trigger_price
+        if target is not None:
+            record.take_profit_order_id, record.take_profit_price = target.id, target.trigger_price
         await self._store.upsert_position(record)
         log.info("position.adopted", symbol=live.symbol, side=live.side.value, quantity=str(live.quantity))
         return record

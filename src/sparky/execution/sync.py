@@ -2,7 +2,9 @@
 
 Each (user, exchange, symbol) is reconciled inside its serialised slot, so a sync never races a
 signal for the same position, and always on that user's own account. The venues a user has
-positions on are also asked for positions opened outside Sparky, which are adopted.
+positions on are also asked for positions opened outside Sparky, which are adopted. Keys with a
+resting limit entry are included: its fill is adopted (and, if its exits closed it already, the
+trade recorded); the entry itself is left resting.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ async def sync_positions(services: Services) -> dict[str, Any]:
     groups: dict[tuple[str, str], set[str]] = defaultdict(set)
     for stored in await services.store.list_positions():
         groups[(stored.user_id, stored.exchange)].add(stored.symbol)
+    for entry in await services.store.list_resting_entries():  # a fill (and its exits) since the last signal
+        groups[(entry.user_id, entry.exchange)].add(entry.symbol)
     for exchange in services.exchanges:  # the local user's venues, even with nothing stored
         groups.setdefault((LOCAL_USER_ID, exchange.name), set())
     for (user_id, name), symbols in sorted(groups.items()):

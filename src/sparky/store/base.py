@@ -135,6 +135,34 @@ class TradeRecord:
     created_at: datetime | None = None
 
 
+@dataclass
+class RestingEntryRecord:
+    """A limit entry resting on the venue, at most one per (user, exchange, symbol).
+
+    Not a position (the dashboard reads `positions` for what is open): it becomes one when it fills.
+    It counts toward the open-position limits, and the next signal for its key cancels it or adopts
+    its fill (execution/resting.py). Holds what a watcher needs to find the order and to record
+    its fill: the ids, side, quantity, limit, the attached exits and the request that placed it.
+    """
+
+    user_id: str
+    exchange: str
+    symbol: str
+    side: str  # "BUY" | "SELL"
+    quantity: Decimal
+    limit_price: Decimal
+    client_order_id: str
+    order_id: str
+    request_id: str
+    created_at: datetime
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_percent: Decimal | None = None
+    take_profit_percent: Decimal | None = None
+    strategy_id: str | None = None
+    id: str | None = None
+
+
 class DuplicateRequest(Exception):
     """A webhook request with the same (user_id, idempotency_key) is already recorded."""
 
@@ -216,3 +244,22 @@ class Store(ABC):
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
     ) -> list[TradeRecord]:
         """Most recent first."""
+
+    # resting_entries (keyed by user_id, exchange, symbol)
+    @abstractmethod
+    async def get_resting_entry(self, user_id: str, exchange: str, symbol: str) -> RestingEntryRecord | None: ...
+
+    @abstractmethod
+    async def list_resting_entries(
+        self, *, user_id: str | None = None, exchange: str | None = None
+    ) -> list[RestingEntryRecord]:
+        """Oldest first."""
+
+    @abstractmethod
+    async def put_resting_entry(self, entry: RestingEntryRecord) -> None:
+        """Record the key's resting entry, replacing the one it had."""
+
+    @abstractmethod
+    async def delete_resting_entry(self, entry: RestingEntryRecord) -> None:
+        """Drop the key's resting entry if it is still this one (same client order id): a look at an
+        older entry never drops the one that replaced it. Missing: silent."""

@@ -19,6 +19,7 @@ from sparky.store.base import (
     DuplicateRequest,
     PositionRecord,
     RequestStatus,
+    RestingEntryRecord,
     TradeRecord,
     WebhookRequestRecord,
     decode_time,
@@ -26,12 +27,13 @@ from sparky.store.base import (
 )
 from sparky.store.tenants import CredentialRecord, NotificationRecord, StrategyRecord, TradeSettings
 
-R = TypeVar("R", PositionRecord, TradeRecord, WebhookRequestRecord)
+R = TypeVar("R", PositionRecord, TradeRecord, WebhookRequestRecord, RestingEntryRecord)
 
 _MONEY = frozenset(
     {
         "entry_price",
         "exit_price",
+        "limit_price",
         "quantity",
         "position_size_usd",
         "stop_loss_price",
@@ -66,10 +68,12 @@ def _columns(cls: type) -> tuple[str, ...]:
 POSITION_COLUMNS = _columns(PositionRecord)
 TRADE_COLUMNS = _columns(TradeRecord)
 WEBHOOK_COLUMNS = _columns(WebhookRequestRecord)
+RESTING_COLUMNS = _columns(RestingEntryRecord)
 _COLUMNS: dict[type, tuple[str, ...]] = {
     PositionRecord: POSITION_COLUMNS,
     TradeRecord: TRADE_COLUMNS,
     WebhookRequestRecord: WEBHOOK_COLUMNS,
+    RestingEntryRecord: RESTING_COLUMNS,
 }
 
 
@@ -124,7 +128,7 @@ def _decode_value(name: str, value: Any) -> Any:
     return value
 
 
-def to_row(record: PositionRecord | TradeRecord | WebhookRequestRecord) -> dict[str, Any]:
+def to_row(record: PositionRecord | TradeRecord | WebhookRequestRecord | RestingEntryRecord) -> dict[str, Any]:
     """SQL parameters (named by column) for a record."""
     return {name: _encode_value(name, getattr(record, name)) for name in _COLUMNS[type(record)]}
 
@@ -169,6 +173,16 @@ FINISH_REQUEST = (
     " WHERE id = :id AND status = 'pending'"
 )
 DELETE_POSITION = "DELETE FROM positions WHERE user_id = ? AND exchange = ? AND symbol = ?"
+SELECT_RESTING = _select("resting_entries", RESTING_COLUMNS)
+# a new entry for the key replaces the old one, row and all (the id stays)
+UPSERT_RESTING = (
+    _insert("resting_entries", RESTING_COLUMNS)
+    + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in RESTING_COLUMNS if c not in {"id", *_KEY})
+)
+DELETE_RESTING = (
+    "DELETE FROM resting_entries WHERE user_id = ? AND exchange = ? AND symbol = ? AND client_order_id = ?"
+)
 
 
 def existing_request(conn: sqlite3.Connection, row: dict[str, Any]) -> str | None:

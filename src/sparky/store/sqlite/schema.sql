@@ -112,6 +112,30 @@ CREATE INDEX IF NOT EXISTS trades_user_exchange_entry_time
 CREATE INDEX IF NOT EXISTS trades_user_exchange_exit_time
     ON trades (user_id, exchange, exit_time);
 
+-- Limit entries resting on a venue, at most one per key (execution/resting.py). Not positions: the
+-- dashboard reads `positions` for what is open. Counted toward the open-position limits; the next
+-- signal for the key cancels the entry or adopts its fill. Same columns as
+-- migrations/0008_resting_entries.sql.
+CREATE TABLE IF NOT EXISTS resting_entries (
+    id                      TEXT PRIMARY KEY,
+    created_at              TEXT NOT NULL,
+    user_id                 TEXT NOT NULL,
+    exchange                TEXT NOT NULL,
+    symbol                  TEXT NOT NULL,
+    side                    TEXT NOT NULL,
+    quantity                NUMERIC NOT NULL,
+    limit_price             NUMERIC NOT NULL,
+    stop_loss_price         NUMERIC,
+    take_profit_price       NUMERIC,
+    stop_loss_percent       NUMERIC,
+    take_profit_percent     NUMERIC,
+    client_order_id         TEXT NOT NULL,
+    order_id                TEXT NOT NULL,
+    request_id              TEXT NOT NULL,
+    strategy_id             TEXT,
+    UNIQUE (user_id, exchange, symbol)
+);
+
 -- Multi-tenant tables (store/tenants.py). Same table and column names, in the same order, as
 -- migrations/0002_tables.sql; a column is NOT NULL here only where it is NOT NULL in PostgreSQL.
 

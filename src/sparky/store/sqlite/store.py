@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from sparky.store.base import (
     PositionRecord,
     RequestStatus,
+    RestingEntryRecord,
     Store,
     StoreUnavailable,
     TradeRecord,
@@ -220,3 +221,32 @@ class SqliteStore(Store, SqliteTenants):
             lambda c: [codec.from_row(TradeRecord, r) for r in c.execute(sql, [*args, limit])],
             write=False,
         )
+
+    # resting_entries
+
+    async def get_resting_entry(self, user_id: str, exchange: str, symbol: str) -> RestingEntryRecord | None:
+        sql = f"{codec.SELECT_RESTING} WHERE user_id = ? AND exchange = ? AND symbol = ?"
+
+        def get(conn: sqlite3.Connection) -> RestingEntryRecord | None:
+            row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
+            return None if row is None else codec.from_row(RestingEntryRecord, row)
+
+        return await self._call(get, write=False)
+
+    async def list_resting_entries(
+        self, *, user_id: str | None = None, exchange: str | None = None
+    ) -> list[RestingEntryRecord]:
+        where, args = codec.where({"user_id": user_id, "exchange": exchange})
+        sql = f"{codec.SELECT_RESTING}{where} ORDER BY created_at, id"
+        return await self._call(
+            lambda c: [codec.from_row(RestingEntryRecord, r) for r in c.execute(sql, args)],
+            write=False,
+        )
+
+    async def put_resting_entry(self, entry: RestingEntryRecord) -> None:
+        row = codec.to_row(replace(entry, id=entry.id or str(uuid.uuid4())))
+        await self._call(lambda c: c.execute(codec.UPSERT_RESTING, row), write=True)
+
+    async def delete_resting_entry(self, entry: RestingEntryRecord) -> None:
+        args = (entry.user_id, entry.exchange, entry.symbol, entry.client_order_id)
+        await self._call(lambda c: c.execute(codec.DELETE_RESTING, args), write=True)

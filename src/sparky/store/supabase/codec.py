@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from sparky.store.base import (
     PositionRecord,
     RequestStatus,
+    RestingEntryRecord,
     TradeRecord,
     WebhookRequestRecord,
     decode_time,
@@ -40,7 +41,7 @@ R = TypeVar("R")
 
 #: `numeric` columns of every table the store reads (selected as `col::text`)
 NUMERIC = frozenset({
-    "entry_price", "exit_price", "quantity", "position_size_usd", "stop_loss_price",
+    "entry_price", "exit_price", "limit_price", "quantity", "position_size_usd", "stop_loss_price",
     "take_profit_price", "stop_loss_percent", "take_profit_percent", "current_price",
     "unrealized_pnl_usd", "unrealized_pnl_percent", "pnl_usd", "pnl_percent",
     "max_loss_per_week_usd", "strike_tolerance_percent", "entry_limit_offset_percent",
@@ -185,6 +186,11 @@ def trade_row(trade: TradeRecord) -> dict[str, Any]:
     return _strategy_ref(to_row(trade))
 
 
+def resting_entry_row(entry: RestingEntryRecord) -> dict[str, Any]:
+    # id: the database's on insert, kept when a new entry replaces the key's old one
+    return _strategy_ref(to_row(entry, omit=frozenset({"id"})))
+
+
 def credential_row(record: CredentialRecord) -> dict[str, Any]:
     row = to_row(record, omit=frozenset({"id", "created_at", "updated_at"}))
     row["label"] = record.label or record.exchange  # NOT NULL in bot_credentials
@@ -208,6 +214,7 @@ def notification_row(notification: NotificationRecord) -> dict[str, Any]:
 SELECT_REQUEST = select_list(WebhookRequestRecord)
 SELECT_POSITION = select_list(PositionRecord)
 SELECT_TRADE = select_list(TradeRecord)
+SELECT_RESTING = select_list(RestingEntryRecord)
 SELECT_CREDENTIAL = select_list(CredentialRecord)
 SELECT_SETTINGS = select_list(TradeSettings)
 SELECT_STRATEGY = select_list(StrategyRecord)

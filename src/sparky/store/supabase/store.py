@@ -35,6 +35,7 @@ from sparky.store.base import (
     DuplicateRequest,
     PositionRecord,
     RequestStatus,
+    RestingEntryRecord,
     Store,
     TradeRecord,
     WebhookRequestRecord,
@@ -240,3 +241,47 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
             query = query.eq("symbol", symbol)
         query = query.order("exit_time", desc=True).order("created_at", desc=True).order("id", desc=True)
         return [codec.from_row(TradeRecord, r) for r in await self._rows("list trades", query.limit(limit))]
+
+    # resting_entries
+
+    async def get_resting_entry(self, user_id: str, exchange: str, symbol: str) -> RestingEntryRecord | None:
+        query = (
+            self._select("resting_entries", codec.SELECT_RESTING)
+            .eq("user_id", user_id)
+            .eq("exchange", exchange)
+            .eq("symbol", symbol)
+            .limit(1)
+        )
+        rows = await self._rows("get resting_entries", query)
+        return codec.from_row(RestingEntryRecord, rows[0]) if rows else None
+
+    async def list_resting_entries(
+        self, *, user_id: str | None = None, exchange: str | None = None
+    ) -> list[RestingEntryRecord]:
+        def query(count: bool) -> Any:
+            q = self._select("resting_entries", codec.SELECT_RESTING, count=count)
+            if user_id is not None:
+                q = q.eq("user_id", user_id)
+            if exchange is not None:
+                q = q.eq("exchange", exchange)
+            return q.order("created_at").order("id")
+
+        rows = await self._all_rows("list resting_entries", query)
+        return [codec.from_row(RestingEntryRecord, r) for r in rows]
+
+    async def put_resting_entry(self, entry: RestingEntryRecord) -> None:
+        query = self._table("resting_entries").upsert(
+            codec.resting_entry_row(entry), on_conflict="user_id,exchange,symbol", returning=MINIMAL
+        )
+        await self._db.run("upsert resting_entries", query)
+
+    async def delete_resting_entry(self, entry: RestingEntryRecord) -> None:
+        query = (
+            self._table("resting_entries")
+            .delete(returning=MINIMAL)
+            .eq("user_id", entry.user_id)
+            .eq("exchange", entry.exchange)
+            .eq("symbol", entry.symbol)
+            .eq("client_order_id", entry.client_order_id)
+        )
+        await self._db.run("delete resting_entries", query)

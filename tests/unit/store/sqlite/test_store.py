@@ -24,6 +24,24 @@ from sparky.store.sqlite.store import SqliteStore
 from tests.store_contract import T0, StoreContract, make_position, make_request, make_trade
 
 EXPECTED_COLUMNS = {
+    "resting_entries": [
+        "id",
+        "created_at",
+        "user_id",
+        "exchange",
+        "symbol",
+        "side",
+        "quantity",
+        "limit_price",
+        "stop_loss_price",
+        "take_profit_price",
+        "stop_loss_percent",
+        "take_profit_percent",
+        "client_order_id",
+        "order_id",
+        "request_id",
+        "strategy_id",
+    ],
     "positions": [
         "id",
         "created_at",

@@ -43,7 +43,13 @@ from sparky.store.tenants import (  # noqa: E402
     secret_digest,
 )
 from tests import store_contract  # noqa: E402
-from tests.store_contract import StoreContract, make_position, make_request, make_trade  # noqa: E402
+from tests.store_contract import (  # noqa: E402
+    StoreContract,
+    make_position,
+    make_request,
+    make_resting_entry,
+    make_trade,
+)
 from tests.tenant_contract import A, B, TenantContract  # noqa: E402
 
 URL = "https://sparky-test.supabase.co"
@@ -275,6 +281,43 @@ class TestRequests:
         await store.delete_position(A, "aster", "BTCUSDT")
         request = route.calls.last.request
         assert query(request) == [("user_id", f"eq.{A}"), ("exchange", "eq.aster"), ("symbol", "eq.BTCUSDT")]
+        assert request.headers["prefer"] == "return=minimal"
+
+    async def test_put_resting_entry_replaces_the_keys_entry(self, store: SupabaseStore,
+                                                             api: respx.MockRouter) -> None:
+        route = api.post("/resting_entries").mock(return_value=httpx.Response(201))
+        await store.put_resting_entry(make_resting_entry(user_id=A, id="old"))
+        request = route.calls.last.request
+        assert query(request) == [("on_conflict", "user_id,exchange,symbol")]
+        assert request.headers["prefer"] == "return=minimal,resolution=merge-duplicates"
+        sent = body(request)
+        assert "id" not in sent  # the database's, kept when a new entry replaces the old one
+        assert (sent["limit_price"], sent["quantity"], sent["take_profit_price"]) == (
+            "26000.1", "0.00012345", "27040.000000001")
+        assert (sent["client_order_id"], sent["order_id"]) == ("sp0123456789abcdef01234567-e", "o-limit")
+        assert sent["created_at"] == "2024-03-01T12:00:00.123456+00:00" and sent["strategy_id"] is None
+
+    async def test_get_and_list_resting_entries(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        route = api.get("/resting_entries").mock(return_value=rows([], total=0))
+        assert await store.get_resting_entry(A, "paper", "BTCUSDT") is None
+        assert query(route.calls.last.request) == [
+            ("select", codec.SELECT_RESTING), ("user_id", f"eq.{A}"), ("exchange", "eq.paper"),
+            ("symbol", "eq.BTCUSDT"), ("limit", "1"),
+        ]  # fmt: skip
+        assert "limit_price::text" in codec.SELECT_RESTING.split(",")
+        assert await store.list_resting_entries(user_id=A, exchange="paper") == []
+        assert query(route.calls.last.request) == [
+            ("select", codec.SELECT_RESTING), ("user_id", f"eq.{A}"), ("exchange", "eq.paper"),
+            ("order", "created_at.asc,id.asc"), ("offset", "0"), ("limit", "1000"),
+        ]  # fmt: skip
+
+    async def test_delete_resting_entry_names_its_client_id(self, store: SupabaseStore,
+                                                            api: respx.MockRouter) -> None:
+        route = api.delete("/resting_entries").mock(return_value=httpx.Response(204))
+        await store.delete_resting_entry(make_resting_entry(user_id=A))
+        request = route.calls.last.request
+        assert query(request) == [("user_id", f"eq.{A}"), ("exchange", "eq.paper"), ("symbol", "eq.BTCUSDT"),
+                                  ("client_order_id", "eq.sp0123456789abcdef01234567-e")]
         assert request.headers["prefer"] == "return=minimal"
 
     async def test_record_close_is_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
@@ -606,6 +649,7 @@ TIMES = codec.TIMES
 UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "webhook_requests": [("id",), ("user_id", "idempotency_key")],
     "positions": [("id",), ("user_id", "exchange", "symbol")],
+    "resting_entries": [("id",), ("user_id", "exchange", "symbol")],
     "trades": [("id",)],
     "bot_credentials": [("id",), ("user_id", "exchange", "environment")],
     "trade_settings_exchange": [("id",), ("user_id", "exchange")],
@@ -875,7 +919,7 @@ class TestSupabaseContracts(StoreContract, TenantContract):
 
     @pytest.fixture
     async def store(self, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SupabaseStore]:
-        for name in ("make_request", "make_position", "make_trade"):
+        for name in ("make_request", "make_position", "make_trade", "make_resting_entry"):
             made = getattr(store_contract, name)
 
             @functools.wraps(made)
