@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sparky import settings_checks
+from sparky.plan_limits import merged_plan_limits
 from sparky.secret_policy import refuse_guessable_secrets
 from sparky.signals.rate_limits import parse_rates
 from sparky.signals.source_ips import parse_networks
@@ -94,7 +95,8 @@ class Settings(BaseSettings):
     signalstudio_forward_secret: SecretStr | None = None
     #: how often the per-user webhook secrets are re-read from the store
     secret_refresh_sec: float = Field(30, gt=0)
-    #: webhooks per UTC month by plan (null = unlimited); unknown plans get Free's limit
+    #: webhooks per UTC month by plan (null = unlimited), laid over these defaults; plans without an
+    #: entry and unknown plans get Free's limit, so Free needs a number (sparky.plan_limits)
     plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] | None = None
@@ -192,6 +194,11 @@ class Settings(BaseSettings):
     def _auth_failure_limit(cls, value: str) -> str:
         parse_rates(value, setting="AUTH_FAILURE_LIMIT")
         return value.strip()
+
+    @field_validator("plan_limits")
+    @classmethod
+    def _plan_limits(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        return merged_plan_limits(value)
 
     @field_validator("plan_rate_limits")
     @classmethod

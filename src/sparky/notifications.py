@@ -34,6 +34,8 @@ EVENTS: dict[str, tuple[str, str]] = {
     "exchange_api_error": ("notify_exchange_api_error", "error"),
     "invalid_credentials": ("notify_invalid_credentials", "error"),
 }
+#: risk limit (`limitType`) → the event telling the user it was reached
+LIMIT_EVENTS = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_usd": "weekly_loss_limit"}
 
 
 class Notifier:
@@ -123,5 +125,9 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
         else:
             notifier.notify(user, "exchange_api_error", f"{job.signal.exchange} error on {symbol}",
                             str(error), exchange=job.signal.exchange, error_type=type(error).__name__)
+    limit_type = (body.get("data") or {}).get("limitType") if body.get("error") == "Risk limit exceeded" else None
+    if limit_type in LIMIT_EVENTS:  # reached at the moment of entering (the gate let it through)
+        notifier.notify(user, LIMIT_EVENTS[limit_type], "Risk limit reached", str(body.get("message")),
+                        limitType=limit_type)
     if action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
         notifier.notify(user, "trade_failed", f"Trade failed on {symbol}", str(body.get("error")), symbol=symbol)

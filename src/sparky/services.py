@@ -28,6 +28,7 @@ from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.notifications import Notifier, notify_outcome
+from sparky.plan_limits import publish as publish_plan_limits
 from sparky.signals.auth import Authenticator, SecretDirectory
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.gates import Gates
@@ -164,7 +165,8 @@ async def build_services(settings: Settings) -> Services:
                                 credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint)
     notifier = Notifier(tenants)
     gates = Gates(tenants, cache, notifier, plan_limits=settings.plan_limits) if tenants is not None else None
-    executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None)
+    executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
+                             cache=cache)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
                             on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache)
@@ -186,6 +188,7 @@ async def build_services(settings: Settings) -> Services:
                         gates, directory, background, admin_token, time.monotonic(), http)
     if tenants is not None:
         await directory.refresh()
+        await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers
         background.every("secrets.refresh", settings.secret_refresh_sec, directory.refresh)
         services.store_watch = StoreWatch(tenants, services.reload_caches)
         if await services.store_watch.start():

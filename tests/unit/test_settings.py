@@ -147,6 +147,12 @@ def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
      "PAPER_SYMBOL_RULES[BTCUSDT][tick_size]: Input should be a valid decimal"),
     ("PLAN_LIMITS", "five", "PLAN_LIMITS: not valid JSON"),
     ("PLAN_LIMITS", '{"Free": -1}', "PLAN_LIMITS[Free]: Input should be greater than or equal to 0"),
+    ("PLAN_LIMITS", '{"Free": null}', "PLAN_LIMITS: Free: must be a number: plans without an entry and unknown "
+                                      "plans get Free's limit, which is never unlimited"),
+    ("PLAN_LIMITS", '{"free": null, "Basic": 10}', "PLAN_LIMITS: Free: must be a number"),
+    ("PLAN_LIMITS", '{"Basic": 10, "basic": 20}', "PLAN_LIMITS: 'basic' is given twice (plan names ignore case)"),
+    ("PLAN_LIMITS", '{" ": 10}', "PLAN_LIMITS: a plan name is empty"),
+    ("PLAN_LIMITS", '{"Basic": 2.5}', "PLAN_LIMITS[Basic]: Input should be a valid integer"),
     ("REDIS_URL", "localhost:6379", "REDIS_URL: must be a URL such as redis://127.0.0.1:6379/0"),
     ("SUPABASE_URL", "project.supabase.co", "SUPABASE_URL: must be a URL such as https://<project>.supabase.co"),
     ("CONFIG_PATH", "nowhere/config.json", "CONFIG_PATH: nowhere/config.json does not exist"),

@@ -12,13 +12,14 @@ from decimal import Decimal
 
 import structlog
 
+from sparky.cache import Cache
 from sparky.config import LegacyConfig, Settings
 from sparky.errors import SparkyError
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
-from sparky.execution.limits import PositionLimit, PositionLimitReached, SettingsReads
+from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
 from sparky.execution.prices import stop_loss_price, take_profit_price
@@ -50,7 +51,7 @@ class Job:
 
 class TradeExecutor:
     def __init__(self, store: Store, accounts: ExchangeAccounts, settings: Settings, legacy: LegacyConfig,
-                 *, tenant_reads: SettingsReads | None = None) -> None:
+                 *, tenant_reads: SettingsReads | None = None, cache: Cache | None = None) -> None:
         self._store = store
         self._accounts = accounts
         self._settings = settings
@@ -59,7 +60,7 @@ class TradeExecutor:
         self._closer = PositionCloser(store, settings.close_confirm_attempts)
         self._resting_entries = RestingEntries(store)
         self._reconciler = Reconciler(store, self._resting_entries)
-        self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads)
+        self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads, cache)
 
     @property
     def reconciler(self) -> Reconciler:
@@ -191,20 +192,23 @@ class TradeExecutor:
 
         if resumed_reversal is not None or resting_sent:  # only the new entry is left to send (or record)
             return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, resumed_reversal)
-        if live is None:
-            try:
-                async with self._position_limit.opening(job.user_id, exchange.name):
-                    return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
-            except PositionLimitReached as err:
-                return Outcome.risk_limit(err.limit_type, err.current, err.limit, str(err))
         try:
-            reversal = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="REVERSAL",
-                                                client_order_id=job.cid("rx"), resume=job.resume)
-        except (ExchangeError, CloseNotConfirmed) as err:
-            log.error("reversal.close_failed", error=str(err))
-            return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
-                                  f"reversing: {err}", action="reversal_failed")
-        return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, reversal)
+            # limits that count entries are checked, and the entry made and recorded, under the
+            # user's lock: concurrent alerts, here or on another server, cannot overshoot them
+            async with self._position_limit.opening(job.user_id, exchange.name, new_position=live is None):
+                if live is None:
+                    return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
+                try:
+                    reversal = await self._closer.close(exchange, user_id=job.user_id, live=live,
+                                                        exit_reason="REVERSAL", client_order_id=job.cid("rx"),
+                                                        resume=job.resume)
+                except (ExchangeError, CloseNotConfirmed) as err:
+                    log.error("reversal.close_failed", error=str(err))
+                    return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
+                                          f"reversing: {err}", action="reversal_failed")
+                return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, reversal)
+        except EntryRefused as err:
+            return err.outcome
 
     async def _enter(self, job: Job, exchange: Exchange, side: Side, quantity: Decimal,
                      preview: tuple[Decimal | None, Decimal | None], tick: Decimal,

@@ -2,8 +2,8 @@
 
 The quota itself is checked and counted atomically by the store when the request is recorded
 (`record_counted_webhook_request`); this module knows the plan's limit and tells the user when
-they near or reach it. Exits (close, close_long, close_short, flat) are never refused by the quota
-or the risk limits: nothing may keep a user in a position. Only an inactive strategy refuses them.
+they near or reach it. Exits (close, close_long, close_short, flat) are never refused by the quota,
+the risk limits or their strategy's status: nothing may keep a user in a position.
 Everything read here is cached briefly; `reload()` clears it (also when another process changed
 the store, see `sparky.store_watch`).
 """
@@ -20,10 +20,11 @@ from typing import Any
 from sparky.cache import Cache
 from sparky.errors import ServiceUnavailable
 from sparky.execution.outcome import jsonable
-from sparky.notifications import Notifier
+from sparky.notifications import LIMIT_EVENTS, Notifier
+from sparky.plan_limits import merged_plan_limits, monthly_limit
 from sparky.signals.models import Signal
 from sparky.signals.risk import RiskCheckUnavailable, RiskDecision, check_entry_limits, next_month_start
-from sparky.store.tenants import DEFAULT_PLAN_LIMITS, StrategyRecord, TenantStore, TradeSettings, WeeklyTradeStats
+from sparky.store.tenants import StrategyRecord, TenantStore, TradeSettings, WeeklyTradeStats
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Gates:
         self._store = store
         self._cache = cache
         self._notifier = notifier
-        self._limits = plan_limits or DEFAULT_PLAN_LIMITS
+        self._limits = merged_plan_limits(plan_limits or {})
         self._cached = _TtlCache(ttl, clock)
         self._reads = CachedTenantReads(store, self._cached)
 
@@ -151,6 +152,8 @@ class Gates:
     async def _check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
         """Strategy, then risk limits. Raises ServiceUnavailable when they cannot be checked."""
         try:
+            if not signal.action.is_entry:
+                return None  # a paused or deleted strategy never keeps the user in its positions
             rejection = await self._strategy(user_id, signal)
             if rejection is not None:
                 return rejection
@@ -183,10 +186,9 @@ class Gates:
         return Rejection(200, {"success": False, "action": "rejected", "message": message}, message)
 
     def _risk_rejection(self, user_id: str, decision: RiskDecision) -> Rejection:
-        event = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_usd": "weekly_loss_limit"}
-        if decision.limit_type in event:
-            self._notifier.notify(user_id, event[decision.limit_type], "Risk limit reached", decision.message,
-                                  limitType=decision.limit_type)
+        if decision.limit_type in LIMIT_EVENTS:
+            self._notifier.notify(user_id, LIMIT_EVENTS[decision.limit_type], "Risk limit reached",
+                                  decision.message, limitType=decision.limit_type)
         return risk_rejection(decision)
 
     async def plan(self, user_id: str) -> str:
@@ -203,7 +205,7 @@ class Gates:
                 plan = self._cached.put(key, await self._store.subscription_plan(user_id), generation)
             except Exception as err:
                 raise ServiceUnavailable("The plan's quota could not be checked; nothing was executed") from err
-        return plan, self._limits.get(plan, self._limits.get("Free"))
+        return plan, monthly_limit(self._limits, plan)
 
     def _quota_rejection(self, user_id: str, plan: str, current: int, limit: int, now: datetime) -> Rejection:
         self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",

@@ -11,6 +11,9 @@ time is an argument (an aware datetime). Checks, in order, each with its `limitT
 5. ``max_loss_per_week_usd``  Σ |pnl_usd| of this week's losing trades ≥ the limit
 6. ``max_open_positions``   the user's open positions on this exchange ≥ the limit
 
+4–6 count entries, so the executor checks them again at the moment of entering, under the user's
+lock (`counted_limit_refusal`, called by `execution.limits`): concurrent alerts cannot overshoot.
+
 Only what the user set is enforced: a field that is None (NULL) limits nothing, and no settings
 row means no limits. Numeric limits: 0 also means unlimited; otherwise blocked when current ≥
 limit, so a negative limit blocks every entry rather than being ignored. Closes (close, close_long,
@@ -52,6 +55,8 @@ __all__ = [
     "RiskDecision",
     "RiskReads",
     "check_entry_limits",
+    "counted_limit_refusal",
+    "counts_entries",
     "month_start",
     "next_month_start",
     "next_week_start",
@@ -206,6 +211,28 @@ async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, sign
     if stale is not None:
         return stale
 
+    return await counted_limit_refusal(store, user_id, exchange, settings, now, open_positions=open_positions)
+
+
+def counts_entries(settings: TradeSettings | None, *, open_positions: bool = True) -> bool:
+    """Whether a limit that counts entries (weekly trades or losses, open positions when
+    `open_positions`) is set: only then must entries of the user be made one at a time."""
+    if settings is None:
+        return False
+    counted = [settings.max_trades_per_week, settings.max_loss_per_week_usd]
+    if open_positions:
+        counted.append(settings.max_open_positions)
+    return any(value is not None and value != 0 for value in counted)
+
+
+async def counted_limit_refusal(store: RiskReads, user_id: str, exchange: str, settings: TradeSettings,
+                                now: datetime, *, open_positions: bool = True) -> RiskDecision | None:
+    """The limits that count what the user did: trades entered this week, this week's losses and
+    (with `open_positions`) the open positions. The executor checks them again under the user's
+    lock, where concurrent entries cannot race (`execution.limits`).
+
+    Raises RiskCheckUnavailable when the store fails.
+    """
     try:
         max_trades = _limit(settings.max_trades_per_week, "max_trades_per_week")
     except _InvalidSetting as err:
@@ -244,12 +271,12 @@ async def check_entry_limits(store: RiskReads, user_id: str, exchange: str, sign
     if max_open != 0:
         count = await _read("open positions", store.count_open_positions, user_id, exchange)
         try:
-            open_positions = int(count)
+            held = int(count)
         except Exception as err:
             raise RiskCheckUnavailable(f"the store returned an unusable position count {count!r}") from err
-        if open_positions >= max_open:
+        if held >= max_open:
             return RiskDecision(
-                "max_open_positions", open_positions, max_open,
-                f"Maximum open positions reached on {exchange}: {open_positions} open, the limit is {max_open}"
+                "max_open_positions", held, max_open,
+                f"Maximum open positions reached on {exchange}: {held} open, the limit is {max_open}"
                 + _negative_note(max_open, "max_open_positions"))
     return None

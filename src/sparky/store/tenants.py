@@ -234,6 +234,12 @@ class TenantStore(ABC):
     @abstractmethod
     async def list_local_users(self) -> list[LocalUser]: ...
 
+    async def publish_plan_limits(self, limits: dict[str, int | None]) -> None:
+        """Write the plan limits where the database's own functions read them (Supabase:
+        `sparky_plan_limits`, for `check_webhook_limit`). A store without such functions keeps
+        nothing: the server's settings are the only copy."""
+        return None
+
     # other writers
     async def external_change_marker(self) -> int | None:
         """A value that changes whenever another process (`sparky users`, the dashboard) commits

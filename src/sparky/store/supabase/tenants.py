@@ -226,6 +226,11 @@ class SupabaseTenantQueries(SupabaseQueries):
     async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int:
         return await self._count("positions", user_id=user_id, exchange=exchange)
 
+    async def publish_plan_limits(self, limits: dict[str, int | None]) -> None:
+        """Replace `sparky_plan_limits` (migration 0009) with `limits` in one transaction."""
+        await self._db.run("rpc sparky_publish_plan_limits",
+                           self._db.client.rpc("sparky_publish_plan_limits", {"p_limits": dict(limits)}))
+
     # strategies
 
     async def find_strategy(

@@ -426,6 +426,11 @@ class TestRequests:
         route.mock(return_value=rows([]))
         assert await store.subscription_plan(A) == "Free"
 
+    async def test_plan_limits_are_published_by_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        route = api.post("/rpc/sparky_publish_plan_limits").mock(return_value=httpx.Response(204))
+        await store.publish_plan_limits({"Free": 3, "Basic": 100, "Pro": None})
+        assert body(route.calls.last.request) == {"p_limits": {"Free": 3, "Basic": 100, "Pro": None}}
+
     async def test_quota_rpc_records(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.post("/rpc/record_webhook_request").mock(
             return_value=httpx.Response(200, json=RPC["record_webhook_request_recorded"])
@@ -710,6 +715,8 @@ class FakePostgrest:
     def __init__(self) -> None:
         self.tables: dict[str, list[dict[str, Any]]] = {name: [] for name in UNIQUE}
         self.tables["strategies"].append({"id": STRATEGY, "user_id": "user-1", "name": "s"})
+        #: sparky_plan_limits as migration 0009 seeds it
+        self.plan_limits: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
 
     # values
 
@@ -886,6 +893,9 @@ class FakePostgrest:
             return httpx.Response(204)
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))
+        if name == "sparky_publish_plan_limits":
+            self.plan_limits = dict(args["p_limits"])  # migrations/0009: the table is replaced
+            return httpx.Response(204)
         if name == "get_user_subscription_plan_safe":
             active = [s for s in self.tables["subscriptions"]
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
