@@ -55,7 +55,7 @@ class TradeExecutor:
         self._settings = settings
         self._legacy = legacy
         self._protector = Protector(settings.protection_attempts)
-        self._closer = PositionCloser(store, settings.close_confirm_attempts)
+        self._closer = PositionCloser(store, settings.close_confirm_attempts, protector=self._protector)
         self._reconciler = Reconciler(store)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads)
 
