@@ -169,3 +169,34 @@ async def test_a_position_recorded_under_another_spelling_is_renamed_at_start(oa
         assert await store.list_positions() == []
         [trade] = await store.list_trades()
         assert (trade.symbol, trade.exit_reason, trade.stop_loss_percent) == ("EUR_USD", "MANUAL", D(1))
+
+
+# ------------------------------------------------------------------ exits filled on the venue
+async def test_a_trailing_stop_that_closed_the_trade_is_recorded_as_such_at_its_fill(oanda: Any) -> None:
+    """The entry carries a stop loss, a take profit and a trailing stop; the trailing stop fills on
+    the venue (OANDA cancels the other two). The next signal books the trade as TRAILING_STOP at
+    the trailing stop's own fill price, not as a manual close at the next price."""
+    async with oanda() as (server, fake):
+        opened = await server.alert(exchange="oanda", action="buy", symbol="EURUSD", quantity=1000, price=1.1,
+                                    stop_loss_percent=1, take_profit_percent=2, useTrailingStop=True,
+                                    trailingStop=15)
+        assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
+        [entry] = fake.order_calls()
+        entry_id = body_of(entry)["order"]["clientExtensions"]["id"]
+        assert body_of(entry)["order"]["trailingStopLossOnFill"] == {
+            "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": f"{entry_id}-ts", "tag": "sparky"}}
+        store = server.services.store
+        [position] = await store.list_positions()
+        assert position.trailing_stop_order_id == f"@{entry_id}-ts"
+
+        trailing = fake.client_ids[f"{entry_id}-ts"]
+        fake.fill_exit(trailing, D("1.10180"))  # the price ran to 1.1033 and came back 15 pips
+        fake.quotes["EUR_USD"] = D("1.09900")  # where the market is at the next signal
+        closed = await server.alert(exchange="oanda", action="close", symbol="EURUSD")
+        assert closed.status_code == 200, closed.text
+
+        [trade] = await store.list_trades()
+        assert (trade.exit_reason, trade.exit_price, trade.quantity) == ("TRAILING_STOP", D("1.10180"), D(1000))
+        assert trade.pnl_usd == D("1.80000000") and trade.is_winner
+        assert trade.order_id == trailing
+        assert await store.list_positions() == []

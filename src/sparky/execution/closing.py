@@ -167,7 +167,8 @@ class PositionCloser:
         await self._store.record_close(trade)
         if stored:  # invariant 4: a close cancels both exits
             await cancel_quietly(exchange, position.symbol, [position.stop_loss_order_id,
-                                                             position.take_profit_order_id])
+                                                             position.take_profit_order_id,
+                                                             position.trailing_stop_order_id])
         return CloseResult(order, trade)
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:

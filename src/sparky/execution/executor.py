@@ -246,7 +246,8 @@ class TradeExecutor:
         if live is not None and live.side is order.side:
             log.warning("entry.fill_taken_from_position", order_status=order.status.value)
             filled = replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
-                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None)
+                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None,
+                             trailing_stop_order_id=None)
             return await self._after_entry(job, exchange, filled, tick, reversal, None)
         outcome = Outcome.failed(f"{exchange.name}: the market order was not filled ({order.status.value}); "
                                  "nothing is open")
@@ -285,6 +286,8 @@ class TradeExecutor:
             entry_order_id=order.id,
             stop_loss_order_id=protection.stop_loss.order_id if protection.stop_loss else None,
             take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
+            trailing_stop_order_id=order.trailing_stop_order_id or (
+                protection.stop_loss.trailing_order_id if protection.stop_loss else None),
             strategy_id=signal.strategy_id,
         )
         await self._store.upsert_position(record)

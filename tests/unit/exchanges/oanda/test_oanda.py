@@ -356,6 +356,24 @@ class FakeOanda:
                 answer[f"{key}OrderTransaction"] = tx
         return reply(200, {**answer, "lastTransactionID": self._next()})
 
+    def fill_exit(self, order_id: str, price: D) -> None:
+        """The venue fills one of a trade's exits (stop loss, take profit, trailing stop): the trade
+        closes at `price` (ORDER_FILL, reason `<TYPE>_ORDER`) and its other exits are cancelled."""
+        order = self.orders[order_id]
+        trade = next(t for t in self.trades if t["id"] == order["tradeID"])
+        fill = fixture("transaction_fill.json")["transaction"]
+        fill.pop("tradeOpened")
+        fill.update(id=self._next(), orderID=order_id, clientOrderID=order["clientExtensions"]["id"],
+                    instrument=trade["instrument"], units=str(-trade["units"]), price=str(price),
+                    fullVWAP=str(price), reason=f"{order['type']}_ORDER",
+                    tradesClosed=[{"tradeID": trade["id"], "units": str(-trade["units"]), "price": str(price)}])
+        self.transactions[fill["id"]] = fill
+        order.update(state="FILLED", fillingTransactionID=fill["id"], filledTime=fill["time"])
+        self.trades.remove(trade)
+        for other in self.orders.values():
+            if other.get("tradeID") == trade["id"] and other["state"] == "PENDING":
+                other["state"] = "CANCELLED"
+
     # ---------------------------------------------------------------- what the venue received
     def order_calls(self) -> list[httpx.Request]:
         return [c.request for c in self.router.calls
@@ -628,16 +646,18 @@ async def test_a_resting_limit_entry_carries_its_bracket(venue: OandaHarness) ->
 async def test_trailing_stop_is_attached_when_configured() -> None:
     venue = OandaHarness(trailing_stop_distance="0.0015")
     await warm(venue)
-    await venue.exchange.place_order(entry(Side.BUY, bracket=Bracket(D("1.09"), None)))
+    opened = await venue.exchange.place_order(entry(Side.BUY, bracket=Bracket(D("1.09"), None)))
     assert last_body(venue)["order"]["trailingStopLossOnFill"] == {
         "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": "sp0000-e-ts", "tag": "sparky"}}
     assert "takeProfitOnFill" not in last_body(venue)["order"]
+    assert opened.trailing_stop_order_id == "@sp0000-e-ts"  # so a fill of it is recognised later
     stop = OrderRequest(SYMBOL, Side.SELL, OrderKind.STOP, QTY, "sp0000-sl", trigger_price=D("1.09"), reduce_only=True)
     target = OrderRequest(SYMBOL, Side.SELL, OrderKind.TAKE_PROFIT, QTY, "sp0000-tp", trigger_price=D("1.12"),
                           reduce_only=True)
-    await venue.exchange.place_exit_pair(stop, target)
+    sl, _ = await venue.exchange.place_exit_pair(stop, target)
     assert last_body(venue)["trailingStopLoss"] == {
         "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": "sp0000-sl-ts", "tag": "sparky"}}
+    assert sl.trailing_stop_order_id == venue.fake.client_ids["sp0000-sl-ts"]
 
 
 @pytest.mark.parametrize(("extra", "symbol", "distance"), [
