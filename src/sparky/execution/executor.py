@@ -167,12 +167,16 @@ class TradeExecutor:
         if is_limit and not (caps.limit_orders and (caps.attached_brackets or caps.limit_brackets)):
             return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)
-        reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
+        sl_pct, tp_pct = self._percents(signal)
+        # a bracket attached to a market entry is priced before the fill, so from the market now: an
+        # alert's price may be stale (the venue refuses a stop past the fill, or it sits too far away)
+        quote_now = not is_limit and caps.attached_brackets and not caps.simulated and bool(sl_pct or tp_pct)
+        reference = (signal.price if signal.price is not None and not quote_now
+                     else await exchange.last_price(signal.symbol))
         # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
         unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
         quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
-        sl_pct, tp_pct = self._percents(signal)
         preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "

@@ -967,6 +967,36 @@ async def test_bybit_entry_whose_reply_was_lost_keeps_the_exits_attached_to_it(b
         attached[OrderKind.STOP].id, attached[OrderKind.TAKE_PROFIT].id)
 
 
+async def test_bybit_attached_bracket_is_priced_from_the_market_not_a_stale_alert_price(
+        bybit: BybitVenue, tmp_path) -> None:
+    """The alert says 2000 but ETH trades at 2100: priced from the alert, the take-profit (2080)
+    would be under the fill, which Bybit refuses for a long, and the stop 6.7 % away instead of 2 %.
+    The bracket is priced from a ticker read just before the entry."""
+    store = SqliteStore(tmp_path / "sparky.sqlite", synchronous="NORMAL")
+    await store.open()
+    registry = ExchangeRegistry()
+    registry.add(bybit.exchange)
+    executor = TradeExecutor(store, local_accounts(registry, tmp_path), make_settings(tmp_path), LegacyConfig())
+    await warm(bybit)
+    bybit.market(D("2100"))
+    bybit.fills_at(D("2100"))
+    signal = Signal(action="buy", symbol="ETHUSDT", exchange="bybit", price=D("2000"), quantity=D("0.05"),
+                    stop_loss_percent=D(2), take_profit_percent=D(4))
+    job = Job("88888888-8888-4888-8888-888888888888", LOCAL_USER_ID, signal)
+    outcome = await executor.execute(job)
+    await store.aclose()
+
+    assert outcome.body["action"] == "opened", outcome.body
+    [entry_sent] = bybit.order_posts()
+    assert entry_sent.body == {"category": "linear", "symbol": "ETHUSDT", "side": "Buy", "orderType": "Market",
+                               "qty": "0.05", "orderLinkId": job.cid("e"), "stopLoss": "2058",
+                               "takeProfit": "2184"}
+    assert since(bybit, 0)[:3] == [("GET", "/v5/position/list"), ("GET", "/v5/market/tickers"),
+                                   ("POST", "/v5/order/create")]
+    position = outcome.body["position"]
+    assert (position["entryPrice"], position["stopLossPrice"], position["takeProfitPrice"]) == (2100, 2058, 2184)
+
+
 async def test_bybit_loads_markets_once(bybit: BybitVenue) -> None:
     await bybit.exchange.symbol_rules("ETHUSDT")
     first = len(bybit.requests)

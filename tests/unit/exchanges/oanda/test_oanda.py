@@ -283,6 +283,14 @@ class FakeOanda:
             return reply(201, {"orderCreateTransaction": created, "relatedTransactionIDs": [created["id"]],
                                "lastTransactionID": created["id"]})
         price = self._price(instrument)
+        refused = self._on_fill_loss(order, units, price)
+        if refused is not None:  # OANDA cancels the whole entry (a 201 with orderCancelTransaction)
+            stored["state"] = "CANCELLED"
+            body = fixture("order_fok_cancelled.json")
+            body["orderCreateTransaction"] = created
+            body["orderCancelTransaction"].update(id=self._next(), orderID=created["id"], clientOrderID=cid,
+                                                  reason=refused)
+            return reply(201, body)
         fill = fixture("order_market_filled.json")["orderFillTransaction"]
         fill.update(id=self._next(), orderID=created["id"], clientOrderID=cid, instrument=instrument,
                     units=str(units), requestedUnits=str(units), price=str(price), fullVWAP=str(price))
@@ -299,6 +307,18 @@ class FakeOanda:
                 related.append(self._dependent(kind, tid, order[key])["id"])
         return reply(201, {"orderCreateTransaction": created, "orderFillTransaction": fill,
                            "relatedTransactionIDs": related, "lastTransactionID": related[-1]})
+
+    @staticmethod
+    def _on_fill_loss(order: dict[str, Any], units: D, price: D) -> str | None:
+        """OANDA's refusal of an exit attached on fill that the fill price is already through."""
+        long = units > 0
+        stop = D(order["stopLossOnFill"]["price"]) if "stopLossOnFill" in order else None
+        target = D(order["takeProfitOnFill"]["price"]) if "takeProfitOnFill" in order else None
+        if stop is not None and (stop >= price if long else stop <= price):
+            return "STOP_LOSS_ON_FILL_LOSS"
+        if target is not None and (target <= price if long else target >= price):
+            return "TAKE_PROFIT_ON_FILL_LOSS"
+        return None
 
     def _close(self, request: httpx.Request, inst: str) -> httpx.Response:
         body = body_of(request)
