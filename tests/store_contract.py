@@ -72,6 +72,7 @@ def make_position(**overrides: object) -> PositionRecord:
         "entry_order_id": "o-entry",
         "stop_loss_order_id": "o-sl",
         "take_profit_order_id": "o-tp",
+        "trailing_stop_order_id": "o-ts",
         "strategy_id": "strategy-1",
     }
     values.update(overrides)

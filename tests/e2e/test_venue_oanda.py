@@ -76,7 +76,8 @@ async def test_an_index_cfd_is_sized_in_its_trade_units_precision(oanda: Any) ->
 
 
 async def test_the_conversion_rate_is_read_once_per_signal(oanda: Any) -> None:
-    """Sizing and the dollar value of the fill share one read of EUR_USD."""
+    """Sizing and the dollar value of the fill share one read of EUR_USD (EUR_GBP is quoted once
+    too: the stop attached to the entry is priced from the market, not from the alert)."""
     async with oanda() as (server, fake):
         fake.quotes.update({"EUR_GBP": D("0.85000"), "EUR_USD": D("1.10000")})
         response = await server.alert(exchange="oanda", action="buy", symbol="EURGBP", price=0.85,
@@ -84,7 +85,7 @@ async def test_the_conversion_rate_is_read_once_per_signal(oanda: Any) -> None:
         assert response.status_code == 200, response.text
         pricing = [c.request.url.params["instruments"] for c in fake.router.calls
                    if c.request.url.path.endswith("/pricing")]
-        assert pricing == ["EUR_USD"]
+        assert pricing == ["EUR_GBP", "EUR_USD"]
 
 
 # ------------------------------------------------------------------ one instrument, one position
@@ -169,3 +170,60 @@ async def test_a_position_recorded_under_another_spelling_is_renamed_at_start(oa
         assert await store.list_positions() == []
         [trade] = await store.list_trades()
         assert (trade.symbol, trade.exit_reason, trade.stop_loss_percent) == ("EUR_USD", "MANUAL", D(1))
+
+
+# ------------------------------------------------------------------ exits filled on the venue
+async def test_a_trailing_stop_that_closed_the_trade_is_recorded_as_such_at_its_fill(oanda: Any) -> None:
+    """The entry carries a stop loss, a take profit and a trailing stop; the trailing stop fills on
+    the venue (OANDA cancels the other two). The next signal books the trade as TRAILING_STOP at
+    the trailing stop's own fill price, not as a manual close at the next price."""
+    async with oanda() as (server, fake):
+        opened = await server.alert(exchange="oanda", action="buy", symbol="EURUSD", quantity=1000, price=1.1,
+                                    stop_loss_percent=1, take_profit_percent=2, useTrailingStop=True,
+                                    trailingStop=15)
+        assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
+        [entry] = fake.order_calls()
+        entry_id = body_of(entry)["order"]["clientExtensions"]["id"]
+        assert body_of(entry)["order"]["trailingStopLossOnFill"] == {
+            "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": f"{entry_id}-ts", "tag": "sparky"}}
+        store = server.services.store
+        [position] = await store.list_positions()
+        assert position.trailing_stop_order_id == f"@{entry_id}-ts"
+
+        trailing = fake.client_ids[f"{entry_id}-ts"]
+        fake.fill_exit(trailing, D("1.10180"))  # the price ran to 1.1033 and came back 15 pips
+        fake.quotes["EUR_USD"] = D("1.09900")  # where the market is at the next signal
+        closed = await server.alert(exchange="oanda", action="close", symbol="EURUSD")
+        assert closed.status_code == 200, closed.text
+
+        [trade] = await store.list_trades()
+        assert (trade.exit_reason, trade.exit_price, trade.quantity) == ("TRAILING_STOP", D("1.10180"), D(1000))
+        assert trade.pnl_usd == D("1.80000000") and trade.is_winner
+        assert trade.order_id == trailing
+        assert await store.list_positions() == []
+
+
+# ------------------------------------------------------------------ brackets priced from the market
+@pytest.mark.parametrize(("market", "stop", "target"), [
+    # the market fell below the alert's stop: priced from 1.10000 the stop (1.08900) would be above
+    # the fill, and OANDA cancels the whole entry (STOP_LOSS_ON_FILL_LOSS)
+    (D("1.08000"), "1.06920", "1.10160"),
+    # the market rose: priced from 1.10000 the stop would sit 2.8 % under the fill instead of 1 %
+    (D("1.12000"), "1.10880", "1.14240"),
+])
+async def test_an_attached_bracket_is_priced_from_the_market_not_a_stale_alert_price(
+        oanda: Any, market: D, stop: str, target: str) -> None:
+    async with oanda() as (server, fake):
+        fake.quotes["EUR_USD"] = market
+        response = await server.alert(exchange="oanda", action="buy", symbol="EURUSD", quantity=1000,
+                                      price=1.1, stop_loss_percent=1, take_profit_percent=2)
+        assert response.status_code == 200 and response.json()["action"] == "opened", response.text
+        [entry] = fake.order_calls()
+        order = body_of(entry)["order"]
+        assert (order["units"], order["stopLossOnFill"]["price"], order["takeProfitOnFill"]["price"]) == (
+            "1000", stop, target)
+        assert calls(fake) == [("GET", "/instruments"), ("GET", "/openPositions"), ("GET", "/pricing"),
+                               ("POST", "/orders")]  # the quote just before the entry
+        position = response.json()["position"]
+        assert (position["entryPrice"], position["stopLossPrice"], position["takeProfitPrice"]) == (
+            float(market), float(stop), float(target))

@@ -133,6 +133,8 @@ class Order:
     #: ids of the protective orders the venue created for an attached bracket (once filled)
     stop_loss_order_id: str | None = None
     take_profit_order_id: str | None = None
+    #: id of the trailing stop the venue created with the entry (or with its stop-loss)
+    trailing_stop_order_id: str | None = None
     #: id of the order cancelled when this one fills (OCO partner)
     linked_order_id: str | None = None
     #: UTC time of the last status change, ISO 8601

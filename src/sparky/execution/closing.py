@@ -9,7 +9,10 @@ from decimal import Decimal
 import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position
+from sparky.exchanges.errors import ExchangeError
 from sparky.execution.orders import cancel_quietly, send_order
+from sparky.execution.protection import Protector
+from sparky.execution.reprotect import ExitGuard
 from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
 
 log = structlog.get_logger("sparky.closing")
@@ -23,6 +26,11 @@ PERCENT_QUANT = Decimal("0.0001")
 
 class CloseNotConfirmed(Exception):
     """The close order went out but the venue still reports the position open."""
+
+
+class CloseFailed(CloseNotConfirmed):
+    """The close did not complete and the position is still open; the message says whether its
+    exits are in place again or it is UNPROTECTED (`reprotect.py`)."""
 
 
 @dataclass
@@ -86,9 +94,10 @@ def record_from_live(user_id: str, exchange: str, live: Position, notes: str) ->
 
 
 class PositionCloser:
-    def __init__(self, store: Store, confirm_attempts: int) -> None:
+    def __init__(self, store: Store, confirm_attempts: int, *, protector: Protector | None = None) -> None:
         self._store = store
         self._confirm_attempts = confirm_attempts
+        self._guard = ExitGuard(store, protector or Protector(3))
 
     async def close(
         self,
@@ -109,8 +118,15 @@ class PositionCloser:
             client_order_id=client_order_id,
             reduce_only=exchange.capabilities.reduce_only,
         )
-        order = await send_order(exchange, request, resume=resume)
-        await self._confirm_flat(exchange, live)
+        try:
+            order = await send_order(exchange, request, resume=resume)
+            await self._confirm_flat(exchange, live)
+        except (ExchangeError, CloseNotConfirmed) as err:  # the position may have lost its exits to the close
+            said = await self._guard.after_failed_close(exchange, stored, err, client_order_id=client_order_id,
+                                                        resume=resume)
+            if said is None:
+                raise
+            raise CloseFailed(said) from err
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
         return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None)
 
@@ -151,7 +167,8 @@ class PositionCloser:
         await self._store.record_close(trade)
         if stored:  # invariant 4: a close cancels both exits
             await cancel_quietly(exchange, position.symbol, [position.stop_loss_order_id,
-                                                             position.take_profit_order_id])
+                                                             position.take_profit_order_id,
+                                                             position.trailing_stop_order_id])
         return CloseResult(order, trade)
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:

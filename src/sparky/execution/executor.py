@@ -57,7 +57,7 @@ class TradeExecutor:
         self._settings = settings
         self._legacy = legacy
         self._protector = Protector(settings.protection_attempts)
-        self._closer = PositionCloser(store, settings.close_confirm_attempts)
+        self._closer = PositionCloser(store, settings.close_confirm_attempts, protector=self._protector)
         self._resting_entries = RestingEntries(store)
         self._reconciler = Reconciler(store, self._resting_entries)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads, cache)
@@ -179,12 +179,16 @@ class TradeExecutor:
         if is_limit and not (caps.limit_orders and (caps.attached_brackets or caps.limit_brackets)):
             return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)
-        reference = signal.price if signal.price is not None else await exchange.last_price(signal.symbol)
+        sl_pct, tp_pct = self._percents(signal)
+        # a bracket attached to a market entry is priced before the fill, so from the market now: an
+        # alert's price may be stale (the venue refuses a stop past the fill, or it sits too far away)
+        quote_now = not is_limit and caps.attached_brackets and not caps.simulated and bool(sl_pct or tp_pct)
+        reference = (signal.price if signal.price is not None and not quote_now
+                     else await exchange.last_price(signal.symbol))
         # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
         unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
         quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
-        sl_pct, tp_pct = self._percents(signal)
         preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
@@ -264,7 +268,8 @@ class TradeExecutor:
         if live is not None and live.side is order.side:
             log.warning("entry.fill_taken_from_position", order_status=order.status.value)
             filled = replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
-                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None)
+                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None,
+                             trailing_stop_order_id=None)
             return await self._after_entry(job, exchange, filled, tick, reversal, None)
         outcome = Outcome.failed(f"{exchange.name}: the market order was not filled ({order.status.value}); "
                                  "nothing is open")
@@ -303,6 +308,8 @@ class TradeExecutor:
             entry_order_id=order.id,
             stop_loss_order_id=protection.stop_loss.order_id if protection.stop_loss else None,
             take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
+            trailing_stop_order_id=order.trailing_stop_order_id or (
+                protection.stop_loss.trailing_order_id if protection.stop_loss else None),
             strategy_id=signal.strategy_id,
         )
         await self._store.upsert_position(record)

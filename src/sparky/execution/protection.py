@@ -32,10 +32,13 @@ class Exit:
 
     order_id: str
     price: Decimal | None
+    #: a trailing stop the venue placed with this stop-loss
+    trailing_order_id: str | None = None
 
     @classmethod
     def of(cls, order: Order | None) -> Exit | None:
-        return None if order is None else cls(order.id, order.trigger_price or order.price)
+        return None if order is None else cls(order.id, order.trigger_price or order.price,
+                                              order.trailing_stop_order_id)
 
 
 @dataclass

@@ -74,7 +74,8 @@ class Reconciler:
     async def _record_external_close(self, exchange: Exchange, stored: PositionRecord) -> TradeRecord:
         reason, exit_price, order_id = "MANUAL", None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
-                                     ("TAKE_PROFIT", stored.take_profit_order_id)):
+                                     ("TAKE_PROFIT", stored.take_profit_order_id),
+                                     ("TRAILING_STOP", stored.trailing_stop_order_id)):
             if not order_id_field:
                 continue
             order = await exchange.get_order(stored.symbol, order_id=order_id_field)
@@ -92,7 +93,8 @@ class Reconciler:
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
         )
         await self._store.record_close(trade)
-        await cancel_quietly(exchange, stored.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id])
+        await cancel_quietly(exchange, stored.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id,
+                                                       stored.trailing_stop_order_id])
         log.info("position.closed_on_exchange", symbol=stored.symbol, exit_reason=reason,
                  exit_price=str(exit_price), pnl_usd=str(trade.pnl_usd))
         return trade

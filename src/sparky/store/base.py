@@ -95,6 +95,8 @@ class PositionRecord:
     entry_order_id: str | None = None
     stop_loss_order_id: str | None = None
     take_profit_order_id: str | None = None
+    #: a trailing stop protecting the position beside its stop-loss (OANDA)
+    trailing_stop_order_id: str | None = None
     current_price: Decimal | None = None
     unrealized_pnl_usd: Decimal | None = None
     unrealized_pnl_percent: Decimal | None = None
@@ -122,7 +124,7 @@ class TradeRecord:
     pnl_usd: Decimal
     pnl_percent: Decimal
     is_winner: bool
-    exit_reason: str  # MANUAL | STOP_LOSS | TAKE_PROFIT | REVERSAL | PROTECTION_FAILED | EXTERNAL
+    exit_reason: str  # MANUAL | STOP_LOSS | TAKE_PROFIT | TRAILING_STOP | REVERSAL | PROTECTION_FAILED | EXTERNAL
     stop_loss_price: Decimal | None = None
     take_profit_price: Decimal | None = None
     stop_loss_percent: Decimal | None = None

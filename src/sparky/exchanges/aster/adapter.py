@@ -78,8 +78,7 @@ RULES_RELOAD_MS = 60_000
 
 class AsterExchange(Exchange):
     name = NAME
-    capabilities = Capabilities(reduce_only=True, batch_orders=True, limit_orders=True,
-                                hedge_mode=False, trailing_stop=False)
+    capabilities = Capabilities(reduce_only=True, batch_orders=True, limit_orders=True)  # no hedge mode
 
     def __init__(self, credentials: VenueCredentials, http: HttpClientPool, *,
                  clock: Callable[[], float] = time.time, fill_lookups: int = 5,
@@ -252,6 +251,8 @@ class AsterExchange(Exchange):
                 log.warning("aster.order.partial_fill", client_order_id=order.client_order_id,
                             filled=str(order.filled_quantity), quantity=str(order.quantity))
                 order = replace(order, status=OrderStatus.FILLED)  # done: what filled is the position
+            if order.average_price is None:  # no avgPrice, no cumQuote: the look-up by client id has it
+                raise OutcomeUnknown(f"{NAME}: {request.client_order_id} filled at a price not given", exchange=NAME)
             return order
         raise InvalidOrder(f"{NAME}: market order {request.client_order_id} ended {order.status.value} unfilled",
                            exchange=NAME)

@@ -86,7 +86,9 @@ def translate(status: int, body: Any, *, places_order: bool, what: str) -> Excha
     text = f"{NAME}: {what} failed: HTTP {status}" + (f", code {code}: {msg}" if code is not None else "")
     if status in (429, 418):  # 418: IP banned after ignoring 429s
         return RateLimited(text, exchange=NAME)
-    if status == 503 and places_order:  # docs: 503 = sent, no answer in time; NOT a failure
+    if status >= 500 and places_order:
+        # docs: 5XX is an error on the venue's side and 503 "NOT a failure": the order may have
+        # been taken (a gateway's 502/504 says nothing about the matching engine), whatever the body
         return OutcomeUnknown(text + "; look the order up by client id", exchange=NAME)
     if code is not None:
         return _by_code(code, text, places_order)
@@ -144,6 +146,16 @@ def _iso(ms: Any) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
+def _average_price(data: dict[str, Any]) -> Decimal | None:
+    """`avgPrice`, else the quote filled over the quantity filled: a cancel reply has no `avgPrice`
+    (docs, 'Cancel Order'), yet the part that filled before the cancel is a position at that price."""
+    average = _positive(data.get("avgPrice"))
+    if average is not None:
+        return average
+    quote, filled = _positive(data.get("cumQuote")), _positive(data.get("executedQty"))
+    return quote / filled if quote is not None and filled is not None else None
+
+
 def parse_order(data: Any) -> Order:
     """An order object of POST/GET/DELETE /fapi/v1/order, openOrders and batchOrders items."""
     if not isinstance(data, dict) or "orderId" not in data:
@@ -162,7 +174,7 @@ def parse_order(data: Any) -> Order:
             trigger_price=_positive(data.get("stopPrice")),
             reduce_only=bool(data.get("reduceOnly", False)) or bool(data.get("closePosition", False)),
             filled_quantity=dec(data.get("executedQty", 0)),
-            average_price=_positive(data.get("avgPrice")),
+            average_price=_average_price(data),
             updated_at=_iso(data.get("updateTime") or data.get("time")),
         )
     except KeyError as err:

@@ -156,7 +156,9 @@ class CcxtExchange(Exchange):
         call = self._format.order_call(request, market, self._prices.get(request.symbol))
         price = call.price
         if call.order_type == "market" and self._quirks.market_needs_price:
-            price = self._prices.get(request.symbol) or await self.last_price(request.symbol)
+            # the venue fills it as a limit at this price ± ccxt's slippage: a stop or target around
+            # its trigger, any other around the market now (never an alert's or an earlier read's price)
+            price = call.trigger or await self.last_price(request.symbol)
         if call.wire_client_id != request.client_order_id:
             self._our_ids.remember(call.wire_client_id, request.client_order_id)
         if request.kind in TRIGGER_KINDS:
@@ -212,6 +214,7 @@ class CcxtExchange(Exchange):
             seen = self._order(raw, market, order.client_order_id, OrderKind.MARKET)
             if seen.status is not OrderStatus.OPEN:
                 seen.reduce_only = seen.reduce_only or order.reduce_only
+                seen.average_price = seen.average_price or order.average_price  # some reads omit it
                 return seen
         log.warning("ccxt.order.fill_unconfirmed", exchange=self.name, order_id=order.id)
         raise OutcomeUnknown(f"{self.name}: market order {order.client_order_id} not confirmed filled; "

@@ -56,6 +56,9 @@ def order_kind(raw: dict[str, Any]) -> OrderKind:
 
 def order_status(raw: dict[str, Any], kind: OrderKind, filled: Decimal) -> OrderStatus:
     status = _STATUS.get(str(raw.get("status") or "open").lower(), OrderStatus.OPEN)
+    amount = dec(raw.get("amount"))
+    if raw.get("status") is None and amount and filled >= amount:  # Hyperliquid's fill reply has no status
+        return OrderStatus.FILLED
     # a market order that ran out of liquidity ends "expired"/"canceled" with part of it filled:
     # that part is a position and must be protected, so it reads as filled (by filled_quantity)
     if kind is OrderKind.MARKET and status is OrderStatus.CANCELED and filled > 0:

@@ -190,6 +190,7 @@ class OandaExchange(Exchange):
             self._apply_fill(result, fill)
             result.stop_loss_order_id = dependent_id(data, "stopLoss", order, "stopLossOnFill")
             result.take_profit_order_id = dependent_id(data, "takeProfit", order, "takeProfitOnFill")
+            result.trailing_stop_order_id = dependent_id(data, "trailingStopLoss", order, "trailingStopLossOnFill")
         return result
 
     async def _close(self, request: OrderRequest, spec: InstrumentSpec) -> Order:

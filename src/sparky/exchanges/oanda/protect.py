@@ -142,8 +142,11 @@ class TradeProtection:
             if isinstance(error, DuplicateClientId):  # an earlier attempt got through
                 return await self._resolve(symbol, stop, target, suffix)
             raise error
-        return (self._order(spec, symbol, data, "stopLoss", stop, units, suffix),
-                self._order(spec, symbol, data, "takeProfit", target, units, suffix))
+        sl = self._order(spec, symbol, data, "stopLoss", stop, units, suffix)
+        trailing = data.get("trailingStopLossOrderTransaction")
+        if sl is not None and isinstance(trailing, dict) and trailing.get("id"):
+            sl.trailing_stop_order_id = str(trailing["id"])
+        return sl, self._order(spec, symbol, data, "takeProfit", target, units, suffix)
 
     def _body(self, spec: InstrumentSpec, stop: OrderRequest | None, target: OrderRequest | None,
               suffix: str) -> dict[str, Any]:

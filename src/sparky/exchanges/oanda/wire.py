@@ -129,6 +129,7 @@ def order_from_venue(
         average_price=average,
         stop_loss_order_id=_on_fill_id(data, "stopLossOnFill") if status is OrderStatus.FILLED else None,
         take_profit_order_id=_on_fill_id(data, "takeProfitOnFill") if status is OrderStatus.FILLED else None,
+        trailing_stop_order_id=_on_fill_id(data, "trailingStopLossOnFill") if status is OrderStatus.FILLED else None,
         updated_at=data.get("filledTime") or data.get("cancelledTime") or data.get("createTime"),
     )
 

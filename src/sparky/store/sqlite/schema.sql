@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS positions (
     entry_order_id          TEXT,
     stop_loss_order_id      TEXT,
     take_profit_order_id    TEXT,
+    trailing_stop_order_id  TEXT,
     current_price           NUMERIC,
     unrealized_pnl_usd      NUMERIC,
     unrealized_pnl_percent  NUMERIC,

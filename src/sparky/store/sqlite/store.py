@@ -30,6 +30,7 @@ from sparky.store.base import (
 )
 from sparky.store.sqlite import codec
 from sparky.store.sqlite.tenants import SqliteTenants
+from sparky.store.sqlite.upgrade import add_missing_columns
 from sparky.store.sqlite.writer import Work, Writer
 
 T = TypeVar("T")
@@ -69,6 +70,7 @@ class SqliteStore(Store, SqliteTenants):
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
+            add_missing_columns(conn)  # files made by earlier versions
         except BaseException:
             conn.close()
             raise

@@ -102,6 +102,7 @@ class FakeAster:
         #: the next order request is accepted, then answered with this status or raises this
         self.accept_then: int | type[Exception] | None = None
         self.market_status = "FILLED"  # status a market order reports when accepted
+        self.partial_fill: D | None = None  # what a PARTIALLY_FILLED market order has filled
         self.fill_after_lookups: int | None = None  # a NEW market order fills on the n-th look-up
         self.lookups = 0
         self.batch_errors: dict[int, dict[str, Any]] = {}  # item index -> error object
@@ -141,8 +142,8 @@ class FakeAster:
             return reply
         if request.url.path in ORDER_PATHS and self.accept_then is not None:
             outcome, self.accept_then = self.accept_then, None
-            if isinstance(outcome, int):
-                return httpx.Response(outcome, text="Service Unavailable")
+            if isinstance(outcome, int):  # a gateway's page, not the venue's JSON
+                return httpx.Response(outcome, text=f"<html>{httpx.codes.get_reason_phrase(outcome)}</html>")
             raise outcome("scripted: the order reached the venue, the answer did not come back", request=request)
         return httpx.Response(200, json=reply)
 
@@ -198,6 +199,11 @@ class FakeAster:
             order["status"] = self.market_status
             if self.market_status == "FILLED":
                 self._complete(order)
+            elif self.market_status == "PARTIALLY_FILLED" and self.partial_fill is not None:
+                filled = self.partial_fill
+                order.update(executedQty=str(filled), cumQty=str(filled), avgPrice=str(self.fill_price),
+                             cumQuote=str(filled * self.fill_price))
+                self._fill(order["symbol"], order["side"], filled)
         self.orders.append(order)
         return order
 
@@ -249,7 +255,8 @@ class FakeAster:
         if order is None or order["status"] not in ("NEW", "PARTIALLY_FILLED"):
             return self.error("cancel_rejected")
         order["status"] = "CANCELED"
-        return order
+        # the documented cancel reply has no avgPrice: what filled shows in executedQty and cumQuote
+        return {key: value for key, value in order.items() if key != "avgPrice"}
 
     def _open_orders(self, params: dict[str, str]) -> Any:
         return [o for o in self.orders if o["status"] == "NEW" and params.get("symbol") in (None, o["symbol"])]
@@ -715,16 +722,9 @@ async def test_market_fill_that_cannot_be_confirmed_is_an_unknown_outcome_not_a_
 
 async def test_market_order_partly_filled_then_cancelled_reports_what_filled(fake, http) -> None:
     exchange = aster(http)
-    fake.market_status = "PARTIALLY_FILLED"
-    order = fake.routes[("POST", "/fapi/v1/order")]
-
-    def partial(params: dict[str, str]) -> Any:
-        reply = order(params)
-        reply.update(executedQty="0.004", avgPrice="27001.0")
-        return reply
-
-    fake.routes[("POST", "/fapi/v1/order")] = partial
+    fake.market_status, fake.partial_fill, fake.fill_price = "PARTIALLY_FILLED", D("0.004"), D("27001.0")
     placed = await exchange.place_order(OrderRequest("BTCUSDT", Side.BUY, OrderKind.MARKET, D("0.010"), "sp9-e"))
+    # the cancel reply has no avgPrice: the price is the quote filled over the quantity filled
     assert (placed.status, placed.filled_quantity, placed.average_price) == (OrderStatus.FILLED, D("0.004"),
                                                                              D("27001.0"))
     assert len(fake.requests_to("DELETE", "/fapi/v1/order")) == 1
@@ -750,8 +750,12 @@ async def test_market_order_partly_filled_then_cancelled_reports_what_filled(fak
     (503, None, OutcomeUnknown),
     (503, ERRORS["bad_precision"], OutcomeUnknown),  # 503 = unknown, whatever the body says
     (500, ERRORS["timeout"], OutcomeUnknown),  # -1007: "execution status unknown"
-    (500, None, ExchangeUnavailable),
-    (502, None, ExchangeUnavailable),
+    # every 5XX is on the venue's side: the order may have been taken, whatever the body says
+    (500, None, OutcomeUnknown),
+    (502, None, OutcomeUnknown),
+    (504, None, OutcomeUnknown),
+    (500, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+     OutcomeUnknown),
 ])
 async def test_order_errors_are_translated_by_status_and_code(fake, http, status, body, error) -> None:
     exchange = aster(http)
@@ -993,3 +997,101 @@ async def test_configured_leverage_is_set_once_per_symbol_before_its_first_entry
 def test_leverage_outside_the_venues_range_is_refused(http) -> None:
     with pytest.raises(ValueError, match="between 1 and 125"):
         aster(http, leverage=200)
+
+
+# =========================================================================== unknown outcomes through the executor
+@pytest.fixture
+async def trader(fake, http, tmp_path) -> Any:
+    """`await trader(n, action, price)`: one signal through the real executor (SQLite store) to the
+    scripted venue; the store is `trader.store`."""
+    settings = Settings(_env_file=None, sparky_env="test", sparky_data_dir=tmp_path,
+                        default_take_profit_percent=D(4))
+    store = SqliteStore(tmp_path / "sparky.db", synchronous="NORMAL")
+    await store.open()
+    registry = ExchangeRegistry()
+    registry.add(aster(http))
+    executor = TradeExecutor(store, local_accounts(registry, tmp_path), settings, LegacyConfig())
+
+    async def alert(n: int, action: str, price: str | None = None) -> dict[str, Any]:
+        fake.received.clear()
+        if price is not None:
+            fake.price = fake.fill_price = D(price)
+        signal = Signal(action=action, symbol="BTCUSDT", exchange="aster", price=price, stop_loss_percent="2",
+                        position_size_usd="300")
+        return (await executor.execute(Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))).body
+
+    alert.store = store  # type: ignore[attr-defined]
+    yield alert
+    await store.aclose()
+
+
+def cid(n: int, role: str) -> str:
+    return f"sp{n:08d}0000400080000000-{role}"
+
+
+def orders_sent(fake: FakeAster) -> list[tuple[Side, OrderKind, D, str | None, D | None, bool]]:
+    return [(o.side, o.kind, o.quantity, o.client_order_id, o.trigger_price, o.reduce_only) for o in fake.sent_orders()]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_an_entry_filled_behind_a_server_error_is_found_and_protected(fake, trader, status) -> None:
+    fake.accept_then = status  # the venue takes the entry; a gateway error page comes back
+    body = await trader(1, "buy", "27000")
+    assert body["action"] == "opened", body
+    assert orders_sent(fake) == [
+        (Side.BUY, OrderKind.MARKET, D("0.011"), cid(1, "e"), None, False),  # sent once, never again
+        (Side.SELL, OrderKind.STOP, D("0.011"), cid(1, "sl"), D("26460.0"), True),
+        (Side.SELL, OrderKind.TAKE_PROFIT, D("0.011"), cid(1, "tp"), D("28080.0"), True)]
+    lookup = fake.requests_to("GET", "/fapi/v1/order")
+    assert [dict(parse_qsl(query_of(r)))["origClientOrderId"] for r in lookup] == [cid(1, "e")]
+    stored = await trader.store.get_position(LOCAL_USER_ID, "aster", "BTCUSDT")
+    assert (stored.side, stored.quantity, stored.entry_price) == ("BUY", D("0.011"), D("27000.0"))
+    assert (stored.stop_loss_order_id, stored.take_profit_order_id) == ("5002", "5003")
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_close_filled_behind_a_server_error_is_recorded_as_closed(fake, trader, status) -> None:
+    assert (await trader(1, "buy", "27000"))["action"] == "opened"
+    fake.accept_then = status
+    fake.fill_price = D("27270.0")
+    body = await trader(2, "close")
+    assert body["action"] == "closed", body
+    assert orders_sent(fake) == [(Side.SELL, OrderKind.MARKET, D("0.011"), cid(2, "x"), None, True)]
+    assert fake.positions == {} and [o["status"] for o in fake.orders[1:3]] == ["CANCELED", "CANCELED"]
+    [trade] = await trader.store.list_trades()
+    assert (trade.exit_reason, trade.exit_price, trade.pnl_usd) == ("MANUAL", D("27270.0"), D("2.97000000"))
+    assert await trader.store.get_position(LOCAL_USER_ID, "aster", "BTCUSDT") is None
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_reversal_whose_close_hit_a_server_error_still_opens_the_new_side(fake, trader, status) -> None:
+    assert (await trader(1, "buy", "27000"))["action"] == "opened"
+    fake.accept_then = status  # the reversal's close goes through; its answer is lost
+    body = await trader(2, "sell", "27100")
+    assert body["action"] == "reversed", body
+    assert orders_sent(fake) == [
+        (Side.SELL, OrderKind.MARKET, D("0.011"), cid(2, "rx"), None, True),
+        (Side.SELL, OrderKind.MARKET, D("0.011"), cid(2, "e"), None, False),
+        (Side.BUY, OrderKind.STOP, D("0.011"), cid(2, "sl"), D("27642.0"), True),
+        (Side.BUY, OrderKind.TAKE_PROFIT, D("0.011"), cid(2, "tp"), D("26016.0"), True)]
+    assert fake.positions == {"BTCUSDT": (D("-0.011"), D("27100"))}
+    [trade] = await trader.store.list_trades()
+    assert (trade.exit_reason, trade.side, trade.exit_price) == ("REVERSAL", "BUY", D("27100"))
+    stored = await trader.store.get_position(LOCAL_USER_ID, "aster", "BTCUSDT")
+    assert (stored.side, stored.quantity) == ("SELL", D("0.011"))
+
+
+async def test_a_partly_filled_entry_is_protected_for_what_filled_at_its_price(fake, trader) -> None:
+    """The market entry is still partly filled after the look-ups: the rest is cancelled, and the
+    cancel reply (no avgPrice) still gives the fill's price from cumQuote / executedQty."""
+    fake.market_status, fake.partial_fill = "PARTIALLY_FILLED", D("0.004")
+    fake.price, fake.fill_price = D("27000.0"), D("27010.0")
+    body = await trader(1, "buy")
+    assert body["action"] == "opened", body
+    assert [r.method for r in fake.received if r.url.path == "/fapi/v1/order"][-2:] == ["GET", "DELETE"]
+    assert orders_sent(fake)[1:] == [
+        (Side.SELL, OrderKind.STOP, D("0.004"), cid(1, "sl"), D("26469.8"), True),
+        (Side.SELL, OrderKind.TAKE_PROFIT, D("0.004"), cid(1, "tp"), D("28090.4"), True)]
+    stored = await trader.store.get_position(LOCAL_USER_ID, "aster", "BTCUSDT")
+    assert (stored.quantity, stored.entry_price, stored.stop_loss_price) == (D("0.004"), D("27010"), D("26469.8"))
+    assert fake.positions == {"BTCUSDT": (D("0.004"), D("27010.0"))}

@@ -414,6 +414,54 @@ class BybitVenue(FakeVenue):
         entry.extra = {"stopLoss": str(p.get("stopLoss", "")), "takeProfit": str(p.get("takeProfit", ""))}
 
 
+# =========================================================================== hyperliquid
+class HyperliquidVenue(FakeVenue):
+    """Hyperliquid perpetuals, enough to place orders: markets and prices from `metaAndAssetCtxs`
+    (POST /info), orders as signed actions (POST /exchange). A market order is an IOC limit at
+    ccxt's slippage around the price it is given: it fills only if that limit reaches the market."""
+
+    exchange_id = "hyperliquid"
+    symbol = "ETHUSDC"
+    quantity = D("0.05")
+    WALLET = "0x" + "ab" * 20
+    KEY = "0x" + "11" * 32  # any secp256k1 key: ccxt signs every action with it
+
+    def __init__(self) -> None:
+        super().__init__(extra={"wallet_address": self.WALLET, "private_key": self.KEY})
+
+    def order_posts(self) -> list[Request]:
+        return [r for r in self.requests if r.path == "/exchange" and r.body["action"]["type"] == "order"]
+
+    def sent_orders(self) -> list[dict[str, Any]]:
+        return [order for r in self.order_posts() for order in r.body["action"]["orders"]]
+
+    def answer(self, request: Request) -> tuple[int, Any]:
+        body = request.body or {}
+        if request.path == "/info" and body.get("type") == "metaAndAssetCtxs":
+            meta, contexts = fixture("hyperliquid_meta_and_asset_ctxs")["reply"]
+            contexts[1].update(markPx=str(self.last), midPx=str(self.last), oraclePx=str(self.last))
+            return 200, [meta, contexts]
+        if request.path == "/exchange" and body["action"]["type"] == "order":
+            [order] = body["action"]["orders"]
+            limit, market = D(order["p"]), self.last
+            if "trigger" in order["t"]:
+                return 200, {"status": "ok", "response": {"type": "order", "data": {"statuses": ["waitingForTrigger"]}}}
+            if (limit < market) if order["b"] else (limit > market):
+                return 200, fixture("hyperliquid_order")["unmatched"]
+            reply = fixture("hyperliquid_order")["filled"]
+            reply["response"]["data"]["statuses"][0]["filled"].update(totalSz=order["s"], avgPx=str(market),
+                                                                      oid=next(self.ids))
+            return 200, reply
+        if request.path == "/info" and body.get("type") == "spotMeta":  # ccxt reads currencies from it
+            return 200, {"universe": [], "tokens": []}
+        if request.path == "/info" and body.get("type") == "userAbstraction":
+            return 200, "default"
+        if request.path == "/exchange" and body["action"]["type"] in ("approveBuilderFee", "setReferrer"):
+            return 200, {"status": "ok", "response": {"type": "default"}}  # ccxt's own set-up actions
+        self.unexpected.append(request)
+        return 200, {"status": "err", "response": f"no such request in the test venue: {body}"}
+
+
 # =========================================================================== fixtures
 @pytest.fixture
 async def binance() -> Any:
@@ -967,6 +1015,36 @@ async def test_bybit_entry_whose_reply_was_lost_keeps_the_exits_attached_to_it(b
         attached[OrderKind.STOP].id, attached[OrderKind.TAKE_PROFIT].id)
 
 
+async def test_bybit_attached_bracket_is_priced_from_the_market_not_a_stale_alert_price(
+        bybit: BybitVenue, tmp_path) -> None:
+    """The alert says 2000 but ETH trades at 2100: priced from the alert, the take-profit (2080)
+    would be under the fill, which Bybit refuses for a long, and the stop 6.7 % away instead of 2 %.
+    The bracket is priced from a ticker read just before the entry."""
+    store = SqliteStore(tmp_path / "sparky.sqlite", synchronous="NORMAL")
+    await store.open()
+    registry = ExchangeRegistry()
+    registry.add(bybit.exchange)
+    executor = TradeExecutor(store, local_accounts(registry, tmp_path), make_settings(tmp_path), LegacyConfig())
+    await warm(bybit)
+    bybit.market(D("2100"))
+    bybit.fills_at(D("2100"))
+    signal = Signal(action="buy", symbol="ETHUSDT", exchange="bybit", price=D("2000"), quantity=D("0.05"),
+                    stop_loss_percent=D(2), take_profit_percent=D(4))
+    job = Job("88888888-8888-4888-8888-888888888888", LOCAL_USER_ID, signal)
+    outcome = await executor.execute(job)
+    await store.aclose()
+
+    assert outcome.body["action"] == "opened", outcome.body
+    [entry_sent] = bybit.order_posts()
+    assert entry_sent.body == {"category": "linear", "symbol": "ETHUSDT", "side": "Buy", "orderType": "Market",
+                               "qty": "0.05", "orderLinkId": job.cid("e"), "stopLoss": "2058",
+                               "takeProfit": "2184"}
+    assert since(bybit, 0)[:3] == [("GET", "/v5/position/list"), ("GET", "/v5/market/tickers"),
+                                   ("POST", "/v5/order/create")]
+    position = outcome.body["position"]
+    assert (position["entryPrice"], position["stopLossPrice"], position["takeProfitPrice"]) == (2100, 2058, 2184)
+
+
 async def test_bybit_loads_markets_once(bybit: BybitVenue) -> None:
     await bybit.exchange.symbol_rules("ETHUSDT")
     first = len(bybit.requests)
@@ -1104,3 +1182,42 @@ async def test_ccxt_formatting_leaves_our_decimal_context_alone(bybit) -> None:
     finally:
         after = decimal.getcontext()
         assert (after.rounding, after.prec, after.traps) == (before.rounding, before.prec, before.traps)
+
+
+# =========================================================================== hyperliquid: the price of a market order
+@pytest.fixture
+async def hyperliquid() -> Any:
+    venue = HyperliquidVenue()
+    yield venue
+    await venue.exchange.aclose()
+    assert not venue.unexpected, venue.unexpected
+
+
+async def test_hyperliquid_market_order_is_priced_from_the_market_now(hyperliquid: HyperliquidVenue) -> None:
+    """A market order is a limit at ccxt's 5 % slippage around a price: around the alert's price,
+    minutes old, it could not reach a market that moved (or would buy far above it)."""
+    venue = hyperliquid
+    await venue.exchange.symbol_rules(venue.symbol)
+    await venue.exchange.note_price(venue.symbol, D("1800"))  # the alert's price
+    venue.market(D("2100"))  # where ETH trades when the order goes out
+
+    order = await venue.exchange.place_order(entry(venue, Side.BUY, "sp0000-e"))
+
+    assert venue.sent_orders() == [{"a": 1, "b": True, "p": "2205", "s": "0.05", "r": False,
+                                    "t": {"limit": {"tif": "Ioc"}},
+                                    "c": wire_client_id("sp0000-e", quirks_for("hyperliquid"))}]
+    assert (order.status, order.average_price, order.filled_quantity) == (OrderStatus.FILLED, D("2100"), D("0.05"))
+
+
+async def test_hyperliquid_stop_is_priced_around_its_trigger(hyperliquid: HyperliquidVenue) -> None:
+    venue = hyperliquid
+    await venue.exchange.symbol_rules(venue.symbol)
+    venue.market(D("2100"))
+    await venue.exchange.last_price(venue.symbol)
+
+    await venue.exchange.place_order(protect(venue, Side.BUY, OrderKind.STOP, D("1950"), "sp0000-sl"))
+
+    # a sell at 5 % under the trigger still fills when the stop fires at 1950 (5 % under 2100 would not)
+    assert venue.sent_orders() == [{"a": 1, "b": False, "p": "1852.5", "s": "0.05", "r": True,
+                                    "t": {"trigger": {"isMarket": True, "triggerPx": "1950", "tpsl": "sl"}},
+                                    "c": wire_client_id("sp0000-sl", quirks_for("hyperliquid"))}]

@@ -283,6 +283,14 @@ class FakeOanda:
             return reply(201, {"orderCreateTransaction": created, "relatedTransactionIDs": [created["id"]],
                                "lastTransactionID": created["id"]})
         price = self._price(instrument)
+        refused = self._on_fill_loss(order, units, price)
+        if refused is not None:  # OANDA cancels the whole entry (a 201 with orderCancelTransaction)
+            stored["state"] = "CANCELLED"
+            body = fixture("order_fok_cancelled.json")
+            body["orderCreateTransaction"] = created
+            body["orderCancelTransaction"].update(id=self._next(), orderID=created["id"], clientOrderID=cid,
+                                                  reason=refused)
+            return reply(201, body)
         fill = fixture("order_market_filled.json")["orderFillTransaction"]
         fill.update(id=self._next(), orderID=created["id"], clientOrderID=cid, instrument=instrument,
                     units=str(units), requestedUnits=str(units), price=str(price), fullVWAP=str(price))
@@ -299,6 +307,18 @@ class FakeOanda:
                 related.append(self._dependent(kind, tid, order[key])["id"])
         return reply(201, {"orderCreateTransaction": created, "orderFillTransaction": fill,
                            "relatedTransactionIDs": related, "lastTransactionID": related[-1]})
+
+    @staticmethod
+    def _on_fill_loss(order: dict[str, Any], units: D, price: D) -> str | None:
+        """OANDA's refusal of an exit attached on fill that the fill price is already through."""
+        long = units > 0
+        stop = D(order["stopLossOnFill"]["price"]) if "stopLossOnFill" in order else None
+        target = D(order["takeProfitOnFill"]["price"]) if "takeProfitOnFill" in order else None
+        if stop is not None and (stop >= price if long else stop <= price):
+            return "STOP_LOSS_ON_FILL_LOSS"
+        if target is not None and (target <= price if long else target >= price):
+            return "TAKE_PROFIT_ON_FILL_LOSS"
+        return None
 
     def _close(self, request: httpx.Request, inst: str) -> httpx.Response:
         body = body_of(request)
@@ -355,6 +375,24 @@ class FakeOanda:
                 tx.update({k: v for k, v in body[key].items()}, id=order["id"], tradeID=tid)
                 answer[f"{key}OrderTransaction"] = tx
         return reply(200, {**answer, "lastTransactionID": self._next()})
+
+    def fill_exit(self, order_id: str, price: D) -> None:
+        """The venue fills one of a trade's exits (stop loss, take profit, trailing stop): the trade
+        closes at `price` (ORDER_FILL, reason `<TYPE>_ORDER`) and its other exits are cancelled."""
+        order = self.orders[order_id]
+        trade = next(t for t in self.trades if t["id"] == order["tradeID"])
+        fill = fixture("transaction_fill.json")["transaction"]
+        fill.pop("tradeOpened")
+        fill.update(id=self._next(), orderID=order_id, clientOrderID=order["clientExtensions"]["id"],
+                    instrument=trade["instrument"], units=str(-trade["units"]), price=str(price),
+                    fullVWAP=str(price), reason=f"{order['type']}_ORDER",
+                    tradesClosed=[{"tradeID": trade["id"], "units": str(-trade["units"]), "price": str(price)}])
+        self.transactions[fill["id"]] = fill
+        order.update(state="FILLED", fillingTransactionID=fill["id"], filledTime=fill["time"])
+        self.trades.remove(trade)
+        for other in self.orders.values():
+            if other.get("tradeID") == trade["id"] and other["state"] == "PENDING":
+                other["state"] = "CANCELLED"
 
     # ---------------------------------------------------------------- what the venue received
     def order_calls(self) -> list[httpx.Request]:
@@ -628,16 +666,18 @@ async def test_a_resting_limit_entry_carries_its_bracket(venue: OandaHarness) ->
 async def test_trailing_stop_is_attached_when_configured() -> None:
     venue = OandaHarness(trailing_stop_distance="0.0015")
     await warm(venue)
-    await venue.exchange.place_order(entry(Side.BUY, bracket=Bracket(D("1.09"), None)))
+    opened = await venue.exchange.place_order(entry(Side.BUY, bracket=Bracket(D("1.09"), None)))
     assert last_body(venue)["order"]["trailingStopLossOnFill"] == {
         "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": "sp0000-e-ts", "tag": "sparky"}}
     assert "takeProfitOnFill" not in last_body(venue)["order"]
+    assert opened.trailing_stop_order_id == "@sp0000-e-ts"  # so a fill of it is recognised later
     stop = OrderRequest(SYMBOL, Side.SELL, OrderKind.STOP, QTY, "sp0000-sl", trigger_price=D("1.09"), reduce_only=True)
     target = OrderRequest(SYMBOL, Side.SELL, OrderKind.TAKE_PROFIT, QTY, "sp0000-tp", trigger_price=D("1.12"),
                           reduce_only=True)
-    await venue.exchange.place_exit_pair(stop, target)
+    sl, _ = await venue.exchange.place_exit_pair(stop, target)
     assert last_body(venue)["trailingStopLoss"] == {
         "distance": "0.00150", "timeInForce": "GTC", "clientExtensions": {"id": "sp0000-sl-ts", "tag": "sparky"}}
+    assert sl.trailing_stop_order_id == venue.fake.client_ids["sp0000-sl-ts"]
 
 
 @pytest.mark.parametrize(("extra", "symbol", "distance"), [

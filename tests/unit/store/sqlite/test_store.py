@@ -59,6 +59,7 @@ EXPECTED_COLUMNS = {
         "entry_order_id",
         "stop_loss_order_id",
         "take_profit_order_id",
+        "trailing_stop_order_id",
         "current_price",
         "unrealized_pnl_usd",
         "unrealized_pnl_percent",
@@ -278,6 +279,34 @@ async def test_data_survives_close_and_reopen(db_path: Path) -> None:
             await second.insert_webhook_request(make_request(idempotency_key="alert-1"))
     finally:
         await second.aclose()
+
+
+async def test_a_file_made_before_a_column_was_added_gets_it_and_keeps_its_rows(db_path: Path) -> None:
+    """A positions table written by an earlier version (no trailing_stop_order_id): opening the
+    store adds the column, the old row reads back, and the new column is written and read."""
+    db_path.parent.mkdir(parents=True)
+    old = sqlite3.connect(db_path)
+    columns = [c for c in EXPECTED_COLUMNS["positions"] if c != "trailing_stop_order_id"]
+    old.execute(f"CREATE TABLE positions ({', '.join(columns)}, UNIQUE (user_id, exchange, symbol))")
+    old.execute("INSERT INTO positions (id, created_at, updated_at, symbol, side, entry_price, entry_time, quantity,"
+                " position_size_usd, asset_class, exchange, user_id) VALUES ('p-1', '2025-01-01T00:00:00+00:00',"
+                " '2025-01-01T00:00:00+00:00', 'EUR_USD', 'BUY', '1.1', '2025-01-01T00:00:00+00:00', '1000',"
+                " '1100', 'forex', 'oanda', 'user-1')")
+    old.commit()
+    old.close()
+
+    store = SqliteStore(db_path)
+    await store.open()
+    try:
+        kept = await store.get_position("user-1", "oanda", "EUR_USD")
+        assert kept is not None and (kept.quantity, kept.trailing_stop_order_id) == (Decimal(1000), None)
+        await store.upsert_position(make_position(trailing_stop_order_id="@sp1-e-ts"))
+        stored = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert stored is not None and stored.trailing_stop_order_id == "@sp1-e-ts"
+    finally:
+        await store.aclose()
+    names = [row[1] for row in raw_query(db_path, "PRAGMA table_info(positions)")]
+    assert names == columns + ["trailing_stop_order_id"]
 
 
 async def test_calls_before_open_and_after_close_are_refused(db_path: Path) -> None:
