@@ -91,3 +91,9 @@ def order_view(order: Order) -> dict[str, Any]:
 
 def pnl_view(trade: TradeRecord) -> dict[str, Any]:
     return jsonable({"usd": trade.pnl_usd, "percent": trade.pnl_percent})
+
+
+def add_warning(body: dict[str, Any], message: str | None) -> None:
+    """Add `message` to the body's `warning`, after any already there (one string, as before)."""
+    if message:
+        body["warning"] = f"{body['warning']}; {message}" if body.get("warning") else message

@@ -987,10 +987,11 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         order = body_of(sent)["order"]
         assert (order["units"], order["stopLossOnFill"]["price"], order["takeProfitOnFill"]["price"]) == \
             ("1000", "1.08900", "1.12200")
-        # reads: reconcile, rules (once), a reference price (the alert has none); then the entry,
-        # which carries both exits — their ids come back with the fill, their prices are ours
-        assert calls(fake) == [
-            ("GET", "/openPositions"), ("GET", "/instruments"), ("GET", "/pricing"), ("POST", "/orders")]
+        # reads: reconcile and the resting orders (concurrently), rules (once), a reference price
+        # (the alert has none); then the entry, which carries both exits — their ids come back
+        # with the fill, their prices are ours
+        assert sorted(calls(fake)[:2]) == [("GET", "/openPositions"), ("GET", "/pendingOrders")]
+        assert calls(fake)[2:] == [("GET", "/instruments"), ("GET", "/pricing"), ("POST", "/orders")]
         position = opened.json()["position"]
         assert (position["stopLossPrice"], position["takeProfitPrice"]) == (1.089, 1.122)
 
@@ -1002,7 +1003,9 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         assert body_of(close)["longUnits"] == "ALL" and body_of(short)["order"]["units"] == "-1000"
         assert [c for c in calls(fake) if c[0] != "GET"] == [("PUT", "/positions/EUR_USD/close"),
                                                                 ("POST", "/orders")]
-        assert len(calls(fake)) == 7  # + reconcile, price, confirm flat, 2 exit cancels (already gone)
+        # + reconcile, the resting orders (pending orders and their trades, read alongside), price,
+        # confirm flat, 2 exit cancels (already gone)
+        assert len(calls(fake)) == 9
         assert [t["units"] for t in fake.trades] == [D("-1000")]
 
         fake.router.calls.clear()
