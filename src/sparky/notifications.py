@@ -19,8 +19,8 @@ from sparky.store.tenants import NotificationRecord, TenantStore
 
 log = structlog.get_logger("sparky.notifications")
 
-#: event → (preference column, notifications.type)
-EVENTS: dict[str, tuple[str, str]] = {
+#: event → (preference column, notifications.type); no column: always sent (a safety alarm)
+EVENTS: dict[str, tuple[str | None, str]] = {
     "trade_opened": ("notify_trade_success", "trade"),
     "trade_failed": ("notify_trade_failed", "error"),
     "position_closed_profit": ("notify_position_closed_profit", "position"),
@@ -33,6 +33,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     "webhook_limit_reached": ("notify_webhook_limit_reached", "limit"),
     "exchange_api_error": ("notify_exchange_api_error", "error"),
     "invalid_credentials": ("notify_invalid_credentials", "error"),
+    "position_unprotected": (None, "error"),
 }
 #: risk limit (`limitType`) → the event telling the user it was reached
 LIMIT_EVENTS = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_usd": "weekly_loss_limit"}
@@ -68,7 +69,7 @@ class Notifier:
     async def _write(self, user_id: str, event: str, title: str, message: str, metadata: dict[str, Any]) -> None:
         preference, kind = EVENTS[event]
         try:
-            if not (await self._preferences_of(user_id)).get(preference, True):
+            if preference is not None and not (await self._preferences_of(user_id)).get(preference, True):
                 return
             await self._store.insert_notification(  # type: ignore[union-attr]
                 NotificationRecord(user_id=user_id, type=kind, title=title, message=message,
@@ -129,5 +130,8 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
     if limit_type in LIMIT_EVENTS:  # reached at the moment of entering (the gate let it through)
         notifier.notify(user, LIMIT_EVENTS[limit_type], "Risk limit reached", str(body.get("message")),
                         limitType=limit_type)
-    if action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
+    if outcome.extra.get("unprotected"):  # a position may be open without its stop: the user must act
+        notifier.notify(user, "position_unprotected", f"UNPROTECTED POSITION on {symbol}", str(body.get("error")),
+                        symbol=symbol, exchange=job.signal.exchange)
+    elif action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
         notifier.notify(user, "trade_failed", f"Trade failed on {symbol}", str(body.get("error")), symbol=symbol)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
+from urllib.parse import parse_qsl
 
 import respx
 
@@ -35,9 +36,11 @@ async def test_webhooks_open_long_reverse_to_short_and_close_on_aster(start, tmp
                 (Side.SELL, OrderKind.STOP, D("0.010"), D("26460.0"), True),
                 (Side.SELL, OrderKind.TAKE_PROFIT, D("0.010"), D("28080.0"), True),
             ]
-            # one position read, the entry, one batch for both exits (+ time and exchangeInfo, once)
-            assert [c for c in venue.calls() if "time" not in c and "exchangeInfo" not in c] == [
-                "GET /fapi/v2/positionRisk", "POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+            # the position and the resting orders read together, the entry, one batch for both exits
+            # (+ time and exchangeInfo, once)
+            calls = [c for c in venue.calls() if "time" not in c and "exchangeInfo" not in c]
+            assert sorted(calls[:2]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
+            assert calls[2:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
 
             reversed_ = await alert("sell", "27100")
             assert reversed_["action"] == "reversed"
@@ -69,3 +72,53 @@ async def test_a_limit_alert_on_aster_is_refused_rather_than_left_unprotected(st
             assert response.status_code == 400
             assert response.json()["error"] == "Limit entries with protection are not available on aster"
             assert venue.sent_orders() == []
+
+
+async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the_next_entry(start, tmp_path) -> None:
+    """Aster keeps reduce-only exits after the position is gone: one the close could not cancel
+    would rest under the next position, so the next signal cancels it before entering."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
+    venue = FakeAster()
+    cancel = venue.routes[("DELETE", "/fapi/v1/order")]
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=venue.handle)
+        async with start(config_path=config) as sparky:
+            async def alert(action: str, price: str) -> dict:
+                venue.price = venue.fill_price = D(price)
+                venue.received.clear()
+                response = await sparky.client.post("/webhook", json={
+                    "secret": WEBHOOK_SECRET, "exchange": "aster", "symbol": "BTCUSDT", "action": action,
+                    "price": price, "position_size_usd": 270, "stop_loss_percent": 2, "take_profit_percent": 4})
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            opened = await alert("buy", "27000")
+            old_exits = [opened["position"]["stopLossOrderId"], opened["position"]["takeProfitOrderId"]]
+
+            venue.routes[("DELETE", "/fapi/v1/order")] = lambda params: venue.error("too_many_requests", 429)
+            closed = await alert("close", "27270")
+            # the close filled and the venue reads flat: it is done, whatever the cancels said
+            assert closed["success"] is True and closed["action"] == "closed"
+            assert closed["pnl"]["usd"] == 2.7
+            assert closed["warning"] == (f"Exit orders {', '.join(old_exits)} on BTCUSDT could not be cancelled; "
+                                         "Sparky cancels them on the next signal for this symbol, before any new entry")
+            assert venue.positions == {}
+            assert sorted(str(o["orderId"]) for o in venue.orders if o["status"] == "NEW") == sorted(old_exits)
+
+            venue.routes[("DELETE", "/fapi/v1/order")] = cancel
+            reopened = await alert("buy", "27100")
+            assert reopened["action"] == "opened" and "warning" not in reopened
+            calls = [c for c in venue.calls() if "time" not in c]
+            assert sorted(calls[:2]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
+            # the old exits go before the new entry; then the entry and its own exits
+            assert calls[2:] == ["DELETE /fapi/v1/order", "DELETE /fapi/v1/order", "POST /fapi/v1/order",
+                                 "POST /fapi/v1/batchOrders"]
+            cancelled = sorted(dict(parse_qsl(r.url.query.decode()))["orderId"]
+                               for r in venue.requests_to("DELETE", "/fapi/v1/order"))
+            assert cancelled == sorted(old_exits)
+            resting = [o for o in venue.orders if o["status"] == "NEW"]
+            assert sorted(str(o["orderId"]) for o in resting) == sorted(
+                [reopened["position"]["stopLossOrderId"], reopened["position"]["takeProfitOrderId"]])
+            assert [(o["side"], o["type"], o["stopPrice"]) for o in resting] == [
+                ("SELL", "STOP_MARKET", "26558.0"), ("SELL", "TAKE_PROFIT_MARKET", "28184.0")]

@@ -1,16 +1,24 @@
-"""Closing a position: reduce-only market order, confirmed flat, trade recorded, exits cancelled."""
+"""Closing a position: reduce-only market order, confirmed flat, trade recorded, exits cancelled.
+
+The venue decides the outcome: once the close filled and the position reads flat, the close is
+done and is reported so. What follows is best effort — an exit that will not cancel is returned
+in `CloseResult.uncancelled` (and swept on the next signal, `execution/exits.py`), a price that
+cannot be read falls back to the last one known — never a reason to call the close failed."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
+from sparky.execution.exits import survivors_warning
 from sparky.execution.orders import cancel_quietly, send_order
+from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
 from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
@@ -37,6 +45,18 @@ class CloseFailed(CloseNotConfirmed):
 class CloseResult:
     order: Order
     trade: TradeRecord
+    #: exits still resting after the close (their cancel failed); the next signal sweeps them
+    uncancelled: list[str] = field(default_factory=list)
+
+    @property
+    def warning(self) -> str | None:
+        return survivors_warning(self.uncancelled, self.order.symbol) if self.uncancelled else None
+
+    def view(self) -> dict:
+        """How a response shows a close that came before something else (a reversal's entry)."""
+        body = jsonable({"closeOrder": order_view(self.order), "pnl": pnl_view(self.trade)})
+        add_warning(body, self.warning)
+        return body
 
 
 def build_trade(
@@ -108,7 +128,10 @@ class PositionCloser:
         exit_reason: str,
         client_order_id: str,
         resume: bool = False,
+        stale: Sequence[str] = (),
     ) -> CloseResult:
+        """`stale`: other reduce-only orders of the key, cancelled with the position's exits once
+        it is flat (`execution/exits.py`)."""
         stored = await self._store.get_position(user_id, exchange.name, live.symbol)
         request = OrderRequest(
             symbol=live.symbol,
@@ -128,7 +151,8 @@ class PositionCloser:
                 raise
             raise CloseFailed(said) from err
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
-        return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None)
+        return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None,
+                                  stale=stale)
 
     async def finish_sent(self, exchange: Exchange, *, user_id: str, symbol: str, client_order_id: str,
                           exit_reason: str) -> CloseResult | None:
@@ -154,9 +178,9 @@ class PositionCloser:
         return await self._record(exchange, stored, order, exit_reason, stored.quantity, stored=True)
 
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
-                      quantity: Decimal, *, stored: bool) -> CloseResult:
+                      quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
-        exit_price = order.average_price or await exchange.last_price(position.symbol)
+        exit_price = order.average_price or await self._last_price(exchange, position)
         trade = build_trade(
             position,
             exit_price=exit_price,
@@ -165,18 +189,36 @@ class PositionCloser:
             order_id=order.id,
         )
         await self._store.record_close(trade)
-        if stored:  # invariant 4: a close cancels both exits
-            await cancel_quietly(exchange, position.symbol, [position.stop_loss_order_id,
-                                                             position.take_profit_order_id,
-                                                             position.trailing_stop_order_id])
-        return CloseResult(order, trade)
+        exits = [position.stop_loss_order_id, position.take_profit_order_id,
+                 position.trailing_stop_order_id] if stored else []
+        # invariant 4: a close cancels both exits (and any other the key still has)
+        uncancelled = await cancel_quietly(exchange, position.symbol, [*exits, *stale])
+        if uncancelled:
+            log.warning("close.exits_left", order_ids=uncancelled)
+        return CloseResult(order, trade, uncancelled)
+
+    @staticmethod
+    async def _last_price(exchange: Exchange, position: PositionRecord) -> Decimal:
+        """The close filled without an average price: the venue's last price, else the last known."""
+        try:
+            return await exchange.last_price(position.symbol)
+        except ExchangeError as err:
+            log.warning("close.price_unavailable", error=err.message)
+            return position.current_price or position.entry_price
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:
-        """Re-read the position until the venue reports it gone (backing off between reads)."""
+        """Re-read the position until the venue reports it gone (backing off between reads); a
+        read that fails counts as not confirmed yet."""
+        problem = "still open after the close order"
         for attempt in range(self._confirm_attempts):
-            current = await exchange.position(live.symbol)
-            if current is None or current.side is not live.side:
-                return
+            try:
+                current = await exchange.position(live.symbol)
+            except ExchangeError as err:
+                problem = f"not confirmed flat after the close order ({type(err).__name__}: {err.message})"
+            else:
+                if current is None or current.side is not live.side:
+                    return
+                problem = "still open after the close order"
             if attempt + 1 < self._confirm_attempts:
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-        raise CloseNotConfirmed(f"{live.symbol} still open after the close order")
+        raise CloseNotConfirmed(f"{live.symbol} {problem}")

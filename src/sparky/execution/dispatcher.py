@@ -8,7 +8,8 @@ every recorded request reaches a terminal status — by its execution, or at the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
 from pydantic import ValidationError
@@ -62,6 +63,18 @@ class Dispatcher:
     def reserve(self, key: Hashable) -> Slot:
         return self._serializer.reserve(key)
 
+    @asynccontextmanager
+    async def exclusive(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+        """Hold `key` as a signal's execution does: its slot on this server, then its lock across
+        the servers sharing Redis (LockNotAcquired past LOCK_WAIT_SEC). For other work on the
+        position, such as `POST /positions/sync`."""
+        async with self._serializer.reserve(key), self._locked(key):
+            yield
+
+    def _locked(self, key: tuple[str, str, str]) -> AbstractAsyncContextManager[None]:
+        # the same key on another server sharing Redis waits for us (and we for it)
+        return self._cache.lock(":".join(key), timeout=LOCK_TIMEOUT_SEC, wait=LOCK_WAIT_SEC)
+
     @property
     def in_flight(self) -> int:
         return len(self._tasks)
@@ -95,9 +108,7 @@ class Dispatcher:
     async def _run(self, job: Job, slot: Slot) -> Outcome:
         async with slot:
             try:
-                # the same key on another server sharing Redis waits for us (and we for it)
-                async with self._cache.lock(":".join(self._key_of(job)), timeout=LOCK_TIMEOUT_SEC,
-                                            wait=LOCK_WAIT_SEC):
+                async with self._locked(self._key_of(job)):
                     outcome = await self._executor.execute(job)
             except LockNotAcquired:
                 outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")

@@ -7,6 +7,7 @@ executor asks about capabilities, never about venue names.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -17,14 +18,16 @@ from sparky.config import LegacyConfig, Settings
 from sparky.errors import SparkyError
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position, Side
-from sparky.exchanges.errors import ExchangeError
+from sparky.exchanges.errors import ExchangeError, OutcomeUnknown
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
+from sparky.execution.emergency import EmergencyExit, flattened
+from sparky.execution.exits import resting_orders, stale_exits, survivors_warning, sweep
 from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
-from sparky.execution.outcome import Outcome, jsonable, order_view, pnl_view, position_view
-from sparky.execution.prices import stop_loss_price, take_profit_price
-from sparky.execution.protection import Exit, Protection, ProtectionFailed, Protector
-from sparky.execution.reconcile import Reconciler
+from sparky.execution.outcome import Outcome, add_warning, order_view, pnl_view, position_view
+from sparky.execution.prices import exit_prices
+from sparky.execution.protection import ProtectionFailed, Protector
+from sparky.execution.reconcile import Reconciled, Reconciler
 from sparky.execution.resting import RestingEntries
 from sparky.execution.sizing import OrderTooSmall, order_quantity, value_usd
 from sparky.signals.auth import LOCAL_USER_ID
@@ -49,6 +52,11 @@ class Job:
         return client_order_id(self.request_id, role)
 
 
+class EntryUnsettled(Exception):
+    """An entry that cannot be settled: still working after a failed cancel, or filled without a
+    price anywhere. The emergency path takes it from there."""
+
+
 class TradeExecutor:
     def __init__(self, store: Store, accounts: ExchangeAccounts, settings: Settings, legacy: LegacyConfig,
                  *, tenant_reads: SettingsReads | None = None, cache: Cache | None = None) -> None:
@@ -60,6 +68,7 @@ class TradeExecutor:
         self._closer = PositionCloser(store, settings.close_confirm_attempts, protector=self._protector)
         self._resting_entries = RestingEntries(store)
         self._reconciler = Reconciler(store, self._resting_entries)
+        self._emergency = EmergencyExit(self._closer, self._reconciler)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads, cache)
 
     @property
@@ -81,17 +90,24 @@ class TradeExecutor:
             # the reconciler cannot take them for closes made outside Sparky
             closes = await self._closes_sent(job, exchange) if job.resume else {}
             # an earlier signal's resting limit entry is cancelled first: this signal replaces it
-            reconciled = await self._reconciler.reconcile(exchange, job.user_id, signal.symbol,
-                                                          later_request=job.request_id)
+            reconciled, resting = await self._reconcile(exchange, job)
             cancelled = reconciled.cancelled_entry
+            left = []
+            if reconciled.live is None:  # exits that outlived their position go before anything else
+                left = await sweep(exchange, signal.symbol, resting, settled=reconciled.cancelled)
+            # what a close in this signal cancels along with the position's own exits
+            held = reconciled.live.side if reconciled.live is not None else None
+            stale = stale_exits(resting, held=held) if held is not None else []
             if signal.action.is_entry:
-                outcome = await self._open(job, exchange, reconciled.live, closes)
+                outcome = await self._open(job, exchange, reconciled.live, closes, stale)
             elif cancelled is not None and reconciled.live is None and "x" not in closes:
                 outcome = Outcome.entry_cancelled(signal.symbol, exchange.name)
             else:
-                outcome = await self._close_signal(job, exchange, reconciled.live, closes.get("x"))
+                outcome = await self._close_signal(job, exchange, reconciled.live, closes.get("x"), stale)
             if cancelled is not None:
                 outcome.body["cancelledEntry"] = order_view(cancelled)
+            if left:
+                add_warning(outcome.body, survivors_warning(left, signal.symbol))
             if reconciled.closed is not None:  # a stop or target filled on the venue since the last signal
                 outcome.extra["closed_on_exchange"] = reconciled.closed
             return outcome
@@ -109,6 +125,18 @@ class TradeExecutor:
             outcome.extra["exchange_error"] = err
             return outcome
 
+    async def _reconcile(self, exchange: Exchange, job: Job) -> tuple[Reconciled, list[Order] | None]:
+        """The stored position brought in line with the venue, and the key's resting orders read
+        at the same time (no added wait) to find exits that outlived their position."""
+        reading = asyncio.create_task(resting_orders(exchange, job.signal.symbol))
+        try:
+            reconciled = await self._reconciler.reconcile(exchange, job.user_id, job.signal.symbol,
+                                                          later_request=job.request_id)
+        except BaseException:
+            reading.cancel()
+            raise
+        return reconciled, await reading
+
     async def _closes_sent(self, job: Job, exchange: Exchange) -> dict[str, CloseResult]:
         """The closes a crashed request had already filled on the venue, by role, each finished
         once (`PositionCloser.finish_sent`): `x` for a close signal, `rx` and `f` for an entry."""
@@ -122,7 +150,7 @@ class TradeExecutor:
 
     # --- close -----------------------------------------------------------------------------------
     async def _close_signal(self, job: Job, exchange: Exchange, live: Position | None,
-                            closed: CloseResult | None = None) -> Outcome:
+                            closed: CloseResult | None = None, stale: list[str] | None = None) -> Outcome:
         symbol = job.signal.symbol
         if closed is not None:  # resumed: this request's close had filled before the crash
             return self._closed(symbol, exchange, closed)
@@ -135,14 +163,14 @@ class TradeExecutor:
                                    f"({symbol} is {held})")
         try:
             result = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="MANUAL",
-                                              client_order_id=job.cid("x"), resume=job.resume)
+                                              client_order_id=job.cid("x"), resume=job.resume, stale=stale or ())
         except CloseNotConfirmed as err:
             return Outcome.failed(str(err), action="close_failed")
         return self._closed(symbol, exchange, result)
 
     @staticmethod
     def _closed(symbol: str, exchange: Exchange, result: CloseResult) -> Outcome:
-        return Outcome(RequestStatus.SUCCESS, {
+        outcome = Outcome(RequestStatus.SUCCESS, {
             "success": True,
             "action": "closed",
             "symbol": symbol,
@@ -150,10 +178,12 @@ class TradeExecutor:
             "closeOrder": order_view(result.order),
             "pnl": pnl_view(result.trade),
         })
+        add_warning(outcome.body, result.warning)  # the close is done; a survivor exit is swept later
+        return outcome
 
     # --- open ------------------------------------------------------------------------------------
     async def _open(self, job: Job, exchange: Exchange, live: Position | None,
-                    closes: dict[str, CloseResult] | None = None) -> Outcome:
+                    closes: dict[str, CloseResult] | None = None, stale: list[str] | None = None) -> Outcome:
         signal = job.signal
         side = signal.action.entry_side
         assert side is not None
@@ -166,8 +196,8 @@ class TradeExecutor:
             resting_sent = sent is not None and sent.status is OrderStatus.OPEN
             if sent is not None and sent.status is OrderStatus.FILLED:
                 if "f" in closes:  # its stop could not be placed, and it was closed at market
-                    return self._flattened("Stop-loss could not be placed; position closed at market",
-                                           closes["f"], resumed_reversal)
+                    return flattened("Stop-loss could not be placed; position closed at market",
+                                     closes["f"], resumed_reversal)
                 rules = await exchange.symbol_rules(signal.symbol)
                 return await self._after_entry(job, exchange, sent, rules.tick_size, resumed_reversal, None)
         if live is not None and live.side is side:
@@ -189,7 +219,7 @@ class TradeExecutor:
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
         unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
         quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
-        preview = self._exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
+        preview = exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
                                     "lower the percent")
@@ -202,10 +232,10 @@ class TradeExecutor:
             async with self._position_limit.opening(job.user_id, exchange.name, new_position=live is None):
                 if live is None:
                     return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
-                try:
+                try:  # done once the venue says flat: an exit that will not cancel does not stop the entry
                     reversal = await self._closer.close(exchange, user_id=job.user_id, live=live,
                                                         exit_reason="REVERSAL", client_order_id=job.cid("rx"),
-                                                        resume=job.resume)
+                                                        resume=job.resume, stale=stale or ())
                 except (ExchangeError, CloseNotConfirmed) as err:
                     log.error("reversal.close_failed", error=str(err))
                     return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
@@ -241,62 +271,86 @@ class TradeExecutor:
         )
         try:
             order = await send_order(exchange, entry, resume=job.resume)
-        except ExchangeError as err:
+        except OutcomeUnknown as err:  # it may have filled all the same: what the venue holds decides
+            return await self._emergency.flatten(exchange, job, f"{exchange.name}: the entry's outcome is unknown "
+                                                 f"({err.message})", reversal=reversal, flat_action="failed")
+        except ExchangeError as err:  # refused before it acted
             outcome = (Outcome.failed if err.http_status == 200 else Outcome.rejected)(
                 f"Entry refused: {err.named(exchange.name)}")
             outcome.extra["exchange_error"] = err
             if reversal is not None:
-                outcome.body["reversed"] = self._close_view(reversal)
+                outcome.body["reversed"] = reversal.view()
             return outcome
+        except Exception as err:  # an answer nobody expected: the entry may have filled
+            log.exception("entry.unexpected_error", error_type=type(err).__name__)
+            return await self._emergency.flatten(exchange, job, f"{exchange.name}: unexpected error while sending "
+                                                 f"the entry ({type(err).__name__})", reversal=reversal,
+                                                 flat_action="failed")
+        if is_limit and order.status is OrderStatus.OPEN:
+            await self._resting_entries.record(
+                user_id=job.user_id, exchange=exchange.name, request_id=job.request_id, request=entry,
+                order=order, percents=self._percents(signal), strategy_id=signal.strategy_id)
+            return Outcome.order_placed(order, reversal.view() if reversal is not None else None)
         if order.status is not OrderStatus.FILLED:
-            if is_limit and order.status is OrderStatus.OPEN:
-                await self._resting_entries.record(
-                    user_id=job.user_id, exchange=exchange.name, request_id=job.request_id, request=entry,
-                    order=order, percents=self._percents(signal), strategy_id=signal.strategy_id)
-                return self._resting(order, reversal)
-            return await self._unfilled_market(job, exchange, order, tick, reversal, bracket)
+            try:
+                filled = await self._unfilled_market(job, exchange, order)
+            except Exception as err:  # the entry may be open, or still working, without its stop
+                log.exception("entry.unfilled_check_failed", error_type=type(err).__name__)
+                return await self._emergency.flatten(exchange, job, f"The entry could not be checked "
+                                                     f"({type(err).__name__}: {err})", entry=order, reversal=reversal)
+            if filled is None:
+                outcome = Outcome.failed(f"{exchange.name}: the market order was not filled "
+                                         f"({order.status.value}); nothing is open")
+                if reversal is not None:
+                    outcome.body["reversed"] = reversal.view()
+                return outcome
+            order, bracket = filled, None
         return await self._after_entry(job, exchange, order, tick, reversal, bracket)
 
-    async def _unfilled_market(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
-                               reversal: CloseResult | None, bracket: Bracket | None) -> Outcome:
+    async def _unfilled_market(self, job: Job, exchange: Exchange, order: Order) -> Order | None:
         """A market entry the venue did not report filled: never leave it working unwatched.
-        Cancel what is left, then protect whatever position it made, or report the failure."""
+        Cancel what is left; the position it made, if any, is what gets protected (None: none)."""
         symbol = job.signal.symbol
-        if order.status is OrderStatus.OPEN:
-            await cancel_quietly(exchange, symbol, [order.id])
+        if order.status is OrderStatus.OPEN and await cancel_quietly(exchange, symbol, [order.id]):
+            raise EntryUnsettled(f"the entry order {order.id} could not be cancelled")
         live = await exchange.position(symbol)
-        if live is not None and live.side is order.side:
-            log.warning("entry.fill_taken_from_position", order_status=order.status.value)
-            filled = replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
-                             average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None,
-                             trailing_stop_order_id=None)
-            return await self._after_entry(job, exchange, filled, tick, reversal, None)
-        outcome = Outcome.failed(f"{exchange.name}: the market order was not filled ({order.status.value}); "
-                                 "nothing is open")
-        if reversal is not None:
-            outcome.body["reversed"] = self._close_view(reversal)
-        return outcome
+        if live is None or live.side is not order.side:
+            return None
+        log.warning("entry.fill_taken_from_position", order_status=order.status.value)
+        return replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
+                       average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None,
+                       trailing_stop_order_id=None)
 
     async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
                            reversal: CloseResult | None, attached: Bracket | None) -> Outcome:
         """Protect the filled entry and record the position.
 
         `attached` is the bracket sent with the entry (its prices are the exits' prices); without
-        one, the exits are priced from the actual fill.
+        one, the exits are priced from the actual fill. Until the stop is confirmed, any failure —
+        a refused stop or an error nobody expected — takes the emergency path (invariant 3); once
+        it is, the position is safe, and an error recording it is left to recovery and the
+        reconciler.
         """
         signal = job.signal
         side = order.side
         sl_pct, tp_pct = self._percents(signal)
-        fill = order.average_price or order.price
         filled = order.filled_quantity or order.quantity
-        if attached is not None:
-            stop, target = attached.stop_loss, attached.take_profit
-        else:
-            stop, target = self._exit_prices(side, fill, sl_pct, tp_pct, tick)
         try:
-            protection = await self._protect(job, exchange, order, side, filled, stop, target, attached)
+            fill = order.average_price or order.price or await self._price_from_position(exchange, order)
+            if attached is not None:
+                stop, target = attached.stop_loss, attached.take_profit
+            else:
+                stop, target = exit_prices(side, fill, sl_pct, tp_pct, tick)
+            protection = await self._protector.protect_entry(
+                exchange, order, symbol=signal.symbol, quantity=filled, stop_loss=stop, take_profit=target,
+                attached=attached, client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume)
         except ProtectionFailed as err:
-            return await self._flatten(job, exchange, side, err.reason, reversal)
+            return await self._emergency.flatten(exchange, job, f"Stop-loss could not be placed ({err.reason})",
+                                                 entry=order, reversal=reversal)
+        except Exception as err:
+            log.exception("entry.protection_crashed", error_type=type(err).__name__)
+            return await self._emergency.flatten(exchange, job, f"Stop-loss could not be placed "
+                                                 f"({type(err).__name__}: {err})", entry=order, reversal=reversal)
 
         record = PositionRecord(
             user_id=job.user_id, exchange=exchange.name, symbol=signal.symbol, side=side.value.upper(),
@@ -316,7 +370,7 @@ class TradeExecutor:
         body = {"success": True, "action": "reversed" if reversal else "opened",
                 "position": position_view(record), "entryOrder": order_view(order)}
         if reversal is not None:
-            body["reversed"] = self._close_view(reversal)
+            body["reversed"] = reversal.view()
         if protection.stop_loss is None:
             body["warning"] = "No stop-loss requested: position is unprotected"
         if protection.take_profit_error:
@@ -325,81 +379,18 @@ class TradeExecutor:
                  stop_loss=str(record.stop_loss_price), take_profit=str(record.take_profit_price))
         return Outcome(RequestStatus.SUCCESS, body)
 
+    @staticmethod
+    async def _price_from_position(exchange: Exchange, order: Order) -> Decimal:
+        """A fill reported without its price (a partly filled order's cancel reply, say): the
+        position's entry price is what was paid."""
+        live = await exchange.position(order.symbol)
+        if live is None or live.side is not order.side or not live.entry_price:
+            raise EntryUnsettled(f"the entry reported a fill without a price, and no {order.side.value} "
+                                 "position shows one")
+        log.warning("entry.price_taken_from_position", price=str(live.entry_price))
+        return live.entry_price
+
     def _percents(self, signal: Signal) -> tuple[Decimal | None, Decimal | None]:
         sl = signal.stop_loss_percent or self._settings.default_stop_loss_percent or None
         tp = signal.take_profit_percent or self._settings.default_take_profit_percent or None
         return sl, tp
-
-    @staticmethod
-    def _exit_prices(side: Side, price: Decimal, sl_pct: Decimal | None, tp_pct: Decimal | None,
-                     tick: Decimal) -> tuple[Decimal | None, Decimal | None]:
-        stop = stop_loss_price(side, price, sl_pct, tick) if sl_pct else None
-        target = take_profit_price(side, price, tp_pct, tick) if tp_pct else None
-        return stop, target
-
-    async def _protect(self, job: Job, exchange: Exchange, entry: Order, side: Side, quantity: Decimal,
-                       stop: Decimal | None, target: Decimal | None, attached: Bracket | None) -> Protection:
-        """Use what the venue attached to the entry; place whatever is still missing."""
-        symbol = job.signal.symbol
-
-        async def known(order_id: str | None, price: Decimal | None) -> Exit | None:
-            if not order_id:
-                return None
-            if attached is not None:  # we sent its price: no need to ask
-                return Exit(order_id, price)
-            return Exit.of(await exchange.get_order(symbol, order_id=order_id))  # resumed after a crash
-
-        protection = Protection(await known(entry.stop_loss_order_id, stop),
-                                await known(entry.take_profit_order_id, target))
-        if protection.stop_loss is not None or stop is None and (target is None or protection.take_profit):
-            return protection
-        placed = await self._protector.protect(
-            exchange, symbol=symbol, position_side=side, quantity=quantity,
-            stop_loss=stop, take_profit=None if protection.take_profit else target,
-            client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume,
-        )
-        return Protection(placed.stop_loss, placed.take_profit or protection.take_profit, placed.take_profit_error)
-
-    async def _flatten(self, job: Job, exchange: Exchange, side: Side, reason: str,
-                       reversal: CloseResult | None) -> Outcome:
-        """Invariant 3: no stop, no position. Close at market and say so."""
-        symbol = job.signal.symbol
-        log.error("protection.failed", reason=reason)
-        leftovers = [await exchange.get_order(symbol, client_order_id=job.cid(r)) for r in ("sl", "tp")]
-        await cancel_quietly(exchange, symbol, [o.id for o in leftovers if o and o.status is OrderStatus.OPEN])
-        live = await exchange.position(symbol)
-        extra = {"reversed": self._close_view(reversal)} if reversal else {}
-        if live is None:
-            return Outcome.failed(f"Stop-loss could not be placed ({reason}); the position is already flat",
-                                  action="protection_failed", **extra)
-        await self._reconciler.reconcile(exchange, job.user_id, symbol)  # record what we hold
-        try:
-            result = await self._closer.close(exchange, user_id=job.user_id, live=live,
-                                              exit_reason="PROTECTION_FAILED", client_order_id=job.cid("f"),
-                                              resume=job.resume)
-        except (ExchangeError, CloseNotConfirmed) as err:
-            log.critical("position.unprotected", error=str(err))
-            return Outcome.failed(
-                f"UNPROTECTED POSITION: stop-loss could not be placed ({reason}) and the emergency close "
-                f"failed ({err}). Close {symbol} on {exchange.name} by hand.",
-                action="protection_failed", **extra)
-        return self._flattened(f"Stop-loss could not be placed ({reason}); position closed at market",
-                               result, reversal)
-
-    @classmethod
-    def _flattened(cls, message: str, result: CloseResult, reversal: CloseResult | None) -> Outcome:
-        extra = {"reversed": cls._close_view(reversal)} if reversal else {}
-        return Outcome.failed(message, action="protection_failed", closeOrder=order_view(result.order),
-                              pnl=pnl_view(result.trade), **extra)
-
-    @staticmethod
-    def _resting(order: Order, reversal: CloseResult | None) -> Outcome:
-        body = {"success": True, "action": "order_placed", "order": order_view(order),
-                "message": f"Limit order resting at {order.price}; protection is attached when it fills"}
-        if reversal is not None:
-            body["reversed"] = TradeExecutor._close_view(reversal)
-        return Outcome(RequestStatus.SUCCESS, body)
-
-    @staticmethod
-    def _close_view(result: CloseResult) -> dict:
-        return jsonable({"closeOrder": order_view(result.order), "pnl": pnl_view(result.trade)})

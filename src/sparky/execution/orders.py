@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderRequest
-from sparky.exchanges.errors import OrderNotFound, OutcomeUnknown
+from sparky.exchanges.errors import ExchangeError, OrderNotFound, OutcomeUnknown
 
 log = structlog.get_logger("sparky.orders")
 
@@ -26,8 +27,16 @@ async def send_order(exchange: Exchange, request: OrderRequest, *, resume: bool 
             return existing
     try:
         order = await exchange.place_order(request)
-    except OutcomeUnknown:
-        found = await exchange.get_order(request.symbol, client_order_id=request.client_order_id)
+    except OutcomeUnknown as unknown:
+        try:
+            found = await exchange.get_order(request.symbol, client_order_id=request.client_order_id)
+        except ExchangeError as err:
+            # still unknown (the order may have filled): say so, not what broke the look-up; a
+            # caller that looks up before sending again may retry when the look-up may succeed
+            still = OutcomeUnknown(f"{unknown.message}; the look-up failed too: {err.message}",
+                                   exchange=unknown.exchange)
+            still.retryable = err.retryable
+            raise still from err
         if found is None:
             raise
         log.warning("order.outcome_resolved", client_order_id=request.client_order_id, status=found.status)
@@ -43,14 +52,23 @@ async def send_order(exchange: Exchange, request: OrderRequest, *, resume: bool 
     return order
 
 
-async def cancel_quietly(exchange: Exchange, symbol: str, order_ids: list[str | None]) -> None:
-    """Cancel orders that may already be gone (filled, cancelled by OCO): absence is success."""
+async def cancel_quietly(exchange: Exchange, symbol: str, order_ids: Iterable[str | None]) -> list[str]:
+    """Cancel orders that may already be gone (filled, cancelled by OCO): absence is success.
 
-    async def cancel(order_id: str) -> None:
+    Best effort: an order the venue would not cancel (rate limit, outage) is logged and its id
+    returned, never raised — the caller decides what a survivor means (`execution/exits.py`)."""
+
+    async def cancel(order_id: str) -> str | None:
         try:
             await exchange.cancel_order(symbol, order_id)
             log.info("order.cancelled", order_id=order_id)
         except OrderNotFound:
             pass
+        except ExchangeError as err:
+            log.warning("order.cancel_failed", order_id=order_id, error_type=type(err).__name__, error=err.message)
+            return order_id
+        return None
 
-    await asyncio.gather(*(cancel(oid) for oid in order_ids if oid))
+    ids = list(dict.fromkeys(oid for oid in order_ids if oid))
+    failed = await asyncio.gather(*(cancel(oid) for oid in ids))
+    return [oid for oid in failed if oid is not None]

@@ -77,6 +77,15 @@ class Outcome:
                    429, f"Risk limit exceeded: {limit_type} {current}/{limit}")
 
     @classmethod
+    def order_placed(cls, order: Order, reversed_view: dict[str, Any] | None = None) -> Outcome:
+        """A limit entry resting on the venue with its bracket attached."""
+        body = {"success": True, "action": "order_placed", "order": order_view(order),
+                "message": f"Limit order resting at {order.price}; protection is attached when it fills"}
+        if reversed_view is not None:
+            body["reversed"] = reversed_view
+        return cls(RequestStatus.SUCCESS, body)
+
+    @classmethod
     def entry_cancelled(cls, symbol: str, exchange: str) -> Outcome:
         """A close that found no position, only a resting limit entry, and cancelled it."""
         return cls(RequestStatus.SUCCESS, {"success": True, "action": "cancelled", "symbol": symbol,
@@ -128,3 +137,9 @@ def order_view(order: Order) -> dict[str, Any]:
 
 def pnl_view(trade: TradeRecord) -> dict[str, Any]:
     return jsonable({"usd": cents(trade.pnl_usd), "percent": trade.pnl_percent})
+
+
+def add_warning(body: dict[str, Any], message: str | None) -> None:
+    """Add `message` to the body's `warning`, after any already there (one string, as before)."""
+    if message:
+        body["warning"] = f"{body['warning']}; {message}" if body.get("warning") else message

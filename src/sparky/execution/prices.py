@@ -29,3 +29,11 @@ def take_profit_price(side: Side, fill: Decimal, percent: Decimal, tick: Decimal
         return max(price, floor_to_step(fill, tick) + tick) if price <= fill else price
     price = round_toward(fill * (1 - percent / HUNDRED), tick, target=fill)
     return min(price, ceil_to_step(fill, tick) - tick) if price >= fill else price
+
+
+def exit_prices(side: Side, price: Decimal, sl_pct: Decimal | None, tp_pct: Decimal | None,
+                tick: Decimal) -> tuple[Decimal | None, Decimal | None]:
+    """The stop-loss and take-profit for a position entered at `price` (None where no percent)."""
+    stop = stop_loss_price(side, price, sl_pct, tick) if sl_pct else None
+    target = take_profit_price(side, price, tp_pct, tick) if tp_pct else None
+    return stop, target

@@ -13,7 +13,7 @@ from decimal import Decimal
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, Side
+from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, Side
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.orders import send_order
 
@@ -112,6 +112,28 @@ class Protector:
                 protection.take_profit_error = f"{type(err).__name__}: {err.message}"
                 log.warning("protection.take_profit_failed", error=protection.take_profit_error)
         return protection
+
+    async def protect_entry(self, exchange: Exchange, entry: Order, *, symbol: str, quantity: Decimal,
+                            stop_loss: Decimal | None, take_profit: Decimal | None, attached: Bracket | None,
+                            client_ids: tuple[str, str], resume: bool = False) -> Protection:
+        """The exits of a filled entry: what the venue attached to it, and whatever is still
+        missing placed now. `attached` is the bracket sent with the entry (its prices are ours)."""
+
+        async def known(order_id: str | None, price: Decimal | None) -> Exit | None:
+            if not order_id:
+                return None
+            if attached is not None:  # we sent its price: no need to ask
+                return Exit(order_id, price)
+            return Exit.of(await exchange.get_order(symbol, order_id=order_id))  # resumed after a crash
+
+        found = Protection(await known(entry.stop_loss_order_id, stop_loss),
+                           await known(entry.take_profit_order_id, take_profit))
+        if found.stop_loss is not None or stop_loss is None and (take_profit is None or found.take_profit):
+            return found
+        placed = await self.protect(
+            exchange, symbol=symbol, position_side=entry.side, quantity=quantity, stop_loss=stop_loss,
+            take_profit=None if found.take_profit else take_profit, client_ids=client_ids, resume=resume)
+        return Protection(placed.stop_loss, placed.take_profit or found.take_profit, placed.take_profit_error)
 
     async def _single(self, exchange: Exchange, request: OrderRequest, resume: bool) -> Order:
         async for attempt in self._retrying():

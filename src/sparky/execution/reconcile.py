@@ -3,10 +3,11 @@
 Runs before every signal for that key (inside its serialised slot) and from `POST /positions/sync`.
 The key's resting limit entry is settled first (execution/resting.py): its fill becomes the stored
 position, so what follows compares that position with the venue like any other. A position the
-venue closed on its own (stop-loss, take-profit, liquidation, a manual close) is recorded as a trade
-with the real exit price and reason; the protective order left over is cancelled (invariant 4 on
-venues without native OCO). A position the venue has and we do not — a fill Sparky has no record
-of, or a trade opened by hand — is adopted.
+venue closed on its own (stop-loss, take-profit, trailing stop, liquidation, a manual close) is
+recorded as a trade with the real exit price and reason; the protective order left over is
+cancelled (invariant 4 on venues without native OCO) — best effort: one that will not cancel is
+swept by the signal that follows (`execution/exits.py`), never a reason to fail it. A position the
+venue has and we do not — a fill Sparky has no record of, or a trade opened by hand — is adopted.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class Reconciled:
     resting: RestingEntryRecord | None = None
     #: the resting entry cancelled for the signal that asked (`later_request`)
     cancelled_entry: Order | None = None
+    #: exits of the closed position that are cancelled now (a sweep need not ask again)
+    cancelled: frozenset[str] = frozenset()
 
 
 class Reconciler:
@@ -57,21 +60,23 @@ class Reconciler:
     async def _positions(self, exchange: Exchange, user_id: str, symbol: str) -> Reconciled:
         stored = await self._store.get_position(user_id, exchange.name, symbol)
         live = await exchange.position(symbol)
-        closed = None
+        closed, cancelled = None, frozenset[str]()
         if stored is not None and (live is None or live.side.value.upper() != stored.side):
-            closed = await self._record_external_close(exchange, stored)
+            closed, cancelled = await self._record_external_close(exchange, stored)
             stored = None
         if live is None:
-            return Reconciled(None, closed)
+            return Reconciled(None, closed, cancelled=cancelled)
         if stored is None:
-            return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True, live=live)
+            return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True, live=live,
+                              cancelled=cancelled)
         if live.quantity != stored.quantity:
             stored.quantity = live.quantity
             stored.position_size_usd = stored.entry_price * live.quantity
             await self._store.upsert_position(stored)
         return Reconciled(stored, closed, live=live)
 
-    async def _record_external_close(self, exchange: Exchange, stored: PositionRecord) -> TradeRecord:
+    async def _record_external_close(self, exchange: Exchange,
+                                     stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
         reason, exit_price, order_id = "MANUAL", None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
@@ -93,11 +98,12 @@ class Reconciler:
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
         )
         await self._store.record_close(trade)
-        await cancel_quietly(exchange, stored.symbol, [stored.stop_loss_order_id, stored.take_profit_order_id,
-                                                       stored.trailing_stop_order_id])
+        exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
+                                  stored.trailing_stop_order_id) if oid}
+        left = await cancel_quietly(exchange, stored.symbol, exits)
         log.info("position.closed_on_exchange", symbol=stored.symbol, exit_reason=reason,
                  exit_price=str(exit_price), pnl_usd=str(trade.pnl_usd))
-        return trade
+        return trade, frozenset(exits - set(left))
 
     async def _last_price(self, exchange: Exchange, stored: PositionRecord) -> Decimal:
         try:

@@ -1,9 +1,10 @@
 """Reconcile stored positions with the exchanges (`POST /positions/sync`), for every user.
 
-Each (user, exchange, symbol) is reconciled inside its serialised slot, so a sync never races a
-signal for the same position, and always on that user's own account. The venues a user has
-positions on are also asked for positions opened outside Sparky, which are adopted. Keys with a
-resting limit entry are included: its fill is adopted (and, if its exits closed it already, the
+Each (user, exchange, symbol) is reconciled holding it as a signal's execution does — its slot on
+this server and, with Redis, its lock across servers — so a sync never races a signal for the same
+position (which could record one close twice), and always on that user's own account. The venues
+a user has positions on are also asked for positions opened outside Sparky, which are adopted. Keys with
+a resting limit entry are included: its fill is adopted (and, if its exits closed it already, the
 trade recorded); the entry itself is left resting.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from sparky.cache import LockNotAcquired
 from sparky.errors import SparkyError
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.outcome import jsonable, pnl_view
@@ -44,12 +46,16 @@ async def sync_positions(services: Services) -> dict[str, Any]:
             continue
         for symbol in sorted(symbols):
             checked += 1
-            async with services.dispatcher.reserve(services.dispatcher.key(user_id, name, symbol)):
-                try:
+            try:
+                async with services.dispatcher.exclusive(services.dispatcher.key(user_id, name, symbol)):
                     result = await reconciler.reconcile(exchange, user_id, symbol)
-                except ExchangeError as err:
-                    errors.append({"userId": user_id, "exchange": name, "symbol": symbol, "error": err.message})
-                    continue
+            except ExchangeError as err:
+                errors.append({"userId": user_id, "exchange": name, "symbol": symbol, "error": err.message})
+                continue
+            except LockNotAcquired:
+                errors.append({"userId": user_id, "exchange": name, "symbol": symbol,
+                               "error": "Another server kept this symbol busy; not reconciled"})
+                continue
             if result.closed is not None:
                 closed.append({"userId": user_id, "exchange": name, "symbol": symbol,
                                "exitReason": result.closed.exit_reason, "exitPrice": result.closed.exit_price,

@@ -963,16 +963,18 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
 
     try:
         assert (await alert(1, "buy", "27000"))["action"] == "opened"
-        # cold: server time and exchangeInfo once; the position read once (reconcile); then the
-        # entry and one batch for SL+TP
-        assert fake.calls() == ["GET /fapi/v1/time", "GET /fapi/v2/positionRisk",
-                                "GET /fapi/v1/exchangeInfo", "POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+        # cold: server time and exchangeInfo once; the position (reconcile) and the resting orders
+        # (stale exits) read once, concurrently; then the entry and one batch for SL+TP
+        calls = fake.calls()
+        assert calls[0] == "GET /fapi/v1/time"
+        assert sorted(calls[1:3]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
+        assert calls[3:] == ["GET /fapi/v1/exchangeInfo", "POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
         assert [(o.side, o.kind, o.trigger_price) for o in fake.sent_orders()] == [
             (Side.BUY, OrderKind.MARKET, None), (Side.SELL, OrderKind.STOP, D("26460.0")),
             (Side.SELL, OrderKind.TAKE_PROFIT, D("28080.0"))]
 
         assert (await alert(2, "sell", "27100"))["action"] == "reversed"
-        assert len(fake.calls()) == 7  # read, close, confirm read, 2 cancels, entry, batch
+        assert len(fake.calls()) == 8  # 2 concurrent reads, close, confirm read, 2 cancels, entry, batch
         assert fake.calls()[-2:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
         assert [o["status"] for o in fake.orders[1:3]] == ["CANCELED", "CANCELED"]  # the long's SL and TP
 

@@ -1039,8 +1039,9 @@ async def test_bybit_attached_bracket_is_priced_from_the_market_not_a_stale_aler
     assert entry_sent.body == {"category": "linear", "symbol": "ETHUSDT", "side": "Buy", "orderType": "Market",
                                "qty": "0.05", "orderLinkId": job.cid("e"), "stopLoss": "2058",
                                "takeProfit": "2184"}
-    assert since(bybit, 0)[:3] == [("GET", "/v5/position/list"), ("GET", "/v5/market/tickers"),
-                                   ("POST", "/v5/order/create")]
+    # the position and the resting orders (read together), then the quote just before the entry
+    assert sorted(since(bybit, 0)[:2]) == [("GET", "/v5/order/realtime"), ("GET", "/v5/position/list")]
+    assert since(bybit, 0)[2:4] == [("GET", "/v5/market/tickers"), ("POST", "/v5/order/create")]
     position = outcome.body["position"]
     assert (position["entryPrice"], position["stopLossPrice"], position["takeProfitPrice"]) == (2100, 2058, 2184)
 

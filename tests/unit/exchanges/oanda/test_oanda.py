@@ -1038,11 +1038,12 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         order = body_of(sent)["order"]
         assert (order["units"], order["stopLossOnFill"]["price"], order["takeProfitOnFill"]["price"]) == \
             ("1000", "1.08900", "1.12200")
-        # reads: the instrument (once: it names the symbol, then serves the rules), reconcile, a
-        # reference price (the alert has none); then the entry, which carries both exits — their
-        # ids come back with the fill, their prices are ours
-        assert calls(fake) == [
-            ("GET", "/instruments"), ("GET", "/openPositions"), ("GET", "/pricing"), ("POST", "/orders")]
+        # reads: the instrument (once: it names the symbol, then serves the rules), reconcile and the
+        # resting orders (concurrently), a reference price (the alert has none); then the entry, which
+        # carries both exits — their ids come back with the fill, their prices are ours
+        assert calls(fake)[0] == ("GET", "/instruments")
+        assert sorted(calls(fake)[1:3]) == [("GET", "/openPositions"), ("GET", "/pendingOrders")]
+        assert calls(fake)[3:] == [("GET", "/pricing"), ("POST", "/orders")]
         position = opened.json()["position"]
         assert (position["stopLossPrice"], position["takeProfitPrice"]) == (1.089, 1.122)
 
@@ -1054,7 +1055,9 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         assert body_of(close)["longUnits"] == "ALL" and body_of(short)["order"]["units"] == "-1000"
         assert [c for c in calls(fake) if c[0] != "GET"] == [("PUT", "/positions/EUR_USD/close"),
                                                                 ("POST", "/orders")]
-        assert len(calls(fake)) == 7  # + reconcile, price, confirm flat, 2 exit cancels (already gone)
+        # + reconcile, the resting orders (pending orders and their trades, read alongside), price,
+        # confirm flat, 2 exit cancels (already gone)
+        assert len(calls(fake)) == 9
         assert [t["units"] for t in fake.trades] == [D("-1000")]
 
         fake.router.calls.clear()
