@@ -43,6 +43,7 @@ _MONEY = frozenset(
         "unrealized_pnl_percent",
         "pnl_usd",
         "pnl_percent",
+        "fees_usd",
     }
 )
 _TIMES = frozenset(
@@ -71,10 +72,6 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
     TradeRecord: TRADE_COLUMNS,
     WebhookRequestRecord: WEBHOOK_COLUMNS,
 }
-
-
-
-
 
 
 def encode_decimal(value: Decimal | None) -> str | None:
