@@ -10,15 +10,13 @@ import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position
 from sparky.execution.orders import cancel_quietly, send_order
-from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after
+from sparky.store.base import PositionRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.closing")
 
 #: how far back a resumed close looks for the trade it recorded before the crash (newest first)
 RECENT_TRADES = 50
-
-PNL_QUANT = Decimal("0.00000001")
-PERCENT_QUANT = Decimal("0.0001")
 
 
 class CloseNotConfirmed(Exception):
@@ -29,60 +27,6 @@ class CloseNotConfirmed(Exception):
 class CloseResult:
     order: Order
     trade: TradeRecord
-
-
-def build_trade(
-    position: PositionRecord,
-    *,
-    exit_price: Decimal,
-    quantity: Decimal,
-    exit_reason: str,
-    order_id: str | None,
-    notes: str | None = None,
-) -> TradeRecord:
-    """P&L from real fill prices; percent against the real position size (entry × quantity)."""
-    direction = 1 if position.side == "BUY" else -1
-    pnl = ((exit_price - position.entry_price) * quantity * direction).quantize(PNL_QUANT)
-    cost = position.entry_price * quantity
-    percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
-    return TradeRecord(
-        user_id=position.user_id,
-        exchange=position.exchange,
-        symbol=position.symbol,
-        side=position.side,
-        entry_price=position.entry_price,
-        entry_time=position.entry_time,
-        exit_price=exit_price,
-        exit_time=utcnow(),
-        quantity=quantity,
-        position_size_usd=cost,
-        pnl_usd=pnl,
-        pnl_percent=percent,
-        is_winner=pnl > 0,
-        exit_reason=exit_reason,
-        stop_loss_price=position.stop_loss_price,
-        take_profit_price=position.take_profit_price,
-        stop_loss_percent=position.stop_loss_percent,
-        take_profit_percent=position.take_profit_percent,
-        order_id=order_id,
-        notes=notes,
-        asset_class=position.asset_class,
-        strategy_id=position.strategy_id,
-    )
-
-
-def record_from_live(user_id: str, exchange: str, live: Position, notes: str) -> PositionRecord:
-    return PositionRecord(
-        user_id=user_id,
-        exchange=exchange,
-        symbol=live.symbol,
-        side=live.side.value.upper(),
-        entry_price=live.entry_price,
-        quantity=live.quantity,
-        entry_time=utcnow(),
-        position_size_usd=live.entry_price * live.quantity,
-        notes=notes,
-    )
 
 
 class PositionCloser:
@@ -110,8 +54,14 @@ class PositionCloser:
             reduce_only=exchange.capabilities.reduce_only,
         )
         order = await send_order(exchange, request, resume=resume)
-        await self._confirm_flat(exchange, live)
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
+        try:
+            await self._confirm_flat(exchange, live)
+        except CloseNotConfirmed:
+            partly = 0 < order.filled_quantity < position.quantity
+            if partly and not (resume and await self._recorded(exchange, user_id, live.symbol, order.id)):
+                await self._record_part(exchange, position, order, exit_reason)  # what closed is a trade
+            raise
         return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None)
 
     async def finish_sent(self, exchange: Exchange, *, user_id: str, symbol: str, client_order_id: str,
@@ -123,9 +73,8 @@ class PositionCloser:
         order = await exchange.get_order(symbol, client_order_id=client_order_id)
         if order is None or order.status is not OrderStatus.FILLED:
             return None
-        for trade in await self._store.list_trades(user_id=user_id, symbol=symbol, limit=RECENT_TRADES):
-            if trade.exchange == exchange.name and trade.order_id == order.id:
-                return CloseResult(order, trade)
+        if (trade := await self._recorded(exchange, user_id, symbol, order.id)) is not None:
+            return CloseResult(order, trade)
         stored = await self._store.get_position(user_id, exchange.name, symbol)
         live = await exchange.position(symbol)
         if (stored is None or stored.side != order.side.opposite.value.upper()
@@ -137,6 +86,13 @@ class PositionCloser:
         log.info("close.finished_after_restart", client_order_id=client_order_id, order_id=order.id)
         return await self._record(exchange, stored, order, exit_reason, stored.quantity, stored=True)
 
+    async def _recorded(self, exchange: Exchange, user_id: str, symbol: str, order_id: str) -> TradeRecord | None:
+        """The trade an order's fill was already recorded as (a request resumed after a crash)."""
+        for trade in await self._store.list_trades(user_id=user_id, symbol=symbol, limit=RECENT_TRADES):
+            if trade.exchange == exchange.name and trade.order_id == order_id:
+                return trade
+        return None
+
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
                       quantity: Decimal, *, stored: bool) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
@@ -147,12 +103,31 @@ class PositionCloser:
             quantity=order.filled_quantity or quantity,
             exit_reason=exit_reason,
             order_id=order.id,
+            exit_fee=order.fee,
         )
         await self._store.record_close(trade)
         if stored:  # invariant 4: a close cancels both exits
             await cancel_quietly(exchange, position.symbol, [position.stop_loss_order_id,
                                                              position.take_profit_order_id])
         return CloseResult(order, trade)
+
+    async def _record_part(self, exchange: Exchange, position: PositionRecord, order: Order,
+                           exit_reason: str) -> None:
+        """A close that filled only in part: the part is a trade at its fill price, and the position
+        row keeps the rest (its stop and target stay as they are)."""
+        closed = order.filled_quantity
+        trade = build_trade(
+            position,
+            exit_price=order.average_price or await exchange.last_price(position.symbol),
+            quantity=closed,
+            exit_reason=exit_reason,
+            order_id=order.id,
+            notes=f"Close order filled {plain(closed)} of {plain(position.quantity)}; the rest is still open",
+            exit_fee=order.fee,
+        )
+        await self._store.record_partial_close(trade, remaining_after(position, closed))
+        log.warning("close.partly_filled", symbol=position.symbol, filled=str(closed),
+                    quantity=str(position.quantity), order_id=order.id)
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:
         """Re-read the position until the venue reports it gone (backing off between reads)."""

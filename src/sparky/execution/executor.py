@@ -285,7 +285,7 @@ class TradeExecutor:
             entry_order_id=order.id,
             stop_loss_order_id=protection.stop_loss.order_id if protection.stop_loss else None,
             take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
-            strategy_id=signal.strategy_id,
+            strategy_id=signal.strategy_id, fees_usd=order.fee,
         )
         await self._store.upsert_position(record)
         body = {"success": True, "action": "reversed" if reversal else "opened",
