@@ -403,6 +403,43 @@ class StoreContract:
         assert loaded.is_winner is False
         assert loaded.exit_reason == "EXTERNAL"
 
+    async def test_fees_round_trip_on_positions_and_trades(self, store: Store) -> None:
+        await store.upsert_position(make_position(fees_usd=Decimal("0.0123456789")))
+        loaded = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert loaded is not None and loaded.fees_usd == Decimal("0.0123456789")
+        await store.record_close(make_trade(fees_usd=Decimal("1.05"), pnl_usd=Decimal("-0.98"), notes="fees"))
+        await store.record_close(make_trade(notes="none reported", exit_time=T0 + timedelta(hours=3)))
+        unknown, known = await store.list_trades()
+        assert (known.notes, known.fees_usd, known.pnl_usd) == ("fees", Decimal("1.05"), Decimal("-0.98"))
+        assert (unknown.notes, unknown.fees_usd) == ("none reported", None)
+
+    async def test_record_partial_close_records_the_part_and_keeps_the_rest(self, store: Store) -> None:
+        await store.upsert_position(make_position(quantity=Decimal("3"), fees_usd=Decimal("0.3")))
+        await store.upsert_position(make_position(exchange="aster"))
+        held = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert held is not None
+        rest = replace(held, quantity=Decimal("2"), position_size_usd=Decimal("54000.2"), fees_usd=Decimal("0.2"),
+                       stop_loss_order_id=None)
+        part = make_trade(quantity=Decimal("1"), fees_usd=Decimal("0.15"), exit_reason="PARTIAL_CLOSE")
+        await store.record_partial_close(part, rest)
+
+        (trade,) = await store.list_trades()
+        assert replace(trade, id=None, created_at=None) == part
+        kept = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert kept is not None and (kept.id, kept.created_at) == (held.id, held.created_at)
+        assert (kept.quantity, kept.position_size_usd, kept.fees_usd) == (
+            Decimal("2"), Decimal("54000.2"), Decimal("0.2"))
+        assert (kept.stop_loss_order_id, kept.take_profit_order_id) == (None, "o-tp")
+        other = await store.get_position("user-1", "aster", "BTCUSDT")
+        assert other is not None and other.quantity == Decimal("0.00012345")
+
+    async def test_record_partial_close_without_a_stored_position_stores_the_rest(self, store: Store) -> None:
+        rest = make_position(quantity=Decimal("2"), notes="Closed without a Sparky record")
+        await store.record_partial_close(make_trade(quantity=Decimal("1")), rest)
+        kept = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert kept is not None and (kept.quantity, kept.notes) == (Decimal("2"), "Closed without a Sparky record")
+        assert len(await store.list_trades()) == 1
+
     async def test_list_trades_most_recent_first_with_limit(self, store: Store) -> None:
         for hours in (1, 3, 2):
             await store.record_close(

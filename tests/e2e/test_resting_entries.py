@@ -51,7 +51,7 @@ async def test_a_second_limit_alert_replaces_the_first(sparky: Sparky) -> None:
     [entry] = await sparky.services.store.list_resting_entries()
     assert entry.client_order_id == resting.client_order_id
 
-    await sparky.paper.note_price("BTCUSDT", D(25990))  # below both limits: only the second fills
+    await sparky.paper.note_price("BTCUSDT", D(26500))  # the second's limit, above the first's: only it fills
     live = await sparky.paper.position("BTCUSDT")
     assert (live.side, live.quantity, live.entry_price) == (Side.BUY, D("0.1"), D(26500))
 
@@ -113,7 +113,7 @@ async def test_max_positions_counts_a_resting_entry(start, tmp_path: Path) -> No
 
 async def test_a_fill_between_signals_becomes_the_position_the_entry_described(sparky: Sparky) -> None:
     placed = await rest_a_buy_limit(sparky, strategy_id="trend-1")
-    await sparky.paper.note_price("BTCUSDT", D(25990))  # fills at 26000; the venue attaches SL and TP
+    await sparky.paper.note_price("BTCUSDT", D(26000))  # fills at 26000; the venue attaches SL and TP
     later = (await sparky.alert(action="buy", symbol="BTCUSDT", price=25995)).json()
     assert later["action"] == "skipped"  # already long
     stored = await sparky.services.store.get_position(LOCAL_USER_ID, "paper", "BTCUSDT")
@@ -127,7 +127,7 @@ async def test_a_fill_between_signals_becomes_the_position_the_entry_described(s
 
 async def test_a_limit_that_filled_and_hit_its_stop_between_signals_is_one_trade(sparky: Sparky) -> None:
     await rest_a_buy_limit(sparky)
-    await sparky.paper.note_price("BTCUSDT", D(25990))  # the limit fills at 26000
+    await sparky.paper.note_price("BTCUSDT", D(26000))  # the limit fills at its price, 26000
     await sparky.paper.note_price("BTCUSDT", D(25400))  # its stop (25480) fills at the market, 25400
     assert await sparky.paper.position("BTCUSDT") is None
 
@@ -147,7 +147,7 @@ async def test_a_limit_that_filled_and_hit_its_stop_between_signals_is_one_trade
 
 async def test_positions_sync_records_a_resting_entry_that_filled_and_hit_its_target(sparky: Sparky) -> None:
     await rest_a_buy_limit(sparky)
-    await sparky.paper.note_price("BTCUSDT", D(25990))  # the limit fills at 26000
+    await sparky.paper.note_price("BTCUSDT", D(26000))  # the limit fills at its price, 26000
     await sparky.paper.note_price("BTCUSDT", D(27100))  # its target (27040) fills at the market, 27100
     synced = (await sparky.admin_post("/positions/sync")).json()
     [closed] = synced["closed"]

@@ -183,9 +183,9 @@ async def test_limit_entry_rests_then_fills_with_attached_protection(sparky: Spa
     assert await sparky.paper.position("BTCUSDT") is None
 
     later = (await sparky.alert(action="buy", symbol="BTCUSDT", price=25990)).json()
-    assert later["action"] == "skipped"  # the limit filled at 25990 ≤ 26000: already long
+    assert later["action"] == "skipped"  # the limit filled at 25990, better than 26000: already long
     stored = await sparky.services.store.get_position(LOCAL_USER_ID, "paper", "BTCUSDT")
-    assert (stored.side, stored.entry_price, stored.quantity) == ("BUY", D(26000), D("0.1"))
+    assert (stored.side, stored.entry_price, stored.quantity) == ("BUY", D(25990), D("0.1"))
     assert (stored.stop_loss_price, stored.take_profit_price) == (D(25480), D(27040))
 
 

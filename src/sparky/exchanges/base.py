@@ -139,6 +139,9 @@ class Order:
     linked_order_id: str | None = None
     #: UTC time of the last status change, ISO 8601
     updated_at: str | None = None
+    #: what the venue charged for this order's fills (commission and the like; negative for a
+    #: rebate), in the account's settlement currency. None when the venue does not report it.
+    fee: Decimal | None = None
 
 
 @dataclass(frozen=True)

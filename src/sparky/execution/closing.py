@@ -21,15 +21,13 @@ from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
-from sparky.store.base import PositionRecord, Store, TradeRecord, utcnow
+from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after
+from sparky.store.base import PositionRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.closing")
 
 #: how far back a resumed close looks for the trade it recorded before the crash (newest first)
 RECENT_TRADES = 50
-
-PNL_QUANT = Decimal("0.00000001")
-PERCENT_QUANT = Decimal("0.0001")
 
 
 class CloseNotConfirmed(Exception):
@@ -57,60 +55,6 @@ class CloseResult:
         body = jsonable({"closeOrder": order_view(self.order), "pnl": pnl_view(self.trade)})
         add_warning(body, self.warning)
         return body
-
-
-def build_trade(
-    position: PositionRecord,
-    *,
-    exit_price: Decimal,
-    quantity: Decimal,
-    exit_reason: str,
-    order_id: str | None,
-    notes: str | None = None,
-) -> TradeRecord:
-    """P&L from real fill prices; percent against the real position size (entry × quantity)."""
-    direction = 1 if position.side == "BUY" else -1
-    pnl = ((exit_price - position.entry_price) * quantity * direction).quantize(PNL_QUANT)
-    cost = position.entry_price * quantity
-    percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
-    return TradeRecord(
-        user_id=position.user_id,
-        exchange=position.exchange,
-        symbol=position.symbol,
-        side=position.side,
-        entry_price=position.entry_price,
-        entry_time=position.entry_time,
-        exit_price=exit_price,
-        exit_time=utcnow(),
-        quantity=quantity,
-        position_size_usd=cost,
-        pnl_usd=pnl,
-        pnl_percent=percent,
-        is_winner=pnl > 0,
-        exit_reason=exit_reason,
-        stop_loss_price=position.stop_loss_price,
-        take_profit_price=position.take_profit_price,
-        stop_loss_percent=position.stop_loss_percent,
-        take_profit_percent=position.take_profit_percent,
-        order_id=order_id,
-        notes=notes,
-        asset_class=position.asset_class,
-        strategy_id=position.strategy_id,
-    )
-
-
-def record_from_live(user_id: str, exchange: str, live: Position, notes: str) -> PositionRecord:
-    return PositionRecord(
-        user_id=user_id,
-        exchange=exchange,
-        symbol=live.symbol,
-        side=live.side.value.upper(),
-        entry_price=live.entry_price,
-        quantity=live.quantity,
-        entry_time=utcnow(),
-        position_size_usd=live.entry_price * live.quantity,
-        notes=notes,
-    )
 
 
 class PositionCloser:
@@ -143,16 +87,29 @@ class PositionCloser:
         )
         try:
             order = await send_order(exchange, request, resume=resume)
-            await self._confirm_flat(exchange, live)
-        except (ExchangeError, CloseNotConfirmed) as err:  # the position may have lost its exits to the close
-            said = await self._guard.after_failed_close(exchange, stored, err, client_order_id=client_order_id,
-                                                        resume=resume)
-            if said is None:
-                raise
-            raise CloseFailed(said) from err
+        except ExchangeError as err:  # the position may have lost its exits to the close
+            await self._after_failed_close(exchange, stored, err, client_order_id, resume)
+            raise
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
+        try:
+            await self._confirm_flat(exchange, live)
+        except (ExchangeError, CloseNotConfirmed) as err:
+            partly = 0 < order.filled_quantity < position.quantity
+            if partly and not (resume and await self._recorded(exchange, user_id, live.symbol, order.id)):
+                await self._record_part(exchange, position, order, exit_reason)  # what closed is a trade
+            await self._after_failed_close(exchange, stored, err, client_order_id, resume)
+            raise
         return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None,
                                   stale=stale)
+
+    async def _after_failed_close(self, exchange: Exchange, stored: PositionRecord | None, err: Exception,
+                                  client_order_id: str, resume: bool) -> None:
+        """A close that did not complete: exits the venue made it cancel are put back (or the alarm
+        raised) and the failure says so (`CloseFailed`); otherwise the caller re-raises as it was."""
+        said = await self._guard.after_failed_close(exchange, stored, err, client_order_id=client_order_id,
+                                                    resume=resume)
+        if said is not None:
+            raise CloseFailed(said) from err
 
     async def finish_sent(self, exchange: Exchange, *, user_id: str, symbol: str, client_order_id: str,
                           exit_reason: str) -> CloseResult | None:
@@ -163,9 +120,8 @@ class PositionCloser:
         order = await exchange.get_order(symbol, client_order_id=client_order_id)
         if order is None or order.status is not OrderStatus.FILLED:
             return None
-        for trade in await self._store.list_trades(user_id=user_id, symbol=symbol, limit=RECENT_TRADES):
-            if trade.exchange == exchange.name and trade.order_id == order.id:
-                return CloseResult(order, trade)
+        if (trade := await self._recorded(exchange, user_id, symbol, order.id)) is not None:
+            return CloseResult(order, trade)
         stored = await self._store.get_position(user_id, exchange.name, symbol)
         live = await exchange.position(symbol)
         if (stored is None or stored.side != order.side.opposite.value.upper()
@@ -177,6 +133,13 @@ class PositionCloser:
         log.info("close.finished_after_restart", client_order_id=client_order_id, order_id=order.id)
         return await self._record(exchange, stored, order, exit_reason, stored.quantity, stored=True)
 
+    async def _recorded(self, exchange: Exchange, user_id: str, symbol: str, order_id: str) -> TradeRecord | None:
+        """The trade an order's fill was already recorded as (a request resumed after a crash)."""
+        for trade in await self._store.list_trades(user_id=user_id, symbol=symbol, limit=RECENT_TRADES):
+            if trade.exchange == exchange.name and trade.order_id == order_id:
+                return trade
+        return None
+
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
                       quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
@@ -187,6 +150,7 @@ class PositionCloser:
             quantity=order.filled_quantity or quantity,
             exit_reason=exit_reason,
             order_id=order.id,
+            exit_fee=order.fee,
         )
         await self._store.record_close(trade)
         exits = [position.stop_loss_order_id, position.take_profit_order_id,
@@ -205,6 +169,24 @@ class PositionCloser:
         except ExchangeError as err:
             log.warning("close.price_unavailable", error=err.message)
             return position.current_price or position.entry_price
+
+    async def _record_part(self, exchange: Exchange, position: PositionRecord, order: Order,
+                           exit_reason: str) -> None:
+        """A close that filled only in part: the part is a trade at its fill price, and the position
+        row keeps the rest (its stop and target stay as they are)."""
+        closed = order.filled_quantity
+        trade = build_trade(
+            position,
+            exit_price=order.average_price or await exchange.last_price(position.symbol),
+            quantity=closed,
+            exit_reason=exit_reason,
+            order_id=order.id,
+            notes=f"Close order filled {plain(closed)} of {plain(position.quantity)}; the rest is still open",
+            exit_fee=order.fee,
+        )
+        await self._store.record_partial_close(trade, remaining_after(position, closed))
+        log.warning("close.partly_filled", symbol=position.symbol, filled=str(closed),
+                    quantity=str(position.quantity), order_id=order.id)
 
     async def _confirm_flat(self, exchange: Exchange, live: Position) -> None:
         """Re-read the position until the venue reports it gone (backing off between reads); a

@@ -364,7 +364,7 @@ class TradeExecutor:
             take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
             trailing_stop_order_id=order.trailing_stop_order_id or (
                 protection.stop_loss.trailing_order_id if protection.stop_loss else None),
-            strategy_id=signal.strategy_id,
+            strategy_id=signal.strategy_id, fees_usd=order.fee,
         )
         await self._store.upsert_position(record)
         body = {"success": True, "action": "reversed" if reversal else "opened",

@@ -7,7 +7,10 @@ venue closed on its own (stop-loss, take-profit, trailing stop, liquidation, a m
 recorded as a trade with the real exit price and reason; the protective order left over is
 cancelled (invariant 4 on venues without native OCO) — best effort: one that will not cancel is
 swept by the signal that follows (`execution/exits.py`), never a reason to fail it. A position the
-venue has and we do not — a fill Sparky has no record of, or a trade opened by hand — is adopted.
+venue has and we do not — a fill Sparky has no record of, or a trade opened by hand — is adopted. A position that
+shrank (part closed by hand, an exit that filled only part of it) gets a trade for the part that
+closed and keeps the rest; one that grew (added to by hand) takes the venue's quantity and average
+entry, with no trade.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
-from sparky.execution.closing import build_trade, record_from_live
 from sparky.execution.orders import cancel_quietly
 from sparky.execution.resting import RestingEntries, open_exits
+from sparky.execution.sizing import value_usd
+from sparky.execution.trades import PNL_QUANT, build_trade, plain, record_from_live, remaining_after
 from sparky.store.base import PositionRecord, RestingEntryRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.reconcile")
@@ -69,15 +73,15 @@ class Reconciler:
         if stored is None:
             return Reconciled(await self._adopt(exchange, user_id, live), closed, adopted=True, live=live,
                               cancelled=cancelled)
-        if live.quantity != stored.quantity:
-            stored.quantity = live.quantity
-            stored.position_size_usd = stored.entry_price * live.quantity
-            await self._store.upsert_position(stored)
+        if live.quantity < stored.quantity:
+            closed, stored = await self._record_partial_close(exchange, stored, live)
+        elif live.quantity > stored.quantity:
+            stored = await self._record_growth(exchange, stored, live)
         return Reconciled(stored, closed, live=live)
 
     async def _record_external_close(self, exchange: Exchange,
                                      stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
-        reason, exit_price, order_id = "MANUAL", None, None
+        reason, exit_price, order_id, exit_fee = "MANUAL", None, None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
                                      ("TRAILING_STOP", stored.trailing_stop_order_id)):
@@ -85,7 +89,7 @@ class Reconciler:
                 continue
             order = await exchange.get_order(stored.symbol, order_id=order_id_field)
             if order is not None and order.status is OrderStatus.FILLED:
-                reason, exit_price, order_id = kind, order.average_price, order.id
+                reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
                 break
         if exit_price is None:
             exit_price = await self._last_price(exchange, stored)
@@ -96,6 +100,7 @@ class Reconciler:
             exit_reason=reason,
             order_id=order_id,
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
+            exit_fee=exit_fee,
         )
         await self._store.record_close(trade)
         exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
@@ -104,6 +109,51 @@ class Reconciler:
         log.info("position.closed_on_exchange", symbol=stored.symbol, exit_reason=reason,
                  exit_price=str(exit_price), pnl_usd=str(trade.pnl_usd))
         return trade, frozenset(exits - set(left))
+
+    async def _record_partial_close(self, exchange: Exchange, stored: PositionRecord,
+                                    live: Position) -> tuple[TradeRecord, PositionRecord]:
+        """The part that is gone as a trade: at the fill price of the stored exit that filled it
+        when one did (a stop covering less than the position), else at the last price."""
+        closed = stored.quantity - live.quantity
+        remaining = remaining_after(stored, closed)
+        exit_order, reason = await self._filled_exit(exchange, stored)
+        if exit_order is not None and exit_order.average_price is not None:
+            exit_price, exit_fee = exit_order.average_price, _fee_share(exit_order, closed)
+            what = reason.replace("_", " ").capitalize()
+            notes = f"{what} filled {plain(exit_order.filled_quantity)} of {plain(stored.quantity)}"
+            if exit_order.status is OrderStatus.FILLED:  # done: it closes nothing more
+                if exit_order.id == stored.stop_loss_order_id:
+                    remaining.stop_loss_order_id = None
+                else:
+                    remaining.take_profit_order_id = None
+        else:
+            reason, exit_price, exit_fee = "PARTIAL_CLOSE", await self._last_price(exchange, stored), None
+            notes = (f"{plain(closed)} of {plain(stored.quantity)} closed on the exchange outside Sparky; "
+                     "exit price is the last price when Sparky saw it")
+        trade = build_trade(stored, exit_price=exit_price, quantity=closed, exit_reason=reason,
+                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee)
+        await self._store.record_partial_close(trade, remaining)
+        log.info("position.partly_closed_on_exchange", symbol=stored.symbol, closed=str(closed),
+                 remaining=str(live.quantity), exit_reason=reason, exit_price=str(exit_price))
+        return trade, remaining
+
+    @staticmethod
+    async def _filled_exit(exchange: Exchange, stored: PositionRecord) -> tuple[Order | None, str]:
+        for kind, order_id in (("STOP_LOSS", stored.stop_loss_order_id),
+                               ("TAKE_PROFIT", stored.take_profit_order_id)):
+            order = await exchange.get_order(stored.symbol, order_id=order_id) if order_id else None
+            if order is not None and order.filled_quantity > 0:
+                return order, kind
+        return None, "PARTIAL_CLOSE"
+
+    async def _record_growth(self, exchange: Exchange, stored: PositionRecord, live: Position) -> PositionRecord:
+        """Added to outside Sparky: the venue's quantity and average entry; nothing closed, no trade."""
+        stored.quantity, stored.entry_price = live.quantity, live.entry_price
+        stored.position_size_usd = await value_usd(exchange, stored.symbol, live.quantity, live.entry_price)
+        await self._store.upsert_position(stored)
+        log.info("position.grew_on_exchange", symbol=stored.symbol, quantity=str(live.quantity),
+                 entry_price=str(live.entry_price))
+        return stored
 
     async def _last_price(self, exchange: Exchange, stored: PositionRecord) -> Decimal:
         try:
@@ -121,3 +171,10 @@ class Reconciler:
         await self._store.upsert_position(record)
         log.info("position.adopted", symbol=live.symbol, side=live.side.value, quantity=str(live.quantity))
         return record
+
+
+def _fee_share(order: Order, quantity: Decimal) -> Decimal | None:
+    """The part of an exit's fee that `quantity` of its fill carries."""
+    if order.fee is None or quantity >= order.filled_quantity:
+        return order.fee
+    return (order.fee * quantity / order.filled_quantity).quantize(PNL_QUANT)

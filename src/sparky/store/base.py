@@ -107,6 +107,9 @@ class PositionRecord:
     id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    #: fees the venue charged for opening this position (in the settlement currency) that no
+    #: trade has counted yet; None when the venue does not report them
+    fees_usd: Decimal | None = None
 
 
 @dataclass
@@ -121,10 +124,12 @@ class TradeRecord:
     exit_time: datetime
     quantity: Decimal
     position_size_usd: Decimal
+    #: net: the price difference times the quantity, less `fees_usd` (what the dashboard sums)
     pnl_usd: Decimal
     pnl_percent: Decimal
-    is_winner: bool
-    exit_reason: str  # MANUAL | STOP_LOSS | TAKE_PROFIT | TRAILING_STOP | REVERSAL | PROTECTION_FAILED | EXTERNAL
+    is_winner: bool  # pnl_usd > 0
+    #: MANUAL | STOP_LOSS | TAKE_PROFIT | TRAILING_STOP | REVERSAL | PROTECTION_FAILED | EXTERNAL | PARTIAL_CLOSE
+    exit_reason: str
     stop_loss_price: Decimal | None = None
     take_profit_price: Decimal | None = None
     stop_loss_percent: Decimal | None = None
@@ -135,6 +140,9 @@ class TradeRecord:
     strategy_id: str | None = None
     id: str | None = None
     created_at: datetime | None = None
+    #: entry and exit fees of the closed quantity, as far as the venue reported them (None: none
+    #: reported); pnl_usd already has them taken off
+    fees_usd: Decimal | None = None
 
 
 @dataclass
@@ -240,6 +248,11 @@ class Store(ABC):
     @abstractmethod
     async def record_close(self, trade: TradeRecord) -> None:
         """Insert the trade and delete its position row, in one transaction."""
+
+    @abstractmethod
+    async def record_partial_close(self, trade: TradeRecord, remaining: PositionRecord) -> None:
+        """Insert the trade of the part of a position that closed and write what stays open
+        (`remaining`, keyed by its user, exchange and symbol), in one transaction."""
 
     @abstractmethod
     async def list_trades(

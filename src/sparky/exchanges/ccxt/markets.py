@@ -40,6 +40,8 @@ class VenueMarket:
     price_tick: Decimal
     amount_step: Decimal
     rules: SymbolRules  # base units
+    #: the currency profits, losses and fees are paid in (the settle coin; the quote for spot)
+    settle: str | None = None
 
     def to_amount(self, quantity: Decimal) -> Decimal:
         """Base quantity → venue amount, floored to the amount step (never more than asked)."""
@@ -136,7 +138,8 @@ def venue_market(market: dict, symbol: str, precision_mode: int) -> VenueMarket:
     min_amount = dec((limits.get("amount") or {}).get("min")) or step
     min_cost = dec((limits.get("cost") or {}).get("min")) or Decimal(0)
     rules = SymbolRules(symbol, tick, step * size, min_amount * size, min_cost)
-    return VenueMarket(symbol, market["symbol"], contract, size, tick, step, rules)
+    return VenueMarket(symbol, market["symbol"], contract, size, tick, step, rules,
+                       settle=market.get("settle") or market.get("quote"))
 
 
 def check_minimums(market: VenueMarket, amount: Decimal, price: Decimal | None, *, reduce_only: bool) -> None:

@@ -72,6 +72,21 @@ def _timestamp(raw: dict[str, Any], now: datetime) -> str:
     return moment.isoformat()
 
 
+def order_fee(raw: dict[str, Any], market: VenueMarket) -> Decimal | None:
+    """The order's fees (ccxt's unified `fees`, else `fee`) in the market's settlement currency.
+    A fee charged in another currency (a spot buy paying in the base asset, a discount token) is
+    not converted: None, as for a venue that reports no fee."""
+    entries = raw.get("fees") or ([raw["fee"]] if isinstance(raw.get("fee"), dict) else [])
+    costs = []
+    for fee in entries:
+        if not isinstance(fee, dict) or fee.get("cost") is None:
+            continue
+        if fee.get("currency") not in (None, market.settle):
+            return None
+        costs.append(dec(fee["cost"]) or Decimal(0))
+    return sum(costs, Decimal(0)) if costs else None
+
+
 def parse_order(
     raw: dict[str, Any],
     market: VenueMarket,
@@ -99,6 +114,7 @@ def parse_order(
         filled_quantity=market.to_quantity(filled),
         average_price=dec(raw.get("average")),
         updated_at=_timestamp(raw, now),
+        fee=order_fee(raw, market),
     )
 
 

@@ -71,6 +71,7 @@ from sparky.exchanges.oanda.wire import (
     entry_order,
     error_for_code,
     error_for_reply,
+    fill_fee,
     fill_summary,
     mid_price,
     order_from_venue,
@@ -229,6 +230,7 @@ class OandaExchange(Exchange):
     def _apply_fill(self, order: Order, fill: dict[str, Any]) -> None:
         average, filled, _ = fill_summary(fill)
         order.status, order.filled_quantity, order.average_price = OrderStatus.FILLED, filled, average
+        order.fee = fill_fee(fill)
         order.updated_at = fill.get("time") or order.updated_at
         self._trades.note_fill(fill)
         log.info("oanda.order.filled", order_id=order.id, client_order_id=order.client_order_id,

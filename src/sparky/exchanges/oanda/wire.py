@@ -66,6 +66,19 @@ def fill_summary(fill: dict[str, Any]) -> tuple[Decimal | None, Decimal, Decimal
     return average, abs(units), units
 
 
+def fill_fee(fill: dict[str, Any]) -> Decimal | None:
+    """What an OrderFillTransaction charged besides its price, in the account's home currency:
+    `commission` and `guaranteedExecutionFee` (both written positive, both taken from the balance)
+    plus the `financing` paid with it (negative when paid; financing received lowers the fee).
+    `halfSpreadCost` is not added: the spread is already in the fill price. None when the fill
+    names none of them."""
+    charged = [decimal(fill[k], k) for k in ("commission", "guaranteedExecutionFee") if fill.get(k) is not None]
+    financing = decimal(fill["financing"], "financing") if fill.get("financing") is not None else None
+    if not charged and financing is None:
+        return None
+    return sum(charged, ZERO) - (financing or ZERO)
+
+
 def status_of(data: dict[str, Any]) -> OrderStatus:
     return _STATUS.get(str(data.get("state", "PENDING")), OrderStatus.OPEN)
 
@@ -131,6 +144,7 @@ def order_from_venue(
         take_profit_order_id=_on_fill_id(data, "takeProfitOnFill") if status is OrderStatus.FILLED else None,
         trailing_stop_order_id=_on_fill_id(data, "trailingStopLossOnFill") if status is OrderStatus.FILLED else None,
         updated_at=data.get("filledTime") or data.get("cancelledTime") or data.get("createTime"),
+        fee=fill_fee(fill) if fill else None,
     )
 
 

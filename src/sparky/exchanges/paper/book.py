@@ -3,6 +3,10 @@
 `PaperBook` validates orders like a real venue, rests them, fills them when a noted price crosses
 them, nets positions per symbol (one-way mode) and keeps the account balance. `PaperExchange`
 (adapter.py) wraps it in the async `Exchange` port and adds persistence and failure injection.
+
+One gap model for every kind of order: each noted price is a jump from the last, and an order it
+crosses fills at that price — a limit at its level or better, a stop or take-profit at the market
+once triggered (docs/EXCHANGES.md, paper). A marketable order fills at once at the last price.
 """
 
 from __future__ import annotations
@@ -91,16 +95,22 @@ class PaperBook:
         self.reserved: set[str] = set()  # "<cid>-sl"/"<cid>-tp" of bracketed entries
         self.last: dict[str, Decimal] = {}
         self.next_id = 1
+        #: per symbol, the orders of its latest position (its fills, the exits made while it was
+        #: open): never pruned, so the stop that closed it is found by the next signal
+        self.pinned: dict[str, set[str]] = {}
         #: what changed since the last journal entry (journal.py persists only these)
         self.dirty_orders: set[str] = set()
         self.dirty_symbols: set[str] = set()
 
-    #: finished orders kept queryable; like a real venue, older history is dropped (open orders never)
+    #: finished orders kept queryable besides the pinned ones; like a real venue, older history is
+    #: dropped (open orders and the orders of each symbol's latest position never)
     HISTORY = 200
 
     def prune(self) -> None:
-        """Forget the oldest finished orders beyond HISTORY, so state and snapshots stay small."""
-        finished = [o for o in self.orders.values() if o.status.is_final]
+        """Forget the oldest finished orders beyond HISTORY, so state and snapshots stay small;
+        the orders of each symbol's latest position stay (see `pinned`)."""
+        keep = set().union(*self.pinned.values())
+        finished = [o for o in self.orders.values() if o.status.is_final and o.id not in keep]
         for order in finished[: max(0, len(finished) - self.HISTORY)]:
             del self.orders[order.id]
             self.brackets.pop(order.id, None)
@@ -277,6 +287,8 @@ class PaperBook:
         self._stamp(order, OrderStatus.OPEN)
         self.orders[order.id] = order
         self.by_client[order.client_order_id] = order.id
+        if req.reduce_only:  # an exit of the position held now (validation saw one)
+            self._pin(order)
         bracket = req.bracket
         if bracket is not None and (bracket.stop_loss, bracket.take_profit) != (None, None):
             self.brackets[order.id] = bracket
@@ -323,8 +335,8 @@ class PaperBook:
             level = order.price if order.kind is OrderKind.LIMIT else order.trigger_price
             if order.status is not OrderStatus.OPEN or level is None:
                 continue
-            if fires(order.kind, order.side, level, price):
-                queue.extend(self._fill(order, level if order.kind is OrderKind.LIMIT else price))
+            if fires(order.kind, order.side, level, price):  # the gap model: at the crossing price
+                queue.extend(self._fill(order, price))
         self.last[symbol] = price
 
     def _fill(self, order: Order, price: Decimal) -> list[Order]:
@@ -342,12 +354,16 @@ class PaperBook:
         new, entry, realised = self._net(symbol, order.side, qty, price)
         self.dirty_symbols.add(symbol)
         self.realised += realised
-        self.fees += qty * price * self.fee_rate
+        fee = qty * price * self.fee_rate
+        self.fees += fee
         if new == 0:
             self.positions.pop(symbol, None)
         else:
             self.positions[symbol] = (new, entry)
-        order.filled_quantity, order.average_price = qty, price
+        if held == 0 or (new != 0 and (new > 0) != (held > 0)):  # a new position: a new pinned set
+            self.pinned[symbol] = set()
+        self._pin(order)
+        order.filled_quantity, order.average_price, order.fee = qty, price, fee
         self._stamp(order, OrderStatus.FILLED)
         for other in list(self.resting.get(symbol, {}).values()):  # OCO partner, exits that reduce nothing
             if other.status is OrderStatus.OPEN and (
@@ -359,6 +375,10 @@ class PaperBook:
         if bracket is None or new == 0 or (new > 0) != (order.side is Side.BUY):
             return []
         return self._attach(order, bracket, qty)
+
+    def _pin(self, order: Order) -> None:
+        self.pinned.setdefault(order.symbol, set()).add(order.id)
+        self.dirty_symbols.add(order.symbol)
 
     def _attach(self, entry: Order, bracket: Bracket, qty: Decimal) -> list[Order]:
         if bracket.stop_loss is not None and not self.stop_gate():

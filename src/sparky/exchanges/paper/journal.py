@@ -23,7 +23,7 @@ from sparky.exchanges.base import Bracket, Order, OrderKind, OrderStatus, Side, 
 from sparky.exchanges.paper.book import PaperBook
 
 VERSION = 1
-_DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price")
+_DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price", "fee")
 
 
 def _s(value: Any) -> Any:
@@ -49,6 +49,7 @@ def _dump_symbol(book: PaperBook, symbol: str) -> dict[str, Any]:
         "position": {"quantity": str(qty), "entry_price": str(entry)},
         "last": _s(book.last.get(symbol)),
         "rules": None if rules is None else {f.name: _s(getattr(rules, f.name)) for f in fields(SymbolRules)},
+        "pinned": sorted(book.pinned.get(symbol, ()), key=lambda i: int(i[1:])),
     }
 
 
@@ -58,7 +59,7 @@ def _counters(book: PaperBook) -> dict[str, Any]:
 
 
 def dump_state(book: PaperBook) -> dict[str, Any]:
-    symbols = set(book.positions) | set(book.last) | set(book.derived)
+    symbols = set(book.positions) | set(book.last) | set(book.derived) | set(book.pinned)
     return {**_counters(book), "symbols": {s: _dump_symbol(book, s) for s in sorted(symbols)},
             "orders": [_dump_order(book, o) for o in book.orders.values()]}
 
@@ -81,10 +82,12 @@ def _apply(book: PaperBook, data: dict[str, Any]) -> None:
             book.derived[symbol] = SymbolRules(rules["symbol"], Decimal(rules["tick_size"]),
                                                Decimal(rules["step_size"]), Decimal(rules["min_quantity"]),
                                                Decimal(rules["min_notional"]))
+        if "pinned" in entry:  # states written before orders were pinned have none
+            book.pinned[symbol] = set(entry["pinned"])
     for raw in data["orders"]:
         raw = dict(raw)
         bracket = raw.pop("bracket", None)
-        raw.update({k: _d(raw[k]) for k in _DECIMAL_FIELDS})
+        raw.update({k: _d(raw.get(k)) for k in _DECIMAL_FIELDS})
         raw.update(side=Side(raw["side"]), kind=OrderKind(raw["kind"]), status=OrderStatus(raw["status"]))
         order = Order(**raw)
         book.orders.pop(order.id, None)  # re-insert: the dict keeps placement order by id sequence

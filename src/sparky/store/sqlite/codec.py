@@ -45,6 +45,7 @@ _MONEY = frozenset(
         "unrealized_pnl_percent",
         "pnl_usd",
         "pnl_percent",
+        "fees_usd",
     }
 )
 _TIMES = frozenset(
@@ -75,10 +76,6 @@ _COLUMNS: dict[type, tuple[str, ...]] = {
     WebhookRequestRecord: WEBHOOK_COLUMNS,
     RestingEntryRecord: RESTING_COLUMNS,
 }
-
-
-
-
 
 
 def encode_decimal(value: Decimal | None) -> str | None:

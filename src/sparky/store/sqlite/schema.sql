@@ -1,6 +1,7 @@
 -- Sparky embedded store (SQLite). Applied on every open: every statement must be idempotent.
 -- Table and column names follow the original Supabase schema that the SignalStudio dashboard reads;
--- add columns, never rename them.
+-- add columns, never rename them. A column added to a table here is added to older files on open
+-- (upgrade.py): it must be nullable or have a default.
 -- Types: money and quantities NUMERIC (written as str(Decimal)), times ISO 8601 UTC text,
 -- JSON as compact text, booleans INTEGER 0/1.
 
@@ -31,6 +32,8 @@ CREATE TABLE IF NOT EXISTS positions (
     strategy_id             TEXT,
     exchange                TEXT NOT NULL,
     user_id                 TEXT NOT NULL,
+    -- added by Sparky (Python): the entry's fees not yet counted in a trade
+    fees_usd                NUMERIC,
     -- the original had UNIQUE (user_id, symbol): the same symbol on two exchanges collided
     UNIQUE (user_id, exchange, symbol)
 );
@@ -59,7 +62,9 @@ CREATE TABLE IF NOT EXISTS trades (
     asset_class             TEXT NOT NULL DEFAULT 'crypto',
     strategy_id             TEXT,
     exchange                TEXT NOT NULL,
-    user_id                 TEXT NOT NULL
+    user_id                 TEXT NOT NULL,
+    -- added by Sparky (Python): entry + exit fees of the closed quantity; pnl_usd is net of them
+    fees_usd                NUMERIC
 );
 
 CREATE INDEX IF NOT EXISTS trades_user_exit_time ON trades (user_id, exit_time);

@@ -69,8 +69,9 @@ class SqliteStore(Store, SqliteTenants):
             # replaced API keys and webhook secrets must not linger in the file's free pages
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
-            add_missing_columns(conn)  # files made by earlier versions
+            conn.executescript(f"BEGIN IMMEDIATE;\n{schema}")
+            add_missing_columns(conn, schema)  # files made before a column was added
+            conn.execute("COMMIT")
         except BaseException:
             conn.close()
             raise
@@ -211,6 +212,20 @@ class SqliteStore(Store, SqliteTenants):
             conn.execute(codec.DELETE_POSITION, key)
 
         await self._call(close, write=True)
+
+    async def record_partial_close(self, trade: TradeRecord, remaining: PositionRecord) -> None:
+        now = utcnow()
+        row = codec.to_row(replace(trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or now))
+        position = codec.to_row(
+            replace(remaining, id=remaining.id or str(uuid.uuid4()), created_at=remaining.created_at or now,
+                    updated_at=now)
+        )
+
+        def close_part(conn: sqlite3.Connection) -> None:
+            conn.execute(codec.INSERT_TRADE, row)
+            conn.execute(codec.UPSERT_POSITION, position)
+
+        await self._call(close_part, write=True)
 
     async def list_trades(
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100

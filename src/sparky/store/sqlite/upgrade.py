@@ -1,34 +1,49 @@
-"""Columns added to a table after it was first created, added to database files made before them.
+"""Older SQLite files get the columns schema.sql has gained since they were made.
 
-`schema.sql` creates tables with `IF NOT EXISTS`, which leaves an existing table as it is: a file
-written by an earlier version lacks the columns added since. SQLite has no `ADD COLUMN IF NOT
-EXISTS`, so each is added here when `PRAGMA table_info` does not list it (PostgreSQL gets the same
-columns from `migrations/`). Only nullable columns without constraints: `ALTER TABLE … ADD COLUMN`
-takes those on a table of any size without rewriting it.
+`CREATE TABLE IF NOT EXISTS` leaves an existing table as it is, so a column added to schema.sql
+would be missing from every file created before, and every write naming it would fail (a trade
+lost after its close went out). On every open, inside the schema's transaction, each table of
+schema.sql is compared with the file's and each missing column is added with its declared type
+and default. Columns are only ever added (schema.sql: never renamed).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-#: (table, column, declared type), oldest first
-ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("positions", "trailing_stop_order_id", "TEXT"),
-)
+import structlog
+
+log = structlog.get_logger("sparky.store")
 
 
-def add_missing_columns(conn: sqlite3.Connection) -> list[str]:
-    """Add every column of `ADDED_COLUMNS` the file lacks, in one transaction; the ones added."""
-    added = []
-    conn.execute("BEGIN IMMEDIATE")
+def _declared(schema: str) -> dict[str, list[tuple[str, str, bool, str | None]]]:
+    """(name, type, not null, default) of every column of every table schema.sql creates."""
+    reference = sqlite3.connect(":memory:")
     try:
-        for table, column, declared in ADDED_COLUMNS:
-            present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            if column not in present:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
-                added.append(f"{table}.{column}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        reference.executescript(schema)
+        tables = [row[0] for row in reference.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # PRAGMA table_info rows: (cid, name, type, notnull, dflt_value, pk)
+        return {table: [(r[1], r[2], bool(r[3]), r[4]) for r in reference.execute(f"PRAGMA table_info({table})")]
+                for table in tables}
+    finally:
+        reference.close()
+
+
+def add_missing_columns(conn: sqlite3.Connection, schema: str) -> list[str]:
+    """Add to `conn`'s tables the columns `schema` declares and they lack; returns `table.column`
+    of each one added. Runs in the caller's transaction."""
+    added = []
+    for table, columns in _declared(schema).items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind, not_null, default in columns:
+            if name in present:
+                continue
+            if not_null and default is None:  # SQLite cannot add it to a table that has rows
+                raise sqlite3.OperationalError(f"schema.sql: added column {table}.{name} needs a default")
+            clause = " NOT NULL" if not_null else ""
+            clause += f" DEFAULT {default}" if default is not None else ""
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{clause}")  # names from schema.sql
+            added.append(f"{table}.{name}")
+    if added:
+        log.info("store.columns_added", columns=added)
     return added

@@ -43,7 +43,7 @@ R = TypeVar("R")
 NUMERIC = frozenset({
     "entry_price", "exit_price", "limit_price", "quantity", "position_size_usd", "stop_loss_price",
     "take_profit_price", "stop_loss_percent", "take_profit_percent", "current_price",
-    "unrealized_pnl_usd", "unrealized_pnl_percent", "pnl_usd", "pnl_percent",
+    "unrealized_pnl_usd", "unrealized_pnl_percent", "pnl_usd", "pnl_percent", "fees_usd",
     "max_loss_per_week_usd", "strike_tolerance_percent", "entry_limit_offset_percent",
 })  # fmt: skip
 TIMES = frozenset({

@@ -227,6 +227,15 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
         )
         await self._db.run("rpc record_close", self._db.client.rpc("record_close", {"p_trade": row}))
 
+    async def record_partial_close(self, trade: TradeRecord, remaining: PositionRecord) -> None:
+        """One RPC, like record_close: the trade inserted and the position rewritten together, at
+        most once per trade id (made here, so a retry after a lost reply changes nothing)."""
+        row = codec.trade_row(
+            replace(trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or utcnow())
+        )
+        args = {"p_trade": row, "p_position": codec.position_row(remaining)}
+        await self._db.run("rpc record_partial_close", self._db.client.rpc("record_partial_close", args))
+
     async def list_trades(
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
     ) -> list[TradeRecord]:

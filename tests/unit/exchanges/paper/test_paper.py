@@ -228,25 +228,33 @@ async def test_exits_are_canceled_when_the_position_closes(ex: PaperExchange) ->
 
 # --------------------------------------------------------------------------- limit / stop / tp
 
-async def test_buy_limit_rests_then_fills_at_limit_when_crossed(ex: PaperExchange) -> None:
+async def test_buy_limit_rests_then_fills_at_limit_when_touched(ex: PaperExchange) -> None:
     order = await ex.place_order(req(BUY, "0.1", "l", LIMIT, price="26500"))
     assert order.status is OPEN and [o.id for o in await ex.open_orders("BTC")] == [order.id]
     await ex.note_price("BTC", D("26500.1"))
     assert (await get(ex, order.id)).status is OPEN
-    await ex.note_price("BTC", D("26400"))
+    await ex.note_price("BTC", D("26500"))
     filled = await ex.get_order("BTC", order_id=order.id)
     assert filled is not None and (filled.status, filled.average_price, filled.filled_quantity) == (
         FILLED, D("26500"), D("0.1"))
     assert await ex.position("BTC") == Position("BTC", BUY, D("0.1"), D("26500"))
-    assert await ex.open_orders() == [] and await ex.last_price("BTC") == D("26400")
+    assert await ex.open_orders() == [] and await ex.last_price("BTC") == D("26500")
 
 
-async def test_sell_limit_rests_then_fills_at_limit(ex: PaperExchange) -> None:
+async def test_buy_limit_gapped_through_fills_at_the_better_gap_price(ex: PaperExchange) -> None:
+    order = await ex.place_order(req(BUY, "0.1", "l", LIMIT, price="26500"))
+    await ex.note_price("BTC", D("26400"))  # the price jumped past the limit: a limit fills at its price or better
+    filled = await get(ex, order.id)
+    assert (filled.status, filled.average_price) == (FILLED, D("26400"))
+    assert await ex.position("BTC") == Position("BTC", BUY, D("0.1"), D("26400"))
+
+
+async def test_sell_limit_gapped_through_fills_at_the_better_gap_price(ex: PaperExchange) -> None:
     order = await ex.place_order(req(SELL, "0.1", "l", LIMIT, price="27500"))
     await ex.note_price("BTC", D("27499.9"))
     assert (await get(ex, order.id)).status is OPEN
     await ex.note_price("BTC", D("27600"))
-    assert await ex.position("BTC") == Position("BTC", SELL, D("0.1"), D("27500"))
+    assert await ex.position("BTC") == Position("BTC", SELL, D("0.1"), D("27600"))
 
 
 async def test_marketable_limit_fills_at_once_at_last_price(ex: PaperExchange) -> None:
@@ -359,7 +367,7 @@ async def test_attached_bracket_on_short_limit_created_only_on_fill(ex: PaperExc
     assert [o.id for o in await ex.open_orders()] == [entry.id]
     await ex.note_price("BTC", D("27600"))
     filled = await ex.get_order("BTC", order_id=entry.id)
-    assert filled is not None and filled.status is FILLED and filled.average_price == D("27500")
+    assert filled is not None and filled.status is FILLED and filled.average_price == D("27600")
     sl = await ex.get_order("BTC", client_order_id="s1-sl")
     tp = await ex.get_order("BTC", client_order_id="s1-tp")
     assert sl is not None and tp is not None
@@ -372,11 +380,22 @@ async def test_attached_bracket_on_short_limit_created_only_on_fill(ex: PaperExc
 
 async def test_bracket_created_in_a_gap_sees_the_same_price(ex: PaperExchange) -> None:
     await ex.place_order(req(BUY, "0.1", "g", LIMIT, price="26500", sl="26000", tp="27500"))
-    await ex.note_price("BTC", D("25900"))  # entry fills at its limit, its stop is already crossed
+    await ex.note_price("BTC", D("25900"))  # one gap model: entry and its crossed stop both fill at 25900
+    entry = await ex.get_order("BTC", client_order_id="g")
     sl = await ex.get_order("BTC", client_order_id="g-sl")
+    assert entry is not None and (entry.status, entry.average_price) == (FILLED, D("25900"))
     assert sl is not None and (sl.status, sl.average_price) == (FILLED, D("25900"))
     assert await ex.position("BTC") is None and await ex.open_orders() == []
-    assert (await ex.balance()).total == D("9940")  # (25900 - 26500) * 0.1
+    assert (await ex.balance()).total == D("10000")  # not (25900 - 26500) * 0.1: the limit never paid 26500
+
+
+async def test_take_profit_gapped_through_fills_at_the_gap_price(ex: PaperExchange) -> None:
+    await long_btc(ex)
+    sl, tp = await ex.place_exit_pair(*exits(SELL, "0.1", sl="26000", tp="28000"))
+    await ex.note_price("BTC", D("28300"))  # a take-profit-market fills at the market once triggered
+    got_tp, got_sl = await get(ex, tp.id), await get(ex, sl.id)
+    assert (got_tp.status, got_tp.average_price, got_sl.status) == (FILLED, D("28300"), CANCELED)
+    assert (await ex.balance()).total == D("10130")  # (28300 - 27000) * 0.1
 
 
 async def test_bracket_client_ids_are_reserved(ex: PaperExchange) -> None:
@@ -729,3 +748,47 @@ async def test_snapshot_write_failure_is_outcome_unknown(tmp_path: Path) -> None
         await ex.place_order(req(BUY, "0.1", "w"))
     # the order took effect in memory: look it up, never resend
     assert (await get(ex, client_order_id="w")).status is FILLED
+
+
+async def test_the_orders_of_a_symbols_latest_position_outlive_the_bounded_history(tmp_path: Path) -> None:
+    path = tmp_path / "paper.json"
+    ex = PaperExchange(state_path=path)
+    await ex.note_price("BTC", D("27000"))
+    await ex.note_price("ETH", D("1800"))
+    await ex.place_order(req(BUY, "0.1", "e", sl="26000", tp="28000"))
+    await ex.note_price("BTC", D("25900"))  # the stop fills; nobody has asked about it yet
+    first_eth = await ex.place_order(req(BUY, "1", "eth-0", symbol="ETH"))
+    for i in range(1, PaperBook.HISTORY + 5):  # far more orders finish on another symbol
+        await ex.place_order(req(SELL if i % 2 else BUY, "1", f"eth-{i}", symbol="ETH"))
+    await ex.aclose()  # the snapshot forgets the old history
+
+    again = PaperExchange(state_path=path)
+    stop = await again.get_order("BTC", client_order_id="e-sl")
+    assert stop is not None and (stop.status, stop.average_price) == (FILLED, D("25900"))
+    assert (await again.get_order("BTC", client_order_id="e")).status is FILLED
+    assert (await again.get_order("BTC", client_order_id="e-tp")).status is CANCELED
+    assert await again.get_order("ETH", order_id=first_eth.id) is None  # plain history is still bounded
+
+
+async def test_a_new_position_releases_the_previous_ones_orders(ex: PaperExchange) -> None:
+    await ex.place_order(req(BUY, "0.1", "first", sl="26000"))
+    await ex.note_price("BTC", D("25900"))
+    await ex.note_price("BTC", D("27000"))
+    await ex.place_order(req(BUY, "0.1", "second"))
+    for i in range(PaperBook.HISTORY + 5):
+        await ex.place_order(req(BUY, "0.1", f"b{i}", LIMIT, price="20000"))
+        await ex.cancel_order("BTC", (await ex.get_order("BTC", client_order_id=f"b{i}")).id)
+    ex._book.prune()
+    assert await ex.get_order("BTC", client_order_id="first-sl") is None
+    assert (await ex.get_order("BTC", client_order_id="second")).status is FILLED
+
+
+async def test_each_fill_reports_its_fee_in_the_settlement_currency(clock: Clock) -> None:
+    ex = PaperExchange(clock=clock, fee_rate=D("0.0005"))
+    await ex.note_price("BTC", D("27000"))
+    entry = await ex.place_order(req(BUY, "0.1", "f", sl="26000"))
+    assert entry.fee == D("1.35")  # 0.1 × 27000 × 0.05 %
+    await ex.note_price("BTC", D("25900"))
+    stop = await ex.get_order("BTC", client_order_id="f-sl")
+    assert stop is not None and stop.fee == D("1.295")
+    assert (await ex.balance()).extra["fees"] == D("2.645")

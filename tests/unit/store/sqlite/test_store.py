@@ -69,6 +69,7 @@ EXPECTED_COLUMNS = {
         "strategy_id",
         "exchange",
         "user_id",
+        "fees_usd",
     ],
     "trades": [
         "id",
@@ -95,6 +96,7 @@ EXPECTED_COLUMNS = {
         "strategy_id",
         "exchange",
         "user_id",
+        "fees_usd",
     ],
     "webhook_requests": [
         "id",
@@ -585,3 +587,31 @@ async def test_results_are_new_records(store: SqliteStore) -> None:
     second = await store.get_webhook_request(record.id)
     assert first == second and first is not second
     assert isinstance(first, WebhookRequestRecord)
+
+
+async def test_a_file_made_before_a_column_was_added_gets_it_on_open(db_path: Path) -> None:
+    """A data dir from an older Sparky: its tables lack the fee columns; opening adds them, rows kept."""
+    from importlib import resources
+
+    schema = resources.files("sparky.store.sqlite").joinpath("schema.sql").read_text("utf-8")
+    db_path.parent.mkdir(parents=True)
+    old = sqlite3.connect(db_path)
+    old.executescript(schema)
+    old.executescript("ALTER TABLE trades DROP COLUMN fees_usd; ALTER TABLE positions DROP COLUMN fees_usd;")
+    old.execute("INSERT INTO trades (id, created_at, symbol, side, entry_price, entry_time, exit_price, exit_time,"
+                " quantity, position_size_usd, pnl_usd, pnl_percent, is_winner, exit_reason, exchange, user_id)"
+                " VALUES ('t-old', ?, 'BTCUSDT', 'BUY', 100, ?, 110, ?, 1, 100, 10, 10, 1, 'MANUAL', 'paper',"
+                " 'user-1')", (T0.isoformat(), T0.isoformat(), T0.isoformat()))
+    old.commit()
+    old.close()
+
+    store = SqliteStore(db_path)
+    await store.open()
+    try:
+        await store.upsert_position(make_position(fees_usd=Decimal("0.27")))
+        await store.record_close(make_trade(fees_usd=Decimal("0.5"), exit_time=T0 + timedelta(days=1)))
+        new, older = await store.list_trades()
+        assert (new.fees_usd, older.id, older.fees_usd, older.pnl_usd) == (Decimal("0.5"), "t-old", None, Decimal(10))
+    finally:
+        await store.aclose()
+    assert "fees_usd" in [row[1] for row in raw_query(db_path, "PRAGMA table_info(positions)")]

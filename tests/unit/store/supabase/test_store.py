@@ -332,6 +332,17 @@ class TestRequests:
         assert (trade["pnl_usd"], trade["is_winner"], trade["exit_reason"]) == ("0.0617435175", True, "TAKE_PROFIT")
         assert route.calls.last.request.url.params == httpx.QueryParams()
 
+    async def test_record_partial_close_is_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        route = api.post("/rpc/record_partial_close").mock(return_value=httpx.Response(204))
+        rest = make_position(user_id=A, quantity=Decimal("0.6"), fees_usd=Decimal("0.12"))
+        await store.record_partial_close(make_trade(user_id=A, fees_usd=Decimal("0.0825")), rest)
+        sent = body(route.calls.last.request)
+        assert set(sent) == {"p_trade", "p_position"}
+        uuid.UUID(sent["p_trade"]["id"])  # made here: a retry is recognised by it
+        assert (sent["p_trade"]["fees_usd"], sent["p_trade"]["strategy_id"]) == ("0.0825", None)
+        assert (sent["p_position"]["quantity"], sent["p_position"]["fees_usd"]) == ("0.6", "0.12")
+        assert not {"id", "created_at", "updated_at"} & set(sent["p_position"])  # the database's own
+
     async def test_list_trades(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.get("/trades").mock(return_value=rows(ROWS["trades"]))
         (trade,) = await store.list_trades(user_id=A, symbol="ETHUSDT", limit=2)
@@ -876,7 +887,7 @@ class FakePostgrest:
             return httpx.Response(status)
         return httpx.Response(status, json=[self._project(r, select) for r in rows_])
 
-    # migrations/0006-0007, re-enacted
+    # migrations/0006-0008, re-enacted
 
     def _rpc(self, name: str, args: dict[str, Any]) -> httpx.Response:
         if name == "record_close":
@@ -890,6 +901,21 @@ class FakePostgrest:
             self.tables["positions"] = [
                 p for p in self.tables["positions"] if any(p.get(k) != v for k, v in key.items())
             ]
+            return httpx.Response(204)
+        if name == "record_partial_close":
+            trade, position = args["p_trade"], args["p_position"]
+            if any(t["id"] == trade["id"] for t in self.tables["trades"]):
+                return httpx.Response(204)
+            strategies = {s["id"] for s in self.tables["strategies"]}
+            self._insert("trades", trade if trade.get("strategy_id") in strategies else {**trade, "strategy_id": None})
+            if position.get("strategy_id") not in strategies:
+                position = {**position, "strategy_id": None}
+            key = ("user_id", "exchange", "symbol")
+            for row in self.tables["positions"]:
+                if all(row.get(c) == position[c] for c in key):
+                    self._update("positions", row, position)
+                    return httpx.Response(204)
+            self._insert("positions", position)
             return httpx.Response(204)
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))

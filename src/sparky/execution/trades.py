@@ -1,0 +1,104 @@
+"""The trade row of a close, and what stays open after a partial one.
+
+P&L is net: the price difference times the quantity closed, less the fees of that quantity (its
+share of the entry's fees, kept on the position row, plus the exit's). A fee the venue does not
+report is not guessed: `fees_usd` is None when no fee is known, and P&L is then the gross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+
+from sparky.exchanges.base import Position
+from sparky.store.base import PositionRecord, TradeRecord, utcnow
+
+PNL_QUANT = Decimal("0.00000001")
+PERCENT_QUANT = Decimal("0.0001")
+
+
+def plain(value: Decimal) -> str:
+    """A quantity as people write it in a note: 0.01, not 0.010 or 1E-2."""
+    return f"{value.normalize():f}"
+
+
+def entry_fee_share(position: PositionRecord, quantity: Decimal) -> Decimal | None:
+    """The part of the position's entry fees that `quantity` of it carries."""
+    if position.fees_usd is None:
+        return None
+    if quantity >= position.quantity or not position.quantity:
+        return position.fees_usd
+    return (position.fees_usd * quantity / position.quantity).quantize(PNL_QUANT)
+
+
+def _total(*fees: Decimal | None) -> Decimal | None:
+    known = [fee for fee in fees if fee is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
+def build_trade(
+    position: PositionRecord,
+    *,
+    exit_price: Decimal,
+    quantity: Decimal,
+    exit_reason: str,
+    order_id: str | None,
+    notes: str | None = None,
+    exit_fee: Decimal | None = None,
+) -> TradeRecord:
+    """P&L from real fill prices, net of fees; percent against the real cost (entry × quantity)."""
+    direction = 1 if position.side == "BUY" else -1
+    fees = _total(entry_fee_share(position, quantity), exit_fee)
+    pnl = ((exit_price - position.entry_price) * quantity * direction - (fees or 0)).quantize(PNL_QUANT)
+    cost = position.entry_price * quantity
+    percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
+    return TradeRecord(
+        user_id=position.user_id,
+        exchange=position.exchange,
+        symbol=position.symbol,
+        side=position.side,
+        entry_price=position.entry_price,
+        entry_time=position.entry_time,
+        exit_price=exit_price,
+        exit_time=utcnow(),
+        quantity=quantity,
+        position_size_usd=cost,
+        pnl_usd=pnl,
+        pnl_percent=percent,
+        is_winner=pnl > 0,
+        exit_reason=exit_reason,
+        stop_loss_price=position.stop_loss_price,
+        take_profit_price=position.take_profit_price,
+        stop_loss_percent=position.stop_loss_percent,
+        take_profit_percent=position.take_profit_percent,
+        order_id=order_id,
+        notes=notes,
+        asset_class=position.asset_class,
+        strategy_id=position.strategy_id,
+        fees_usd=fees,
+    )
+
+
+def remaining_after(position: PositionRecord, closed: Decimal) -> PositionRecord:
+    """The position once `closed` of it is gone: same entry, the rest of its size and of its fees."""
+    left = position.quantity - closed
+    share = left / position.quantity if position.quantity else Decimal(0)
+    fees = position.fees_usd
+    if fees is not None:
+        fees -= entry_fee_share(position, closed) or 0
+    return replace(position, quantity=left, position_size_usd=(position.position_size_usd * share).quantize(PNL_QUANT),
+                   fees_usd=fees)
+
+
+def record_from_live(user_id: str, exchange: str, live: Position, notes: str) -> PositionRecord:
+    return PositionRecord(
+        user_id=user_id,
+        exchange=exchange,
+        symbol=live.symbol,
+        side=live.side.value.upper(),
+        entry_price=live.entry_price,
+        quantity=live.quantity,
+        entry_time=utcnow(),
+        position_size_usd=live.entry_price * live.quantity,
+        notes=notes,
+    )
