@@ -68,8 +68,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Sparky]:
-    app = create_app(settings)
+async def running(settings: Settings, **app_options: Any) -> AsyncIterator[Sparky]:
+    """`app_options`: create_app's keywords (`clock=`)."""
+    app = create_app(settings, **app_options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sparky.test") as client:

@@ -259,6 +259,81 @@ class StoreContract:
         assert [r.id for r in pending] == [early.id, middle.id, late.id]
         assert all(r.status is RequestStatus.PENDING for r in pending)
 
+    # leases on pending requests (execution/leases.py)
+
+    async def test_lease_round_trip(self, store: Store) -> None:
+        record = make_request(lease_owner="server-a", lease_expires_at=T0 + timedelta(seconds=60))
+        await store.insert_webhook_request(record)
+        assert await store.get_webhook_request(record.id) == record
+        (pending,) = await store.pending_webhook_requests()
+        assert (pending.lease_owner, pending.lease_expires_at) == ("server-a", T0 + timedelta(seconds=60))
+
+    async def test_a_live_lease_of_another_server_is_not_claimed(self, store: Store) -> None:
+        record = make_request(lease_owner="server-b", lease_expires_at=T0 + timedelta(seconds=60))
+        await store.insert_webhook_request(record)
+        taken = await store.claim_webhook_request(record.id, "server-a", lease_until=T0 + timedelta(seconds=119),
+                                                  now=T0 + timedelta(seconds=59, microseconds=999999))
+        assert taken is False
+        assert await store.get_webhook_request(record.id) == record
+
+    @pytest.mark.parametrize(("owner", "expires"), [
+        ("server-b", T0 + timedelta(seconds=60)),   # its lease ended at `now`
+        ("server-b", T0 - timedelta(days=1)),       # long ago
+        ("server-a", T0 + timedelta(hours=1)),      # our own, whatever its lease
+        (None, None),                               # recorded before leases existed
+        ("server-b", None),
+    ])
+    async def test_a_request_is_claimed_when_ours_unleased_or_its_lease_ended(
+            self, store: Store, owner: str | None, expires: datetime | None) -> None:
+        record = make_request(lease_owner=owner, lease_expires_at=expires)
+        await store.insert_webhook_request(record)
+        until = T0 + timedelta(seconds=120)
+        assert await store.claim_webhook_request(record.id, "server-a", lease_until=until,
+                                                 now=T0 + timedelta(seconds=60)) is True
+        assert await store.get_webhook_request(record.id) == replace(record, lease_owner="server-a",
+                                                                     lease_expires_at=until)
+
+    async def test_a_request_is_claimed_once(self, store: Store) -> None:
+        record = make_request(lease_owner="server-c", lease_expires_at=T0)
+        await store.insert_webhook_request(record)
+        later = T0 + timedelta(seconds=1)
+        first = await store.claim_webhook_request(record.id, "server-a", lease_until=later + timedelta(seconds=60),
+                                                  now=later)
+        second = await store.claim_webhook_request(record.id, "server-b", lease_until=later + timedelta(seconds=60),
+                                                   now=later)
+        assert (first, second) == (True, False)
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None and loaded.lease_owner == "server-a"
+
+    async def test_a_finished_or_unknown_request_is_never_claimed(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_webhook_request(record.id, RequestStatus.SUCCESS, error_message=None, result=None,
+                                           http_status=200)
+        finished = await store.get_webhook_request(record.id)
+        for request_id in (record.id, str(uuid.uuid4())):
+            assert await store.claim_webhook_request(request_id, "server-a", lease_until=T0, now=T0) is False
+        assert await store.get_webhook_request(record.id) == finished
+
+    async def test_renewal_extends_only_our_pending_leases(self, store: Store) -> None:
+        lease = T0 + timedelta(seconds=60)
+        ours = make_request(lease_owner="server-a", lease_expires_at=lease)
+        theirs = make_request(lease_owner="server-b", lease_expires_at=lease)
+        done = make_request(lease_owner="server-a", lease_expires_at=lease)
+        untouched = make_request(lease_owner="server-a", lease_expires_at=lease)  # not asked for
+        for record in (ours, theirs, done, untouched):
+            await store.insert_webhook_request(record)
+        await store.finish_webhook_request(done.id, RequestStatus.SUCCESS, error_message=None, result=None,
+                                           http_status=200)
+        until = T0 + timedelta(seconds=80)
+        renewed = await store.renew_webhook_leases([ours.id, theirs.id, done.id, str(uuid.uuid4())], "server-a",
+                                                   lease_until=until)
+        assert renewed == {ours.id}
+        expiries = {r.id: r.lease_expires_at for r in [await store.get_webhook_request(x.id)
+                                                       for x in (ours, theirs, done, untouched)] if r}
+        assert expiries == {ours.id: until, theirs.id: lease, done.id: lease, untouched.id: lease}
+        assert await store.renew_webhook_leases([], "server-a", lease_until=until) == set()
+
     async def test_times_come_back_as_aware_utc(self, store: Store) -> None:
         paris = datetime(2024, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=1)))
         record = make_request(created_at=paris)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import structlog
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from sparky.execution.renames import rename_positions_to_venue_spelling
 from sparky.logging import configure_logging
 from sparky.services import build_services
 from sparky.signals.source_ips import SourceAllowlist
+from sparky.store.base import utcnow
 
 log = structlog.get_logger("sparky.app")
 
@@ -25,13 +27,14 @@ log = structlog.get_logger("sparky.app")
 DRAIN_SECONDS = 20.0
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
+    """`clock`: the time leases and recovery go by (tests move it)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.effective_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings)
+        services = await build_services(settings, clock=clock)
         app.state.services = services
         await rename_positions_to_venue_spelling(services.store, services.accounts)  # before any signal runs
         recovered = await services.dispatcher.recover()

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from sparky.private_files import DIR_MODE, open_private
+
 LOCK_FILE_NAME = "sparky.lock"
 
 
@@ -40,9 +42,9 @@ class DataDirLock:
     @classmethod
     def acquire(cls, data_dir: Path) -> DataDirLock:
         """Create the data dir if needed and lock it; DataDirInUse names the server holding it."""
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # a looser one is tightened at start-up
         path = data_dir / LOCK_FILE_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+        fd = open_private(path, os.O_RDWR)  # not inherited by child processes
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

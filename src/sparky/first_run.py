@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
+from sparky.private_files import DIR_MODE, open_private
 from sparky.signals.template import template_notes, tradingview_alert
 
 
@@ -16,9 +17,9 @@ def load_or_create_secret(path: Path) -> tuple[str, bool]:
         value = path.read_text(encoding="utf-8").strip()
         if value:
             return value, False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
     return value, True

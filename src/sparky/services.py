@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,12 +31,14 @@ from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
+from sparky.private_files import secure_data_dir
+from sparky.server_identity import load_or_create_server_id
 from sparky.signals.auth import Authenticator, SecretDirectory
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
 from sparky.signals.rate_limits import RateLimits, parse_rates
-from sparky.store.base import Store
+from sparky.store.base import Store, utcnow
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
 from sparky.store_watch import WATCH_INTERVAL_SEC, StoreWatch
@@ -73,6 +77,7 @@ class Services:
         return await self.secrets.refresh()
 
     async def aclose(self) -> None:
+        await self.dispatcher.aclose()
         await self.background.aclose()
         await self.notifier.drain()
         await self.accounts.aclose()
@@ -150,8 +155,8 @@ def build_rate_limits(settings: Settings, cache: Cache, gates: Gates | None) -> 
                       by_plan=by_plan, plan_of=gates.plan if gates is not None else None)
 
 
-async def build_services(settings: Settings) -> Services:
-    settings.sparky_data_dir.mkdir(parents=True, exist_ok=True)
+async def build_services(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    secure_data_dir(settings.sparky_data_dir)  # 0700, its files 0600: API keys and secrets live there
     legacy = LegacyConfig.load(settings.config_path)
     webhook_secrets, admin_token = _secrets(settings, legacy)
     store = build_store(settings)
@@ -169,6 +174,7 @@ async def build_services(settings: Settings) -> Services:
                              cache=cache)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
+                            server_id=load_or_create_server_id(settings.sparky_data_dir), clock=clock,
                             on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache)
     directory = SecretDirectory(tenants)
     forward = settings.signalstudio_forward_secret

@@ -140,15 +140,17 @@ def test_stored_row_keeps_every_column(db: Any, user: uuid.UUID) -> None:
     row = request_row(
         user, idempotency_key="k", signal={"size": {"usd": "100"}}, source_ip="52.89.214.238",
         strategy_id=str(uuid.uuid4()),  # names no strategy: stored as NULL
+        lease_owner="server-a", lease_expires_at="2026-05-15T14:01:00+02:00",  # migrations/0008
     )  # fmt: skip
     record(db, row, None)
     stored = db.execute(
-        "select user_id, status, payload, signal, source_ip, strategy_id, idempotency_key, created_at"
-        " from public.webhook_requests where id = %s",
+        "select user_id, status, payload, signal, source_ip, strategy_id, idempotency_key, lease_owner,"
+        " created_at, lease_expires_at from public.webhook_requests where id = %s",
         (row["id"],),
     ).fetchone()
-    assert stored[:7] == (user, "pending", row["payload"], row["signal"], "52.89.214.238", None, "k")
-    assert stored[7] == datetime.fromisoformat(row["created_at"])
+    assert stored[:8] == (user, "pending", row["payload"], row["signal"], "52.89.214.238", None, "k", "server-a")
+    assert stored[8] == datetime.fromisoformat(row["created_at"])
+    assert stored[9] == datetime(2026, 5, 15, 12, 1, tzinfo=UTC)
 
 
 def test_a_known_strategy_is_kept(db: Any, user: uuid.UUID) -> None:

@@ -3,6 +3,8 @@
 Invariant 1: the `webhook_requests` row is committed before the executor may send any order, and
 every recorded request reaches a terminal status — by its execution, or at the next start-up by
 `recover()` (executed if still fresh or already under way on the exchange, expired otherwise).
+Every row is leased to this server while it is in flight, and `recover()` takes only the rows it can
+claim: its own, or those whose lease ended (leases.py) — never a request another server is running.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 
 import structlog
 from pydantic import ValidationError
@@ -18,6 +21,7 @@ from sparky.cache import Cache, InProcessCache, LockNotAcquired
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange
 from sparky.execution.executor import Job, TradeExecutor
+from sparky.execution.leases import Leases
 from sparky.execution.outcome import Outcome
 from sparky.execution.serializer import KeyedSerializer, Slot
 from sparky.signals.models import Signal
@@ -40,9 +44,11 @@ class ShuttingDown(Exception):
 
 class Dispatcher:
     def __init__(self, store: Store, executor: TradeExecutor, accounts: ExchangeAccounts, *, sync_budget: float,
-                 signal_max_age: float, on_outcome: Callable[[Job, Outcome], None] | None = None,
-                 cache: Cache | None = None) -> None:
+                 signal_max_age: float, server_id: str, on_outcome: Callable[[Job, Outcome], None] | None = None,
+                 cache: Cache | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self._store = store
+        self._clock = clock
+        self.leases = Leases(store, server_id, clock=clock)
         self._cache = cache or InProcessCache()
         self._executor = executor
         self._accounts = accounts
@@ -89,6 +95,7 @@ class Dispatcher:
         if not self._accepting:
             raise ShuttingDown()
         slot = self._serializer.reserve(self._key_of(job))
+        record = self.leases.stamp(record)
         try:
             if count_against is None:
                 await self._store.insert_webhook_request(record)
@@ -99,6 +106,7 @@ class Dispatcher:
         except BaseException:
             slot.release()
             raise
+        self.leases.hold(job.request_id)  # renewed while it waits for its turn and while it runs
         task = asyncio.create_task(self._run(job, slot), name=f"execute:{job.request_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -122,6 +130,7 @@ class Dispatcher:
         return outcome
 
     async def _finish(self, request_id: str, outcome: Outcome) -> None:
+        self.leases.release(request_id)
         try:
             await self._store.finish_webhook_request(
                 request_id, outcome.status, error_message=outcome.error,
@@ -134,17 +143,25 @@ class Dispatcher:
     async def recover(self) -> list[tuple[str, RequestStatus]]:
         """Resolve requests a crash left pending, oldest first. Returns (id, final status).
 
-        Each request on its own: one that cannot be resolved now (its venue is unreachable) stays
-        pending for the next start-up, and the others are resolved all the same."""
+        Only requests this server claims: its own, or another server's whose lease ended; a request
+        another server is running (its lease renewed) is left to it. Each request on its own: one
+        that cannot be resolved now (its venue is unreachable) stays pending for the next start-up,
+        and the others are resolved all the same."""
         resolved = []
         for record in await self._store.pending_webhook_requests():
             structlog.contextvars.bind_contextvars(request_id=record.id)
             try:
+                if not await self.leases.claim(record):
+                    log.info("webhook.left_to_its_server", owner=record.lease_owner,
+                             lease_expires_at=str(record.lease_expires_at))
+                    continue
+                self.leases.hold(record.id)
                 status = await self._recover_one(record)
             except Exception as err:
                 log.exception("webhook.recovery_failed", error_type=type(err).__name__)
                 status = RequestStatus.PENDING
             finally:
+                self.leases.release(record.id)
                 structlog.contextvars.unbind_contextvars("request_id")
             resolved.append((record.id, status))
         return resolved
@@ -158,7 +175,7 @@ class Dispatcher:
             await self._finish(record.id, Outcome.rejected("Recorded without a valid signal"))
             return RequestStatus.REJECTED
         job = Job(record.id, record.user_id, signal, resume=True)
-        age = (utcnow() - record.created_at).total_seconds()
+        age = (self._clock() - record.created_at).total_seconds()
         if age > self._max_age and not await self._acted(job):
             outcome = Outcome.expired(f"Not executed: the server restarted {age:.0f}s after the signal arrived "
                                       f"(limit {self._max_age:g}s)")
@@ -188,3 +205,7 @@ class Dispatcher:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         return len(self._tasks)
+
+    async def aclose(self) -> None:
+        """Stop renewing leases (after `drain`): what still runs is this server's to resume."""
+        await self.leases.aclose()

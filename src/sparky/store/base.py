@@ -8,6 +8,7 @@ quantities are `Decimal`. Adapters: `SqliteStore` (embedded default); a Supabase
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -76,6 +77,10 @@ class WebhookRequestRecord:
     http_status: int | None = None
     processed_at: datetime | None = None
     source_ip: str | None = None
+    #: the server executing a PENDING request (its id, kept in its data dir) and until when it
+    #: holds it; the owner renews the lease while the request runs (execution/leases.py)
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass
@@ -227,7 +232,22 @@ class Store(ABC):
 
     @abstractmethod
     async def pending_webhook_requests(self) -> list[WebhookRequestRecord]:
-        """Requests still PENDING (left behind by a crash), oldest first."""
+        """Requests still PENDING (in flight on some server, or left behind by a crash), oldest first."""
+
+    @abstractmethod
+    async def claim_webhook_request(
+        self, request_id: str, owner: str, *, lease_until: datetime, now: datetime
+    ) -> bool:
+        """Make `owner` the holder of a PENDING request until `lease_until`, atomically, if it is
+        `owner`'s already, has no lease, or its lease ended at or before `now`. True when taken;
+        False when another server holds it or it is no longer pending."""
+
+    @abstractmethod
+    async def renew_webhook_leases(
+        self, request_ids: Collection[str], owner: str, *, lease_until: datetime
+    ) -> set[str]:
+        """Extend to `lease_until` the leases `owner` still holds on those of `request_ids` that are
+        still PENDING. Returns the ids renewed."""
 
     # positions (keyed by user_id, exchange, symbol)
     @abstractmethod

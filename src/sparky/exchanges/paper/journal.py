@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from sparky.exchanges.base import Bracket, Order, OrderKind, OrderStatus, Side, SymbolRules
 from sparky.exchanges.paper.book import PaperBook
+from sparky.private_files import DIR_MODE, open_private
 
 VERSION = 1
 _DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price", "fee")
@@ -130,8 +131,9 @@ class PaperJournal:
         book.dirty_orders.clear()
         book.dirty_symbols.clear()
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            fd = open_private(self.journal_path, os.O_WRONLY | os.O_APPEND)
+            self._handle = os.fdopen(fd, "a", encoding="utf-8")  # kept open
         self._handle.write(json.dumps(entry, separators=(",", ":")) + "\n")
         self._handle.flush()
         self._lines += 1
@@ -141,7 +143,8 @@ class PaperJournal:
     def compact(self, book: PaperBook, *, sync: bool = False) -> None:
         """Write the whole state as the snapshot (atomic replace), then start an empty journal."""
         book.prune()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        # mkstemp makes it 0600, like every file Sparky keeps
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -157,8 +160,8 @@ class PaperJournal:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        with open(self.journal_path, "w", encoding="utf-8"):
-            pass  # truncated only after the snapshot holds everything it had
+        # emptied only after the snapshot holds everything it had
+        os.close(open_private(self.journal_path, os.O_WRONLY | os.O_TRUNC))
         self._lines = 0
 
     def close(self, book: PaperBook) -> None:

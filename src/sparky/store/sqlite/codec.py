@@ -56,6 +56,7 @@ _TIMES = frozenset(
         "exit_time",
         "last_price_update",
         "processed_at",
+        "lease_expires_at",
     }
 )
 _JSON = frozenset({"payload", "signal", "result"})

@@ -88,7 +88,11 @@ CREATE TABLE IF NOT EXISTS webhook_requests (
     idempotency_key         TEXT,
     result                  TEXT,  -- JSON
     http_status             INTEGER,
-    source_ip               TEXT
+    source_ip               TEXT,
+    -- the server executing a pending request and until when (execution/leases.py); a file made
+    -- before these columns existed gets them from upgrade.py
+    lease_owner             TEXT,
+    lease_expires_at        TEXT
 );
 
 -- One request per (user, idempotency key). ifnull() makes single-tenant requests (user_id NULL)

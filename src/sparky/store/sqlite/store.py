@@ -11,13 +11,17 @@ and only then resolves the futures: an awaited write is committed. Reads run in 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sparky.private_files import DIR_MODE, open_private, tighten_file
 from sparky.store.base import (
     PositionRecord,
     RequestStatus,
@@ -28,7 +32,7 @@ from sparky.store.base import (
     WebhookRequestRecord,
     utcnow,
 )
-from sparky.store.sqlite import codec
+from sparky.store.sqlite import codec, leases
 from sparky.store.sqlite.tenants import SqliteTenants
 from sparky.store.sqlite.upgrade import add_missing_columns
 from sparky.store.sqlite.writer import Work, Writer
@@ -54,7 +58,11 @@ class SqliteStore(Store, SqliteTenants):
 
     def _connect(self) -> sqlite3.Connection:
         """Runs on the writer thread, which then owns the connection."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        # API keys and secrets live here: 0600, and SQLite gives its -wal and -shm the file's mode
+        os.close(open_private(self._path, os.O_RDWR))
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten_file(self._path.with_name(self._path.name + suffix))
         schema = resources.files("sparky.store.sqlite").joinpath("schema.sql").read_text("utf-8")
         conn = sqlite3.connect(
             self._path,
@@ -144,6 +152,20 @@ class SqliteStore(Store, SqliteTenants):
             lambda c: [codec.from_row(WebhookRequestRecord, r) for r in c.execute(sql)],
             write=False,
         )
+
+    async def claim_webhook_request(
+        self, request_id: str, owner: str, *, lease_until: datetime, now: datetime
+    ) -> bool:
+        params = {"id": request_id, "owner": owner, "until": codec.encode_time(lease_until),
+                  "now": codec.encode_time(now)}
+        return await self._call(lambda c: c.execute(leases.CLAIM_REQUEST, params).rowcount == 1, write=True)
+
+    async def renew_webhook_leases(
+        self, request_ids: Collection[str], owner: str, *, lease_until: datetime
+    ) -> set[str]:
+        ids, until = list(request_ids), codec.encode_time(lease_until)
+        assert until is not None
+        return await self._call(lambda c: leases.renew_leases(c, ids, owner, until), write=True)
 
     async def list_webhook_requests(
         self, *, user_id: str | None = None, limit: int = 100

@@ -48,6 +48,7 @@ NUMERIC = frozenset({
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
+    "lease_expires_at",
 })  # fmt: skip
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
 

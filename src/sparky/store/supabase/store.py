@@ -26,7 +26,9 @@ role key, which bypasses row-level security. Same semantics as `SqliteStore`, wi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from postgrest.types import ReturnMethod
@@ -166,6 +168,41 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
 
         rows = await self._all_rows("pending webhook_requests", query)
         return [codec.from_row(WebhookRequestRecord, r) for r in rows]
+
+    async def claim_webhook_request(
+        self, request_id: str, owner: str, *, lease_until: datetime, now: datetime
+    ) -> bool:
+        if not codec.is_uuid(request_id):
+            return False  # no such row can exist
+        free = ",".join((
+            "lease_owner.is.null", f"lease_owner.eq.{codec.logic_value(owner)}",
+            "lease_expires_at.is.null", f"lease_expires_at.lte.{codec.logic_value(codec.encode_time(now) or '')}",
+        ))  # fmt: skip
+        query = (
+            self._table("webhook_requests")
+            .update({"lease_owner": owner, "lease_expires_at": codec.encode_time(lease_until)})
+            .eq("id", request_id)
+            .eq("status", RequestStatus.PENDING.value)
+            .or_(free)
+            .select("id")
+        )
+        return bool(await self._rows("claim webhook_requests", query))
+
+    async def renew_webhook_leases(
+        self, request_ids: Collection[str], owner: str, *, lease_until: datetime
+    ) -> set[str]:
+        ids = [i for i in request_ids if codec.is_uuid(i)]
+        if not ids:
+            return set()
+        query = (
+            self._table("webhook_requests")
+            .update({"lease_expires_at": codec.encode_time(lease_until)})
+            .in_("id", ids)
+            .eq("status", RequestStatus.PENDING.value)
+            .eq("lease_owner", owner)
+            .select("id")
+        )
+        return {str(r["id"]) for r in await self._rows("renew webhook_requests leases", query)}
 
     # positions
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -116,6 +117,8 @@ EXPECTED_COLUMNS = {
         "result",
         "http_status",
         "source_ip",
+        "lease_owner",
+        "lease_expires_at",
     ],
 }
 
@@ -615,3 +618,89 @@ async def test_a_file_made_before_a_column_was_added_gets_it_on_open(db_path: Pa
     finally:
         await store.aclose()
     assert "fees_usd" in [row[1] for row in raw_query(db_path, "PRAGMA table_info(positions)")]
+
+
+# leases and file modes
+
+
+async def test_a_file_from_before_leases_gains_the_lease_columns(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    earlier = [c for c in EXPECTED_COLUMNS["webhook_requests"] if not c.startswith("lease_")]
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"CREATE TABLE webhook_requests ({', '.join(earlier)}, PRIMARY KEY (id))")
+    conn.execute("INSERT INTO webhook_requests (id, status, created_at, user_id) VALUES ('r1', 'pending', ?, 'u')",
+                 (T0.isoformat(timespec="microseconds"),))
+    conn.commit()
+    conn.close()
+    for _ in range(2):  # the second open finds them there
+        store = SqliteStore(db_path)
+        await store.open()
+        try:
+            columns = [row[1] for row in raw_query(db_path, "PRAGMA table_info(webhook_requests)")]
+            assert columns == EXPECTED_COLUMNS["webhook_requests"]
+            (left,) = await store.pending_webhook_requests()
+            assert (left.id, left.lease_owner, left.lease_expires_at) == ("r1", None, None)
+        finally:
+            await store.aclose()
+    store = SqliteStore(db_path)
+    await store.open()
+    try:  # a row from before leases is anyone's to resume
+        assert await store.claim_webhook_request("r1", "server-a", lease_until=T0, now=T0) is True
+    finally:
+        await store.aclose()
+
+
+async def test_two_stores_on_one_file_claim_a_request_once(store: SqliteStore, db_path: Path) -> None:
+    other = SqliteStore(db_path)
+    await other.open()
+    try:
+        record = make_request(lease_owner="server-gone", lease_expires_at=T0)
+        await store.insert_webhook_request(record)
+        later = T0 + timedelta(seconds=1)
+        claims = await asyncio.gather(
+            store.claim_webhook_request(record.id, "server-a", lease_until=later + timedelta(seconds=60), now=later),
+            other.claim_webhook_request(record.id, "server-b", lease_until=later + timedelta(seconds=60), now=later),
+        )
+        assert sorted(claims) == [False, True]
+        loaded = await other.get_webhook_request(record.id)
+        assert loaded is not None
+        assert loaded.lease_owner == ("server-a" if claims[0] else "server-b")
+    finally:
+        await other.aclose()
+
+
+def mode(path: Path) -> str:
+    return oct(path.stat().st_mode & 0o777)
+
+
+async def test_the_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    db_path = tmp_path / "data" / "sparky.db"
+    previous = os.umask(0o022)  # the usual umask: files 0644 unless made otherwise
+    try:
+        store = SqliteStore(db_path)
+        await store.open()
+        try:
+            await store.insert_webhook_request(make_request())
+            modes = {p.name: mode(p) for p in db_path.parent.iterdir()}
+        finally:
+            await store.aclose()
+    finally:
+        os.umask(previous)
+    assert modes == {"sparky.db": "0o600", "sparky.db-wal": "0o600", "sparky.db-shm": "0o600"}
+    assert mode(db_path.parent) == "0o700"
+
+
+async def test_a_file_others_could_read_is_made_private_when_opened(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    await store.open()
+    await store.insert_webhook_request(make_request())
+    wal = db_path.with_name(db_path.name + "-wal")
+    for path in (db_path, wal):
+        path.chmod(0o644)
+    second = SqliteStore(db_path)  # the first still holds the WAL open: it is not removed
+    await second.open()
+    try:
+        assert (mode(db_path), mode(wal)) == ("0o600", "0o600")
+    finally:
+        await second.aclose()
+        await store.aclose()

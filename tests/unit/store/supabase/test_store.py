@@ -6,7 +6,7 @@ Two halves:
   PostgREST's documentation stored in tests/fixtures/supabase/; error translation.
 - the shared `StoreContract` and `TenantContract` suites, run against a small in-memory PostgREST
   (`FakePostgrest`, the subset of the URL grammar the store uses, and the SQL functions of
-  migrations/0006-0007 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
+  migrations/0006-0008 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
   tests/postgres/test_record_webhook_request.py).
 """
 
@@ -44,6 +44,7 @@ from sparky.store.tenants import (  # noqa: E402
 )
 from tests import store_contract  # noqa: E402
 from tests.store_contract import (  # noqa: E402
+    T0,
     StoreContract,
     make_position,
     make_request,
@@ -198,12 +199,46 @@ class TestRequests:
         assert record.created_at == datetime(2026, 5, 15, 12, 0, 0, 123456, tzinfo=UTC)
         assert record.processed_at == datetime(2026, 5, 15, 12, 0, 1, tzinfo=UTC)
         assert record.payload["position_size_usd"] == "100" and record.result == {"success": True, "action": "opened"}
+        assert record.lease_owner == "0b7c2f4e9a1d4c6f8e3b5a7d9c1e2f40"
+        assert record.lease_expires_at == datetime(2026, 5, 15, 12, 1, tzinfo=UTC)
         route.mock(return_value=rows([]))
         assert await store.get_webhook_request(str(uuid.uuid4())) is None
+
+    async def test_claim_is_one_conditional_update(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        route = api.patch("/webhook_requests").mock(return_value=rows([{"id": REQUEST_ID}]))
+        now = datetime(2026, 5, 15, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+        taken = await store.claim_webhook_request(REQUEST_ID, "server-a", lease_until=now + timedelta(seconds=60),
+                                                  now=now)
+        assert taken is True
+        request = route.calls.last.request
+        assert query(request) == [
+            ("id", f"eq.{REQUEST_ID}"), ("status", "eq.pending"),
+            ("or", '(lease_owner.is.null,lease_owner.eq."server-a",lease_expires_at.is.null,'
+                   'lease_expires_at.lte."2026-05-15T12:00:00.000000+00:00")'),
+            ("select", "id"),
+        ]  # fmt: skip
+        assert request.headers["prefer"] == "return=representation"
+        assert body(request) == {"lease_owner": "server-a", "lease_expires_at": "2026-05-15T12:01:00.000000+00:00"}
+        route.mock(return_value=rows([]))  # another server holds it, or it was finished
+        assert await store.claim_webhook_request(REQUEST_ID, "server-a", lease_until=now, now=now) is False
+
+    async def test_renewal_is_one_update_per_batch(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        other = str(uuid.uuid4())
+        route = api.patch("/webhook_requests").mock(return_value=rows([{"id": REQUEST_ID}]))
+        until = datetime(2026, 5, 15, 12, 1, tzinfo=UTC)
+        renewed = await store.renew_webhook_leases([REQUEST_ID, other, "not-a-uuid"], "server-a", lease_until=until)
+        assert renewed == {REQUEST_ID}
+        request = route.calls.last.request
+        assert query(request) == [("id", f"in.({REQUEST_ID},{other})"), ("status", "eq.pending"),
+                                  ("lease_owner", "eq.server-a"), ("select", "id")]
+        assert body(request) == {"lease_expires_at": "2026-05-15T12:01:00.000000+00:00"}
+        assert await store.renew_webhook_leases(["not-a-uuid"], "server-a", lease_until=until) == set()
+        assert route.call_count == 1
 
     async def test_ids_that_are_not_uuids_match_nothing_without_asking(self, store: SupabaseStore,
                                                                        api: respx.MockRouter) -> None:
         assert await store.get_webhook_request("not-a-uuid") is None
+        assert await store.claim_webhook_request("not-a-uuid", "server-a", lease_until=T0, now=T0) is False
         await store.finish_webhook_request("x", RequestStatus.FAILED, error_message=None, result=None, http_status=None)
         assert await store.find_strategy(A, strategy_id="my-strategy") is None
         assert not api.calls
@@ -770,6 +805,8 @@ class FakePostgrest:
             return False  # NULL compares to nothing
         elif op == "ilike":
             result = bool(_like(operand).fullmatch(str(value)))
+        elif op == "in":
+            result = str(value) in {_unquote(item) for item in _split(operand[1:-1])}
         else:
             other = self._load(column, operand)
             result = {"eq": value == other, "neq": value != other, "gt": value > other,
