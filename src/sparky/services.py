@@ -167,7 +167,8 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     exchanges = build_exchanges(settings, legacy, http)
     accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
                                 paper_factory=lambda path: paper_exchange(settings, path),
-                                credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint)
+                                credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint,
+                                operator_credentials=isinstance(store, SqliteStore))  # else tenants wrote them
     notifier = Notifier(tenants)
     gates = Gates(tenants, cache, notifier, plan_limits=settings.plan_limits) if tenants is not None else None
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,

@@ -4,7 +4,12 @@ The local user (legacy secret, config.json) trades on the registry's adapters. E
 trades on adapters built from their own `bot_credentials` row, cached per (user, exchange,
 environment) for `ttl` seconds; an adapter whose credentials changed is replaced and closed.
 `evict()` makes the next signal re-read them. Each user gets their own paper account (state in
-`<data>/paper/<user>.json`).
+`<data>/paper/<user uuid>.json`, named from the user id only once it reads as a UUID).
+
+Who wrote the rows decides what they may say: on the embedded SQLite store the operator did
+(`sparky users credentials`), so a base URL there is used as given; on Supabase each tenant wrote
+their own through the dashboard, so a base URL may only name one of the venue's official hosts
+(`endpoints.py`) and anything else is refused before an adapter exists.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,7 @@ import structlog
 from sparky.errors import BadRequest
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.credentials import VenueCredentials
+from sparky.exchanges.endpoints import tenant_credentials
 from sparky.exchanges.factory import NATIVE, create_adapter, is_supported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
@@ -83,7 +90,7 @@ class ExchangeAccounts:
     def __init__(self, registry: ExchangeRegistry, store: TenantStore | None, http: HttpClientPool, *,
                  paper_factory: Callable[[Path], Exchange], paper_dir: Path, ttl: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, credentials_hint: CredentialsHint = dashboard_hint,
-                 ) -> None:
+                 operator_credentials: bool = False) -> None:
         self._registry = registry
         self._store = store
         self._http = http
@@ -92,6 +99,8 @@ class ExchangeAccounts:
         self._ttl = ttl
         self._clock = clock
         self._hint = credentials_hint
+        #: the rows were written by the operator (embedded store), not by each tenant (Supabase)
+        self._operator_credentials = operator_credentials
         self._cache: dict[tuple[str, str], _Cached] = {}
         self._papers: dict[str, Exchange] = {}
         self._lock = asyncio.Lock()
@@ -131,7 +140,10 @@ class ExchangeAccounts:
             if cached is not None and cached.fingerprint == fingerprint:
                 cached.expires = expires
                 return cached.exchange
-            adapter = create_adapter(credentials_of(record), self._http)
+            credentials = credentials_of(record)
+            if not self._operator_credentials:  # a tenant's own row: official hosts only
+                credentials = tenant_credentials(credentials)
+            adapter = create_adapter(credentials, self._http)
             self._cache[key] = _Cached(adapter, fingerprint, expires)
             if cached is not None:  # keys changed: retire the old adapter
                 log.info("exchange.credentials_changed", exchange=exchange)
@@ -139,10 +151,15 @@ class ExchangeAccounts:
             return adapter
 
     def _paper(self, user_id: str) -> Exchange:
-        paper = self._papers.get(user_id)
+        # the state file is named by the id: only a UUID, in its one spelling, may name it
+        try:
+            account = str(uuid.UUID(user_id))
+        except ValueError:
+            raise BadRequest("user_id is not a UUID: no paper account can be kept for it", field="user_id") from None
+        paper = self._papers.get(account)
         if paper is None:
-            paper = self._paper_factory(self._paper_dir / f"{user_id}.json")
-            self._papers[user_id] = paper
+            paper = self._paper_factory(self._paper_dir / f"{account}.json")
+            self._papers[account] = paper
         return paper
 
     def evict(self) -> None:

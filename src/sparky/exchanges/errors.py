@@ -3,9 +3,40 @@
 Adapters translate every vendor error into one of these at their edge (`raise ... from err`), so
 the executor decides what to do from the type alone, never from a message string.
 `retryable` says whether sending the same request again is safe and may succeed.
+
+Messages reach the user who sent the alert, so they hold our short reason — the HTTP status, the
+vendor's code and at most a short sentence of the vendor's (`vendor_words`) — never a reply body:
+an error page or a JSON document may carry what the user must not read. The whole reply goes to
+the server log only.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
+
+#: longest message an error carries (the rest is cut: a reply body that slipped in stays out)
+MAX_MESSAGE = 600
+#: longest vendor sentence quoted in a message
+VENDOR_WORDS = 120
+#: longest excerpt of a vendor reply written to the server log
+LOGGED_REPLY = 2000
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def vendor_words(text: Any, limit: int = VENDOR_WORDS) -> str:
+    """A vendor's own words as a user may read them: one line, no control characters, at most
+    `limit` characters. For the short reason of an error (`retMsg`, `errorMessage`), never for a
+    whole reply."""
+    words = " ".join(_CONTROL.sub(" ", str(text)).split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
+
+
+def logged_reply(body: Any) -> str:
+    """A vendor reply as the server log keeps it (bounded: a huge error page stays out)."""
+    text = body if isinstance(body, str) else repr(body)
+    return text if len(text) <= LOGGED_REPLY else text[:LOGGED_REPLY] + "…"
 
 
 class ExchangeError(Exception):
@@ -16,6 +47,8 @@ class ExchangeError(Exception):
     http_status = 400
 
     def __init__(self, message: str, *, exchange: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.message = message
         self.exchange = exchange

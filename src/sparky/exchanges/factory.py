@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import Any
 
 import structlog
 
@@ -52,9 +53,20 @@ def credentials_from_section(name: str, section: ExchangeSection) -> VenueCreden
     )
 
 
+def _venue_module(name: str) -> Any:
+    return importlib.import_module(NATIVE.get(name, CCXT_MODULE))
+
+
 def create_adapter(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
-    module = importlib.import_module(NATIVE.get(credentials.exchange, CCXT_MODULE))
-    return module.create(credentials, http)
+    credentials.check_characters()
+    return _venue_module(credentials.exchange).create(credentials, http)
+
+
+def official_hosts(name: str) -> frozenset[str]:
+    """The hosts the venue publishes for its API (live, practice/sandbox, testnet, demo): the only
+    ones a tenant's own credentials may point at. Each venue's `api.py`, beside its base URLs, says."""
+    package = NATIVE.get(name, CCXT_MODULE).rsplit(".", 1)[0]
+    return importlib.import_module(f"{package}.api").official_hosts(name)
 
 
 def adapters_from_config(sections: dict[str, ExchangeSection], http: HttpClientPool) -> list[Exchange]:

@@ -1,7 +1,10 @@
 """HTTP plumbing shared by the venue adapters: pooled clients, transport errors, retries.
 
 One `httpx.AsyncClient` per venue base URL (connection pooling, timeouts), owned by the
-`HttpClientPool` the app lifespan builds and closes. Transport failures are translated here, once:
+`HttpClientPool` the app lifespan builds and closes. Every account on a base URL shares its
+client, so the clients keep no cookies: a session cookie one account's reply sets would otherwise
+ride along with every other account's requests (credentials travel per request, never on the
+client). Transport failures are translated here, once:
 a request that may have reached the venue (a timeout after sending, a dropped connection) on an
 order-placing call is `OutcomeUnknown` — look the order up by client id, never resend it.
 """
@@ -9,6 +12,7 @@ order-placing call is `OutcomeUnknown` — look the order up by client id, never
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -19,6 +23,26 @@ from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeU
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class _NoCookies(CookiePolicy):
+    """Stores no cookie and sends none: venue APIs authenticate every request on their own."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
 
 
 class HttpClientPool:
@@ -38,6 +62,7 @@ class HttpClientPool:
                 transport=self._transport,
                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
                 headers={"User-Agent": "sparky"},
+                cookies=CookieJar(policy=_NoCookies()),
             )
             self._clients[key] = client
         return client

@@ -3,7 +3,9 @@
 Three ways in, checked in this order:
 1. a signed SignalStudio forward: header `X-Sparky-Signature: t=<unix>,v1=<hex>` where v1 is
    HMAC-SHA256(SIGNALSTUDIO_FORWARD_SECRET, "<t>.<raw body>"), within 5 minutes; the body's
-   `user_id` is then trusted. An accepted signature is accepted once: its `replay_key` becomes the
+   `user_id` is then trusted if it is the UUID of a user the store knows, never the local user's
+   (it would skip every gate and quota; a path-like id would name files outside the data dir).
+   An accepted signature is accepted once: its `replay_key` becomes the
    request's idempotency key, which the store keeps unique per user (across restarts and servers);
 2. the legacy shared secret (`WEBHOOK_SECRET`, config.json, or the generated one): the local user;
 3. a user's own webhook secret (bot_credentials, exchange 'webhook'): that user.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +25,8 @@ from typing import Any
 
 import structlog
 
-from sparky.errors import Unauthorized
+from sparky.errors import ServiceUnavailable, Unauthorized
+from sparky.store.base import StoreUnavailable
 from sparky.store.tenants import TenantStore, secret_digest
 
 log = structlog.get_logger("sparky.auth")
@@ -33,6 +37,8 @@ SIGNATURE_HEADER = "x-sparky-signature"
 SIGNATURE_TOLERANCE_SEC = 300
 
 INVALID_SECRET_HINT = "Check the 'secret' field of your alert message against your webhook secret"
+#: a user id as Supabase Auth and `sparky users` write it (any case; used in lower case)
+USER_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def fingerprint(secret: str) -> str:
@@ -81,12 +87,13 @@ class Principal:
 
 
 class SecretDirectory:
-    """Webhook secret digests → user ids, as the store has them.
+    """Webhook secret digests → user ids, as the store has them; and which user ids exist.
 
     Refreshed in full every few seconds by a background task (removals take effect), looked up in
     the store once on a miss, and misses remembered for `negative_ttl` so a stream of bad secrets
     cannot hammer the store. A read that started before a newer refresh is never kept over it
-    (it could bring back a secret that was just rotated out).
+    (it could bring back a secret that was just rotated out). Whether a user exists is asked of
+    the store once and remembered until the next refresh (`negative_ttl` at most).
     """
 
     def __init__(self, store: TenantStore | None, *, negative_ttl: float = 60.0, max_negative: int = 10_000,
@@ -99,6 +106,7 @@ class SecretDirectory:
         self._clock = clock
         self._started = 0  # refreshes started
         self._applied = 0  # the newest refresh whose result is in _owners
+        self._users: dict[str, tuple[bool, float]] = {}  # user id → (exists, remembered until)
 
     async def refresh(self) -> int:
         if self._store is None:
@@ -108,7 +116,26 @@ class SecretDirectory:
         owners = dict(await self._store.webhook_secret_owners())
         if number > self._applied:
             self._owners, self._applied = owners, number
+            self._users.clear()
         return len(owners)
+
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether the store knows `user_id` (a canonical UUID). The owner of a webhook secret
+        exists; anyone else is asked of the store once and remembered for a while."""
+        if self._store is None:
+            return False
+        if user_id in self._owners.values():
+            return True
+        cached = self._users.get(user_id)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        started = self._started
+        exists = await self._store.user_exists(user_id)
+        if started == self._started:  # a refresh began meanwhile: answer, but remember nothing
+            if len(self._users) >= self._max_negative:
+                self._users.clear()
+            self._users[user_id] = (exists, self._clock() + self._negative_ttl)
+        return exists
 
     async def owner(self, secret: str) -> str | None:
         digest = secret_digest(secret)
@@ -144,7 +171,7 @@ class Authenticator:
         claimed = fields.get("user_id") or fields.get("userId")
         signature = (headers or {}).get(SIGNATURE_HEADER)
         if signature is not None:
-            return self._forwarded(signature, raw, claimed)
+            return await self._forwarded(signature, raw, claimed)
         secret = fields.get("secret")
         if not isinstance(secret, str) or not secret:
             raise Unauthorized("Unauthorized: Invalid webhook secret", hint=INVALID_SECRET_HINT)
@@ -166,7 +193,7 @@ class Authenticator:
             matched |= hmac.compare_digest(candidate, known)
         return matched
 
-    def _forwarded(self, signature: str, raw: bytes, claimed: Any) -> Principal:
+    async def _forwarded(self, signature: str, raw: bytes, claimed: Any) -> Principal:
         if not self._forward_secret:
             raise Unauthorized("Unauthorized: signed forwards are not enabled on this server",
                                hint="Set SIGNALSTUDIO_FORWARD_SECRET to the dashboard's forwarding key")
@@ -174,9 +201,30 @@ class Authenticator:
         if accepted is None:
             log.warning("webhook.bad_forward_signature")
             raise Unauthorized("Unauthorized: invalid or expired forward signature")
-        if not isinstance(claimed, str) or not claimed:
-            raise Unauthorized("Unauthorized: a signed forward must name the user_id")
-        return Principal(claimed, None, "signalstudio", replay_key(accepted))
+        return Principal(await self._forwarded_user(claimed), None, "signalstudio", replay_key(accepted))
+
+    async def _forwarded_user(self, claimed: Any) -> str:
+        """The user a signed forward acts for: the UUID of a user the store knows (lower case),
+        never the local user. Anything else is a 401 naming `user_id`, before anything is recorded."""
+        if claimed is None or claimed == "":
+            raise Unauthorized("Unauthorized: a signed forward must name the user_id", field="user_id")
+        if not isinstance(claimed, str) or not USER_UUID.fullmatch(claimed):
+            raise Unauthorized("Unauthorized: a signed forward's user_id must be a user's UUID", field="user_id")
+        user_id = claimed.lower()
+        if user_id == LOCAL_USER_ID:
+            raise Unauthorized("Unauthorized: a signed forward cannot act for the local user", field="user_id",
+                               hint="Forward alerts for dashboard users only; the local user's alerts carry "
+                                    "WEBHOOK_SECRET")
+        try:
+            known = self._directory is not None and await self._directory.user_exists(user_id)
+        except StoreUnavailable as err:
+            raise ServiceUnavailable("The forward's user_id cannot be checked now; nothing was recorded or "
+                                     "executed, retry shortly") from err
+        if not known:
+            log.warning("webhook.forward_unknown_user", user_id=user_id)
+            raise Unauthorized("Unauthorized: the signed forward's user_id is not a user of this server",
+                               field="user_id")
+        return user_id
 
     @staticmethod
     def _not_yours() -> Unauthorized:

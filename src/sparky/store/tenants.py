@@ -164,6 +164,11 @@ class TenantStore(ABC):
     async def get_credentials(self, user_id: str, exchange: str, environment: str = "production") -> CredentialRecord | None: ...
 
     @abstractmethod
+    async def user_exists(self, user_id: str) -> bool:
+        """Whether `user_id` (a canonical UUID) names a user of this store: a signed forward may
+        act only for one."""
+
+    @abstractmethod
     async def upsert_credentials(self, record: CredentialRecord) -> None:
         """Insert or replace by (user_id, exchange, environment)."""
 

@@ -1,9 +1,7 @@
 """Aster futures, v1 REST API with HMAC keys (the `api_key`/`api_secret` of `bot_credentials`).
 
-Base URL `https://fapi.asterdex.com` for every environment unless `credentials.base_url` is set:
-Aster's testnet (`fapi.asterdex-testnet.com`) speaks only the V3 API (EIP-712 wallet signing), which
-this adapter does not, so there is no testnet mapping. Requests are signed as on Binance USDⓈ-M
-(`api.py`). One-way position mode only (positionSide BOTH): a hedge-mode account is refused
+Requests go to `https://fapi.asterdex.com` in every environment and are signed as on Binance
+USDⓈ-M (`api.py`). One-way position mode only (positionSide BOTH): a hedge-mode account is refused
 with a clear error rather than traded wrongly. Aster has no OCO, so stop-loss and take-profit go out
 together in one `batchOrders` request and the executor cancels the survivor.
 
@@ -25,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, encode
+from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
 from sparky.exchanges.aster.rules import SymbolSpec, parse_exchange_info, prepare
 from sparky.exchanges.aster.wire import (
     INVALID_TIMESTAMP,
@@ -60,6 +58,7 @@ from sparky.exchanges.errors import (
     OrderNotFound,
     OutcomeUnknown,
     UnknownSymbol,
+    logged_reply,
 )
 from sparky.exchanges.http import HttpClientPool, send
 from sparky.exchanges.symbols import joined
@@ -69,7 +68,6 @@ __all__ = ["AsterExchange", "create"]
 log = structlog.get_logger("sparky.exchanges.aster")
 
 NAME = "aster"
-DEFAULT_BASE_URL = "https://fapi.asterdex.com"
 WORKING_TYPES = frozenset({"MARK_PRICE", "CONTRACT_PRICE"})
 CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # the docs' newClientOrderId rule
 #: a symbol missing from the cached exchangeInfo triggers a reload at most this often
@@ -84,7 +82,7 @@ class AsterExchange(Exchange):
                  clock: Callable[[], float] = time.time, fill_lookups: int = 5,
                  fill_poll_seconds: float = 0.2) -> None:
         extra = credentials.extra or {}
-        self._client = http.get((credentials.base_url or DEFAULT_BASE_URL).rstrip("/"))
+        self._client = http.get(base_url(credentials))
         self._working_type = str(extra.get("working_type") or "MARK_PRICE").upper()
         if self._working_type not in WORKING_TYPES:
             raise ValueError(f"aster: working_type must be one of {sorted(WORKING_TYPES)}, "
@@ -134,6 +132,7 @@ class AsterExchange(Exchange):
                 log.warning("aster.clock.rejected", what=what)
                 await self._clock.sync(self._server_time, stale=generation)
                 continue
+            log.info("aster.refused", what=what, status=response.status_code, reply=logged_reply(response.text))
             raise translate(response.status_code, body, places_order=places_order, what=what) \
                 from VendorError(response.status_code, body)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -320,7 +319,8 @@ class AsterExchange(Exchange):
             body = await self._call("POST", "/fapi/v1/batchOrders", [("batchOrders", batch)], signed=True,
                                     places_order=True, what="exit pair")
             if not isinstance(body, list) or len(body) != 2:
-                raise OutcomeUnknown(f"{NAME}: batchOrders replied {str(body)[:200]}", exchange=NAME)
+                log.warning("aster.batch.unexpected_reply", reply=logged_reply(body))
+                raise OutcomeUnknown(f"{NAME}: batchOrders: unexpected reply", exchange=NAME)
             sl, tp = batch_item(body[0], "stop-loss"), batch_item(body[1], "take-profit")
         except OutcomeUnknown:
             return await self._find_pair(stop_loss, take_profit)

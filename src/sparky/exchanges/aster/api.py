@@ -16,10 +16,13 @@ from urllib.parse import urlencode
 
 import structlog
 
+from sparky.exchanges.credentials import VenueCredentials
+
 log = structlog.get_logger("sparky.exchanges.aster")
 
 Params = list[tuple[str, str]]
 
+DEFAULT_BASE_URL = "https://fapi.asterdex.com"
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60_000  # the docs: recvWindow must not exceed 60 seconds
 
@@ -85,3 +88,15 @@ class ServerClock:
             self._offset_ms = server_ms - (before + after) // 2
             self.generation += 1
             log.info("aster.clock.synced", offset_ms=self._offset_ms, resync=stale is not None)
+
+
+def base_url(credentials: VenueCredentials) -> str:
+    """`https://fapi.asterdex.com` for every environment unless `credentials.base_url` is set:
+    Aster's testnet (`fapi.asterdex-testnet.com`) speaks only the V3 API (EIP-712 wallet signing),
+    which this adapter does not, so there is no testnet mapping."""
+    return (credentials.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def official_hosts(exchange: str = "aster") -> frozenset[str]:
+    """The v1 API's one host: the only one a user's own `apiUrl` may name."""
+    return frozenset({"fapi.asterdex.com"})

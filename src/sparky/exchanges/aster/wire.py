@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+import structlog
+
 from sparky.exchanges.base import Order, OrderKind, OrderStatus, Position, Side
 from sparky.exchanges.errors import (
     AuthenticationError,
@@ -24,7 +26,10 @@ from sparky.exchanges.errors import (
     OutcomeUnknown,
     RateLimited,
     UnknownSymbol,
+    vendor_words,
 )
+
+log = structlog.get_logger("sparky.exchanges.aster")
 
 T = TypeVar("T")
 
@@ -82,7 +87,7 @@ def error_code(body: Any) -> int | None:
 def translate(status: int, body: Any, *, places_order: bool, what: str) -> ExchangeError:
     """One error reply as our error: by HTTP status where it decides, else by vendor code."""
     code = error_code(body)
-    msg = str(body.get("msg", ""))[:200] if isinstance(body, dict) else ""
+    msg = vendor_words(body.get("msg", "")) if isinstance(body, dict) else ""  # never the body itself
     text = f"{NAME}: {what} failed: HTTP {status}" + (f", code {code}: {msg}" if code is not None else "")
     if status in (429, 418):  # 418: IP banned after ignoring 429s
         return RateLimited(text, exchange=NAME)
@@ -207,7 +212,9 @@ def read(parse: Callable[[], T], *, what: str, places_order: bool = False) -> T:
         return parse()
     except (MalformedReply, KeyError, TypeError, ValueError, AttributeError) as err:
         unreadable = OutcomeUnknown if places_order else ExchangeUnavailable
-        raise unreadable(f"{NAME}: {what}: unexpected reply ({err})", exchange=NAME) from err
+        # what did not parse may quote the reply: the log has it, the user gets the reason
+        log.warning("aster.reply.unreadable", what=what, error=f"{type(err).__name__}: {err}")
+        raise unreadable(f"{NAME}: {what}: unexpected reply ({type(err).__name__})", exchange=NAME) from err
 
 
 def batch_item(item: Any, what: str) -> Order | ExchangeError:

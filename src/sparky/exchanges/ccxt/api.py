@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -131,6 +132,33 @@ def finish_client(client: Any, credentials: VenueCredentials) -> None:
     fetch_markets = client.options.get("fetchMarkets")
     if types and isinstance(fetch_markets, dict):
         client.options["fetchMarkets"] = {**fetch_markets, "types": list(types)}
+
+
+@cache
+def official_hosts(exchange_id: str) -> frozenset[str]:
+    """The hosts ccxt lists for the venue's API: live (`urls['api']`), testnet (`urls['test']`)
+    and demo (`urls['demo']`), with ccxt's `{hostname}` filled in."""
+    cls = getattr(ccxt_async, exchange_id, None)
+    if exchange_id not in ccxt_async.exchanges or cls is None:
+        return frozenset()
+    client = cls()  # describes the venue; no session is opened before a request
+    hosts = set()
+    for key in ("api", "test", "demo"):
+        for url in _strings(client.urls.get(key)):
+            host = urlsplit(client.implode_hostname(url)).hostname
+            if host and "{" not in host:  # a placeholder ccxt fills per request (region, account)
+                hosts.add(host)
+    return frozenset(hosts)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def override_urls(urls: Any, base_url: str) -> Any:

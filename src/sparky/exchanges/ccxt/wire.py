@@ -15,6 +15,8 @@ client id instead of resending it.
 from __future__ import annotations
 
 import decimal
+import json
+import re
 import socket
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import ccxt.async_support as ccxt
+import structlog
 
 from sparky.exchanges import errors
 from sparky.exchanges.base import Order, OrderKind, OrderStatus, Position, Side
@@ -30,6 +33,8 @@ from sparky.exchanges.ccxt.markets import VenueMarket, dec
 from sparky.exchanges.errors import ExchangeError
 
 T = TypeVar("T")
+
+log = structlog.get_logger("sparky.exchanges.ccxt")
 
 _STATUS = {
     "open": OrderStatus.OPEN,
@@ -157,11 +162,60 @@ def _never_sent(err: BaseException) -> bool:
     return isinstance(cause, aiohttp.ClientConnectorError | socket.gaierror)
 
 
+_URL = re.compile(r"\S+://\S*")
+#: where a vendor's JSON error keeps its code and its sentence (Binance, Bybit, OKX, Bitget, Gate…)
+_CODE_KEYS = ("sCode", "retCode", "code", "errorCode", "error_code", "label")
+_MESSAGE_KEYS = ("sMsg", "retMsg", "msg", "message", "errorMessage", "error_description", "error", "response")
+
+
+def _vendor_fields(body: Any, depth: int = 0) -> tuple[Any, Any]:
+    """(code, sentence) of a vendor's JSON error: the innermost object that has a sentence (OKX
+    puts the real reason in `data[0].sMsg` under a generic top-level `msg`)."""
+    if depth > 3:
+        return None, None
+    if isinstance(body, list):
+        return _vendor_fields(body[0], depth + 1) if body else (None, None)
+    if not isinstance(body, dict):
+        return None, None
+    for value in body.values():
+        if isinstance(value, dict | list):
+            code, sentence = _vendor_fields(value, depth + 1)
+            if sentence:
+                return code, sentence
+    code = next((body[k] for k in _CODE_KEYS if isinstance(body.get(k), str | int) and str(body[k]).strip()), None)
+    sentence = next((body[k] for k in _MESSAGE_KEYS if isinstance(body.get(k), str) and body[k].strip()), None)
+    return code, sentence
+
+
+def short_reason(err: Exception, exchange: str) -> str:
+    """What a ccxt error says, made fit for the user who sent the alert. ccxt writes the venue's
+    whole reply into its messages (`bybit {"retCode":10001,…}`, or `GET <url> 503 <html…>`): only
+    the vendor's code and sentence are kept from a JSON reply, the words before any reply body
+    otherwise; no URL (its query may be signed), no markup, bounded."""
+    text = str(err).strip()
+    text = text[len(exchange):].strip() if text.startswith(exchange) else text
+    starts = [i for i in (text.find("{"), text.find("["), text.find("<")) if i >= 0]
+    head, raw = (text[: min(starts)], text[min(starts):]) if starts else (text, "")
+    parts = [errors.vendor_words(_URL.sub("", head))]
+    if raw.startswith(("{", "[")):
+        try:
+            code, sentence = _vendor_fields(json.loads(raw))
+        except ValueError:
+            code, sentence = None, None
+        if code is not None:
+            parts.append(f"code {errors.vendor_words(code, 24)}")
+        if sentence:
+            parts.append(errors.vendor_words(sentence))
+    return ": ".join(part for part in parts if part) or "no reason given"
+
+
 def translate(err: Exception, *, exchange: str, places_order: bool = False) -> errors.ExchangeError:
-    """The error of ours that `err` (raised by a ccxt call) means."""
+    """The error of ours that `err` (raised by a ccxt call) means. Its message carries the short
+    reason; ccxt's own text (the venue's whole reply) goes to the server log only."""
     if isinstance(err, errors.ExchangeError):
         return err
-    message = f"{exchange}: {type(err).__name__}: {err}"
+    log.info("ccxt.refused", exchange=exchange, error_type=type(err).__name__, reply=errors.logged_reply(str(err)))
+    message = f"{exchange}: {type(err).__name__}: {short_reason(err, exchange)}"
     for vendor, ours in _BY_CLASS:
         if isinstance(err, vendor):
             return ours(message, exchange=exchange)

@@ -6,13 +6,15 @@ token travels per request, never as a client default.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 import httpx
+import structlog
 
 from sparky.exchanges.credentials import VenueCredentials
-from sparky.exchanges.errors import AuthenticationError, ExchangeUnavailable, OutcomeUnknown
+from sparky.exchanges.errors import AuthenticationError, ExchangeUnavailable, OutcomeUnknown, logged_reply
 from sparky.exchanges.http import HttpClientPool, send, with_retries
 from sparky.exchanges.oanda.rules import NAME
 from sparky.exchanges.oanda.wire import error_for_reply
@@ -20,8 +22,12 @@ from sparky.exchanges.oanda.wire import error_for_reply
 Reply = tuple[int, dict[str, Any]]
 
 
+log = structlog.get_logger("sparky.exchanges.oanda")
+
 LIVE_URL = "https://api-fxtrade.oanda.com"
 PRACTICE_URL = "https://api-fxpractice.oanda.com"
+#: a v20 account id (101-004-1234567-001): it becomes part of every request's path
+ACCOUNT_ID = re.compile(r"\d{3}-\d{3}-\d+-\d+")
 
 
 def base_url(credentials: VenueCredentials) -> str:
@@ -31,12 +37,20 @@ def base_url(credentials: VenueCredentials) -> str:
     return LIVE_URL if env in ("live", "production") else PRACTICE_URL
 
 
+def official_hosts(exchange: str = NAME) -> frozenset[str]:
+    """OANDA's live (fxTrade) and practice hosts: the only ones a user's own `apiUrl` may name."""
+    return frozenset({"api-fxtrade.oanda.com", "api-fxpractice.oanda.com"})
+
+
 class OandaApi:
     def __init__(self, credentials: VenueCredentials, http: HttpClientPool, *,
                  retry_attempts: int = 3, retry_backoff: float = 0.2) -> None:
         token = credentials.access_token or credentials.api_key
         if not credentials.account_id or not token:
             raise AuthenticationError("oanda: account_id and access_token are required", exchange=NAME)
+        if not ACCOUNT_ID.fullmatch(credentials.account_id):
+            raise AuthenticationError("oanda: the account_id must look like 101-004-1234567-001 (digits and dashes)",
+                                      exchange=NAME)
         self.base_url = base_url(credentials)
         self._client = http.get(self.base_url)
         self._prefix = f"/v3/accounts/{credentials.account_id}"
@@ -61,6 +75,7 @@ class OandaApi:
             data = {}  # error pages (a proxy's HTML 502): the status alone decides
         if response.is_success or response.status_code in accept:
             return response.status_code, data
+        log.info("oanda.refused", status=response.status_code, path=path, reply=logged_reply(response.text))
         raise error_for_reply(response.status_code, data, places_order=places_order)
 
     async def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

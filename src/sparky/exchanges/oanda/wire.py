@@ -24,6 +24,7 @@ from sparky.exchanges.errors import (
     OutcomeUnknown,
     RateLimited,
     UnknownSymbol,
+    vendor_words,
 )
 from sparky.exchanges.oanda.rules import NAME, TAG, InstrumentSpec, decimal
 
@@ -261,7 +262,8 @@ def reject_code(body: dict[str, Any]) -> str | None:
 
 def error_for_code(code: str | None, message: str) -> ExchangeError:
     """A refusal OANDA gave a reason for (reject transaction, FOK cancel, errorCode)."""
-    text = f"oanda: {code or 'rejected'}: {message}" if message else f"oanda: {code or 'rejected'}"
+    reason = vendor_words(code, 60) if code else "rejected"
+    text = f"oanda: {reason}: {message}" if message else f"oanda: {reason}"
     if code in _FUNDS:
         return InsufficientFunds(text, exchange=NAME)
     if code == "CLIENT_ORDER_ID_ALREADY_EXISTS":
@@ -280,7 +282,7 @@ def error_for_code(code: str | None, message: str) -> ExchangeError:
 
 def error_for_reply(status: int, body: dict[str, Any], *, places_order: bool) -> ExchangeError:
     """Translate a non-2xx reply, by status first and then by OANDA's code (never by message text)."""
-    message = str(body.get("errorMessage") or "")
+    message = vendor_words(body.get("errorMessage") or "")  # OANDA's sentence, shortened: never the body
     if status in (401, 403):
         return AuthenticationError(f"oanda: {status}: {message or 'not authorised'}", exchange=NAME)
     if status == 429:

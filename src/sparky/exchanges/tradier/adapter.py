@@ -45,7 +45,14 @@ from sparky.exchanges.errors import (
 )
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.tradier import forms, wire
-from sparky.exchanges.tradier.api import LIVE_URL, NAME, SANDBOX_URL, TradierApi, base_url_for
+from sparky.exchanges.tradier.api import (
+    ACCOUNT_ID,
+    LIVE_URL,
+    NAME,
+    SANDBOX_URL,
+    TradierApi,
+    base_url_for,
+)
 from sparky.exchanges.tradier.cancels import OrderCancels
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "TradierExchange", "base_url_for", "create"]
@@ -94,8 +101,11 @@ class TradierExchange(Exchange):
         token = credentials.access_token or credentials.api_key
         if not token:
             raise AuthenticationError("tradier: no access token configured", exchange=NAME)
-        if not credentials.account_id or not credentials.account_id.isalnum():
-            raise AuthenticationError("tradier: no valid account id configured", exchange=NAME)
+        if not credentials.account_id:
+            raise AuthenticationError("tradier: no account id configured", exchange=NAME)
+        if not ACCOUNT_ID.fullmatch(credentials.account_id):  # it becomes part of every account path
+            raise AuthenticationError("tradier: the account_id must be letters and digits only (like VA12345678)",
+                                      exchange=NAME)
         # the pooled client is shared by every account on this base URL: credentials go per request
         self._api = TradierApi(http.get(base_url_for(credentials)), token, credentials.account_id,
                                backoff=retry_backoff)

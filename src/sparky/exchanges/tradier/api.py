@@ -9,6 +9,7 @@ is retryable; an order POST never is (`OutcomeUnknown` instead: look the order u
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from sparky.exchanges.errors import (
     OutcomeUnknown,
     RateLimited,
     UnknownSymbol,
+    logged_reply,
 )
 from sparky.exchanges.http import send, with_retries
 from sparky.exchanges.tradier import wire
@@ -35,6 +37,8 @@ NAME = "tradier"
 LIVE_URL = "https://api.tradier.com/v1"
 SANDBOX_URL = "https://sandbox.tradier.com/v1"
 _LIVE = frozenset({"live", "production", "prod"})
+#: Tradier account numbers (VA12345678, 6YA05708): the id is part of every account path
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9]+")
 
 log = structlog.get_logger("sparky.exchanges.tradier")
 
@@ -45,6 +49,11 @@ def base_url_for(credentials: VenueCredentials) -> str:
         return credentials.base_url.rstrip("/")
     environment = (credentials.environment or "").strip().lower()
     return LIVE_URL if environment in _LIVE else SANDBOX_URL
+
+
+def official_hosts(exchange: str = NAME) -> frozenset[str]:
+    """The brokerage and sandbox hosts: the only ones a user's own `apiUrl` may name."""
+    return frozenset({"api.tradier.com", "sandbox.tradier.com"})
 
 
 def _json(response: httpx.Response) -> Any:
@@ -70,6 +79,7 @@ class TradierApi:
         if status < 300 and isinstance(body, dict):
             return body
         where = f"{method} {response.request.url.path}"
+        log.info("tradier.refused", status=status, where=where, reply=logged_reply(response.text))
         if status in (401, 403):
             raise AuthenticationError(f"tradier: credentials refused ({status}) on {where}", exchange=NAME)
         if status == 429:
@@ -80,7 +90,8 @@ class TradierApi:
             raise ExchangeUnavailable(f"tradier: {status} on {where}", exchange=NAME)
         if status == 404:
             raise OrderNotFound(f"tradier: not found: {where}", exchange=NAME)
-        messages = wire.rejection(body) or [response.text.strip()[:200] or f"HTTP {status}"]
+        # the reply's own text stays in the log: only Tradier's error messages, shortened, are shown
+        messages = wire.rejection(body) or [f"HTTP {status} on {where}"]
         error, _ = wire.classify(messages)  # a 4xx is a definite refusal: never "unsure"
         raise error(f"tradier: {'; '.join(messages)}", exchange=NAME)
 

@@ -23,7 +23,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sparky.exchanges.base import Balance, Order, OrderKind, OrderStatus, Position, Side
-from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, InsufficientFunds, InvalidOrder, UnknownSymbol
+from sparky.exchanges.errors import (
+    ExchangeError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    InvalidOrder,
+    UnknownSymbol,
+    vendor_words,
+)
 
 ENTRY, STOP_LOSS, TAKE_PROFIT = "entry", "sl", "tp"
 ROLES = (ENTRY, STOP_LOSS, TAKE_PROFIT)
@@ -42,6 +49,8 @@ _STATUS = {
 }  # anything else (pending, open, partially_filled, pending_cancel, submitted …) is still live
 _OCC_OPTION = re.compile(r"^[A-Z.]{1,6}\d{6}[CP]\d{8}$")
 _CODE = re.compile(r"^[A-Z][A-Za-z0-9_]+$")
+#: messages of one `errors` reply kept (Tradier sends one or two)
+MAX_MESSAGES = 5
 
 # Back-office validator codes (Tradier's `errors.error` strings / `reason_description`).
 _NO_FUNDS = frozenset({"DayTradingBuyingPowerExceeded", "InitialMargin", "MaintenanceMargin", "TotalInitialMargin"})
@@ -90,7 +99,8 @@ def rejection(body: Any) -> list[str]:
         found = [found]
     if not isinstance(found, list):
         return ["unspecified error"]
-    return [str(m).strip() for m in found if str(m).strip()] or ["unspecified error"]
+    # shown to the user: each message one short line, and only the first few
+    return [vendor_words(m) for m in found if str(m).strip()][:MAX_MESSAGES] or ["unspecified error"]
 
 
 def classify(messages: list[str]) -> tuple[type[ExchangeError], bool]:
@@ -191,7 +201,9 @@ def status_of(raw: dict[str, Any]) -> OrderStatus:
 
 def reason_codes(raw: dict[str, Any]) -> list[str]:
     reason = raw.get("reason_description")
-    return [part.strip() for part in re.split(r"[,;|]", str(reason)) if part.strip()] if reason else []
+    if not reason:
+        return []
+    return [vendor_words(part) for part in re.split(r"[,;|]", str(reason)) if part.strip()][:MAX_MESSAGES]
 
 
 def is_multileg(raw: dict[str, Any]) -> bool:

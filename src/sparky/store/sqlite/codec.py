@@ -410,3 +410,4 @@ LIST_LOCAL_USERS = (
     "SELECT u.id, u.email, u.created_at, s.plan, s.status FROM users u"
     " LEFT JOIN subscriptions s ON s.user_id = u.id ORDER BY u.created_at, u.id"
 )
+USER_EXISTS = "SELECT 1 FROM users WHERE id = :user_id UNION ALL SELECT 1 FROM subscriptions WHERE user_id = :user_id"

@@ -116,6 +116,10 @@ class SqliteTenants(TenantStore):
 
         return await self._call(get, write=False)
 
+    async def user_exists(self, user_id: str) -> bool:
+        found = lambda c: c.execute(codec.USER_EXISTS, {"user_id": user_id}).fetchone()  # noqa: E731
+        return await self._call(found, write=False) is not None
+
     async def upsert_credentials(self, record: CredentialRecord) -> None:
         """Insert or replace by (user_id, exchange, environment). bot_credentials.label is NOT
         NULL (as in PostgreSQL): a record without a label is stored with the exchange as label."""
@@ -374,11 +378,7 @@ class SqliteTenants(TenantStore):
         }
 
         def set_(conn: sqlite3.Connection) -> None:
-            known = conn.execute(
-                "SELECT 1 FROM users WHERE id = :user_id"
-                " UNION ALL SELECT 1 FROM subscriptions WHERE user_id = :user_id",
-                params,
-            ).fetchone()
+            known = conn.execute(codec.USER_EXISTS, params).fetchone()
             if known is None:
                 raise KeyError(user_id)
             conn.execute(codec.UPSERT_SUBSCRIPTION, params)

@@ -111,6 +111,24 @@ class SupabaseTenantQueries(SupabaseQueries):
         rows = await self._rows("get bot_credentials", query)
         return codec.from_row(CredentialRecord, rows[0]) if rows else None
 
+    async def user_exists(self, user_id: str) -> bool:
+        """Asked of Supabase Auth (`GET /auth/v1/admin/users/<id>` with the service role key):
+        users live in auth.users, which PostgREST does not serve."""
+        from pydantic import ValidationError
+        from supabase_auth.errors import AuthApiError, AuthError
+
+        try:
+            await self._db.client.auth.admin.get_user_by_id(user_id)
+        except ValidationError:  # answered 200 with a user shaped unlike supabase-py expects: it exists
+            return True
+        except AuthApiError as err:
+            if err.status == 404:
+                return False
+            raise SupabaseError(f"Supabase auth get user failed: HTTP {err.status}", code=str(err.status)) from None
+        except (AuthError, ValueError) as err:  # unreachable, timed out, an unreadable reply
+            raise SupabaseError(f"Supabase auth get user failed: {type(err).__name__}") from None
+        return True
+
     async def upsert_credentials(self, record: CredentialRecord) -> None:
         row = codec.credential_row(record)
         secrets = [v for v in (record.api_key, record.api_secret, record.passphrase, record.webhook_secret) if v]
