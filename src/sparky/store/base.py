@@ -14,6 +14,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+#: The longest symbol Sparky records: every store keeps at least this many characters in
+#: positions, trades and webhook_requests (SQLite text; PostgreSQL text since migration 0009, the
+#: original dashboard schema had varchar(20)). A venue's spelling longer than this is refused before
+#: anything is recorded or sent (signals/symbols.py); alerts are held to less (signals/models.py).
+MAX_SYMBOL_LENGTH = 64
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
