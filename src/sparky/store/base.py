@@ -59,6 +59,16 @@ class RequestStatus(StrEnum):
     def is_terminal(self) -> bool:
         return self is not RequestStatus.PENDING
 
+    @property
+    def counts_toward_quota(self) -> bool:
+        """Accepted for execution, so counted against the plan's monthly webhooks: every status but
+        the refusals made before anything ran (rejected, duplicate, rate_limited). The stores count
+        the same rows in SQL (sqlite/codec.py COUNT_MONTH_REQUESTS, migrations/0010)."""
+        return self not in _NOT_COUNTED
+
+
+_NOT_COUNTED = frozenset({RequestStatus.REJECTED, RequestStatus.DUPLICATE, RequestStatus.RATE_LIMITED})
+
 
 @dataclass
 class WebhookRequestRecord:

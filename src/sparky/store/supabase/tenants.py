@@ -34,6 +34,8 @@ MINIMAL = ReturnMethod.minimal
 FUNCTION_NOT_FOUND = "PGRST202"
 UNIQUE_VIOLATION = "23505"
 _PLANS = {name.lower(): name for name in DEFAULT_PLAN_LIMITS}
+#: statuses the monthly quota leaves out (RequestStatus.counts_toward_quota)
+NOT_COUNTED = [status.value for status in RequestStatus if not status.counts_toward_quota]
 _DASHBOARD = (
     "on Supabase, users live in auth.users and their plans in subscriptions: manage them in the "
     "SignalStudio dashboard (sparky users … is for the embedded SQLite store)"
@@ -143,10 +145,13 @@ class SupabaseTenantQueries(SupabaseQueries):
         return _plan_name(rows[0]["plan"] if rows else None)
 
     async def record_counted_webhook_request(self, record: Any, *, monthly_limit: int | None) -> int:
-        """One RPC (`record_webhook_request`, migrations/0007): under a per-user advisory lock it
-        answers duplicate, or quota exceeded, or inserts and returns the count with this row."""
+        """One RPC (`record_webhook_request`, migrations/0007, counting as 0010 does): under a
+        per-user advisory lock it answers duplicate, or quota exceeded, or inserts and returns the
+        count with this row."""
         if not isinstance(record, WebhookRequestRecord):
             raise TypeError(f"expected a WebhookRequestRecord, not {type(record).__name__}")
+        if not RequestStatus(record.status).counts_toward_quota:
+            raise ValueError(f"a {record.status} row is never counted (use insert_webhook_request)")
         row = codec.webhook_row(record)
         params = {"p_row": row, "p_monthly_limit": monthly_limit}
         try:
@@ -169,14 +174,14 @@ class SupabaseTenantQueries(SupabaseQueries):
         raise SupabaseError(f"rpc record_webhook_request: unexpected reply {str(outcome)[:40]!r}")
 
     async def month_request_count(self, user_id: str, now: datetime) -> int:
-        """The count `record_webhook_request` (migrations/0007) makes, by a HEAD request."""
+        """The count `record_webhook_request` (migrations/0010) makes, by a HEAD request."""
         start, end = month_bounds(now)
         query = (
             self._table("webhook_requests").select("id", count=CountMethod.exact, head=True)
             .eq("user_id", user_id)
             .gte("created_at", codec.encode_time(start))
             .lt("created_at", codec.encode_time(end))
-            .neq("status", RequestStatus.RATE_LIMITED.value)
+            .not_.in_("status", NOT_COUNTED)
         )
         response = await self._db.run("count month webhook_requests", query)
         return int(response.count or 0)

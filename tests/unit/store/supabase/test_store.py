@@ -6,7 +6,7 @@ Two halves:
   PostgREST's documentation stored in tests/fixtures/supabase/; error translation.
 - the shared `StoreContract` and `TenantContract` suites, run against a small in-memory PostgREST
   (`FakePostgrest`, the subset of the URL grammar the store uses, and the SQL functions of
-  migrations/0006-0007 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
+  migrations/0006-0011 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
   tests/postgres/test_record_webhook_request.py).
 """
 
@@ -40,6 +40,7 @@ from sparky.store.tenants import (  # noqa: E402
     StrategyRecord,
     TradeSettings,
     WeeklyTradeStats,
+    is_digest,
     secret_digest,
 )
 from tests import store_contract  # noqa: E402
@@ -416,6 +417,17 @@ class TestRequests:
         with pytest.raises(DuplicateRequest):
             await store.record_counted_webhook_request(make_request(user_id=A, idempotency_key="a"), monthly_limit=5)
 
+    async def test_month_request_count_leaves_out_the_refusals(self, store: SupabaseStore,
+                                                              api: respx.MockRouter) -> None:
+        route = api.head("/webhook_requests").mock(return_value=httpx.Response(200, headers={"Content-Range": "*/3"}))
+        assert await store.month_request_count(A, datetime(2026, 5, 31, 23, tzinfo=timezone(timedelta(hours=-4)))) == 3
+        assert query(route.calls.last.request) == [
+            ("select", "id"), ("user_id", f"eq.{A}"), ("created_at", "gte.2026-06-01T00:00:00.000000+00:00"),
+            ("created_at", "lt.2026-07-01T00:00:00.000000+00:00"),
+            ("status", "not.in.(rejected,duplicate,rate_limited)"),
+        ]  # fmt: skip
+        assert route.calls.last.request.headers["prefer"] == "count=exact"
+
     async def test_trade_settings(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         get = api.get("/trade_settings_exchange").mock(return_value=rows([ROWS["trade_settings"]]))
         settings = await store.get_trade_settings(A, "aster")
@@ -643,6 +655,11 @@ def _split(text: str) -> list[str]:
     return [*parts, current]
 
 
+def counts(status: str) -> bool:
+    """Counted against the monthly quota, as migrations/0010 counts (every status but the refusals)."""
+    return status not in ("rejected", "duplicate", "rate_limited")
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
@@ -708,6 +725,8 @@ class FakePostgrest:
             return False  # NULL compares to nothing
         elif op == "ilike":
             result = bool(_like(operand).fullmatch(str(value)))
+        elif op == "in":
+            result = value in {self._load(column, _unquote(v)) for v in _split(operand[1:-1])}
         else:
             other = self._load(column, operand)
             result = {"eq": value == other, "neq": value != other, "gt": value > other,
@@ -825,7 +844,7 @@ class FakePostgrest:
             return httpx.Response(status)
         return httpx.Response(status, json=[self._project(r, select) for r in rows_])
 
-    # migrations/0006-0007, re-enacted
+    # migrations/0006-0011, re-enacted
 
     def _rpc(self, name: str, args: dict[str, Any]) -> httpx.Response:
         if name == "record_close":
@@ -842,6 +861,8 @@ class FakePostgrest:
             return httpx.Response(204)
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))
+        if name == "find_webhook_secret_owners":
+            return httpx.Response(200, json=self._find_webhook_secret_owners(args["p_secret"]))
         if name == "get_user_subscription_plan_safe":
             active = [s for s in self.tables["subscriptions"]
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
@@ -859,14 +880,23 @@ class FakePostgrest:
         following = (month + timedelta(days=32)).replace(day=1)
         used = sum(
             1 for r in requests
-            if r.get("user_id") == user and month <= r["created_at"] < following and r["status"] != "rate_limited"
+            if r.get("user_id") == user and month <= r["created_at"] < following and counts(r["status"])
         )  # fmt: skip
         if limit is not None and used >= limit:
             return {"outcome": "quota_exceeded", "current_count": used, "monthly_limit": limit}
         if not any(s["id"] == row.get("strategy_id") for s in self.tables["strategies"]):
             row = {**row, "strategy_id": None}
         self._insert("webhook_requests", row)
-        return {"outcome": "recorded", "current_count": used + (row["status"] != "rate_limited"), "monthly_limit": limit}
+        return {"outcome": "recorded", "current_count": used + counts(row["status"]), "monthly_limit": limit}
+
+    def _find_webhook_secret_owners(self, secret: str) -> list[dict[str, Any]]:
+        digest = secret_digest(secret)
+        owners = {
+            c["user_id"] for c in self.tables["bot_credentials"]
+            if (c.get("exchange"), c.get("environment")) == ("webhook", "production") and c.get("user_id")
+            and secret and c.get("webhook_secret") == (digest if is_digest(c.get("webhook_secret") or "") else secret)
+        }  # fmt: skip
+        return [{"user_id": user_id} for user_id in sorted(owners)]
 
 
 class TestSupabaseContracts(StoreContract, TenantContract):
