@@ -50,6 +50,9 @@ def _plan_name(value: Any) -> str:
 
 
 class SupabaseTenantQueries(SupabaseQueries):
+    #: warned once that the database lacks find_webhook_secret_owners (migrations/0011)
+    _warned_secret_lookup = False
+
     # secrets and credentials
 
     async def webhook_secret_owners(self) -> dict[str, str]:
@@ -78,27 +81,43 @@ class SupabaseTenantQueries(SupabaseQueries):
         return owners
 
     async def find_webhook_secret_owner(self, secret: str) -> str | None:
+        """One POST to `rpc/find_webhook_secret_owners` (migrations/0011), the secret in its body:
+        never in a URL, which request logs keep. A database without that function is asked for
+        the secret's digest only: a plain secret the dashboard stored since the last refresh is
+        then found by the next one (`SECRET_REFRESH_SEC`)."""
         if not secret:
             return None
-        digest = secret_digest(secret)
-        query = (
-            self._select("bot_credentials", "user_id,webhook_secret")
-            .eq("exchange", "webhook")
-            .eq("environment", "production")
-            .or_(f"webhook_secret.eq.{codec.logic_value(secret)},webhook_secret.eq.{codec.logic_value(digest)}")
-            .limit(10)
-        )
-        rows = await self._rows("find webhook secret", query, secrets=(secret, digest))
-        users = {
-            str(row["user_id"])
-            for row in rows
-            if row.get("user_id") and isinstance(row.get("webhook_secret"), str)
-            and codec.secret_matches(row["webhook_secret"], secret)
-        }
+        try:
+            response = await self._db.run(
+                "rpc find_webhook_secret_owners",
+                self._db.client.rpc("find_webhook_secret_owners", {"p_secret": secret}),
+                secrets=(secret,),
+            )
+            users = {str(row["user_id"]) for row in response.data or [] if row.get("user_id")}
+        except SupabaseError as err:
+            if err.code != FUNCTION_NOT_FOUND:
+                raise
+            users = await self._owners_of_digest(secret_digest(secret))
         if len(users) > 1:
             log.warning("store.webhook_secret_shared", users=len(users))
             return None
         return users.pop() if users else None
+
+    async def _owners_of_digest(self, digest: str) -> set[str]:
+        """Users whose stored secret is this digest (`sparky users add` stores digests)."""
+        if not self._warned_secret_lookup:
+            self._warned_secret_lookup = True
+            log.warning("store.secret_lookup_by_digest_only",
+                        hint="run sparky migrate: find_webhook_secret_owners is missing")
+        query = (
+            self._select("bot_credentials", "user_id")
+            .eq("exchange", "webhook")
+            .eq("environment", "production")
+            .eq("webhook_secret", digest)
+            .limit(10)
+        )
+        rows = await self._rows("find webhook secret digest", query)
+        return {str(row["user_id"]) for row in rows if row.get("user_id")}
 
     async def get_credentials(
         self, user_id: str, exchange: str, environment: str = "production"

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
 import pytest
@@ -318,33 +319,47 @@ class TestRequests:
         assert request.headers["prefer"] == "count=exact"
 
     async def test_find_webhook_secret_owner(self, store: SupabaseStore, api: respx.MockRouter) -> None:
-        route = api.get("/bot_credentials").mock(return_value=rows(ROWS["webhook_secrets"][:1]))
-        assert await store.find_webhook_secret_owner("dashboard-plain-secret") == A
-        digest = secret_digest("dashboard-plain-secret")
-        assert query(route.calls.last.request) == [
-            ("select", "user_id,webhook_secret"), ("exchange", "eq.webhook"), ("environment", "eq.production"),
-            ("or", f'(webhook_secret.eq."dashboard-plain-secret",webhook_secret.eq."{digest}")'), ("limit", "10"),
-        ]  # fmt: skip
-
-    async def test_secret_with_reserved_characters_is_quoted_and_encoded(self, store: SupabaseStore,
-                                                                         api: respx.MockRouter) -> None:
-        route = api.get("/bot_credentials").mock(return_value=rows([]))
-        secret = 'a,b.c:d(e)f"g\\h&i=j k'
-        assert await store.find_webhook_secret_owner(secret) is None
-        request = route.calls.last.request
-        assert dict(query(request))["or"] == (
-            f'(webhook_secret.eq."a,b.c:d(e)f\\"g\\\\h&i=j k",webhook_secret.eq."{secret_digest(secret)}")'
+        route = api.post("/rpc/find_webhook_secret_owners").mock(
+            return_value=httpx.Response(200, json=RPC["find_webhook_secret_owners"])
         )
-        raw = request.url.raw_path.decode()
-        assert "&i=j" not in raw and "or=%28webhook_secret.eq.%22a%2Cb.c%3Ad%28e%29f%5C%22g%5C%5Ch%26i%3Dj+k%22" in raw
+        assert await store.find_webhook_secret_owner("dashboard-plain-secret") == A
+        request = route.calls.last.request
+        assert query(request) == [] and body(request) == {"p_secret": "dashboard-plain-secret"}
+        route.mock(return_value=httpx.Response(200, json=[]))
+        assert await store.find_webhook_secret_owner("not-a-secret-of-anyone") is None
+        assert await store.find_webhook_secret_owner("") is None and route.call_count == 2
 
-    async def test_a_stored_digest_presented_as_the_secret_proves_nothing(self, store: SupabaseStore,
-                                                                         api: respx.MockRouter) -> None:
-        api.get("/bot_credentials").mock(return_value=rows(ROWS["webhook_secrets"][1:]))
-        stored = ROWS["webhook_secrets"][1]["webhook_secret"]
-        assert await store.find_webhook_secret_owner(stored) is None
+    async def test_a_secret_two_users_hold_proves_no_one(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        api.post("/rpc/find_webhook_secret_owners").mock(
+            return_value=httpx.Response(200, json=[{"user_id": A}, {"user_id": B}])
+        )
+        assert await store.find_webhook_secret_owner("shared") is None
+
+    @pytest.mark.parametrize("secret", ["dashboard-plain-secret", 'a,b.c:d(e)f"g\\h&i=j k', "é-ü-secret"])
+    async def test_a_secret_never_travels_in_a_url(self, store: SupabaseStore, api: respx.MockRouter,
+                                                   secret: str) -> None:
+        """Request logs (Supabase's among them) keep URLs: the plain secret goes in a POST body."""
+        rpc = api.post("/rpc/find_webhook_secret_owners").mock(return_value=httpx.Response(200, json=[]))
+        api.get("/bot_credentials").mock(return_value=rows([]))
+        assert await store.find_webhook_secret_owner(secret) is None
+        rpc.mock(return_value=error("function_not_found"))  # a database without migrations/0011
+        assert await store.find_webhook_secret_owner(secret) is None
+        for call in api.calls:
+            url = str(call.request.url)
+            for spelling in (secret, quote(secret), quote_plus(secret), quote(secret, safe="")):
+                assert spelling not in url and spelling not in unquote_plus(url), url
+        assert api.calls.call_count == 3
+        assert body(rpc.calls.last.request) == {"p_secret": secret}
+
+    async def test_without_the_function_only_digests_are_looked_up(self, store: SupabaseStore,
+                                                                  api: respx.MockRouter) -> None:
+        api.post("/rpc/find_webhook_secret_owners").mock(return_value=error("function_not_found"))
+        route = api.get("/bot_credentials").mock(return_value=rows([{"user_id": B}]))
         assert await store.find_webhook_secret_owner("user-added-secret") == B
-        assert await store.find_webhook_secret_owner("") is None
+        assert query(route.calls.last.request) == [
+            ("select", "user_id"), ("exchange", "eq.webhook"), ("environment", "eq.production"),
+            ("webhook_secret", f"eq.{secret_digest('user-added-secret')}"), ("limit", "10"),
+        ]  # fmt: skip
 
     async def test_get_credentials(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.get("/bot_credentials").mock(return_value=rows([ROWS["credentials"]]))
@@ -574,10 +589,13 @@ class TestErrors:
         assert "23502" in text and "aster-secret" not in text and "aster-key" not in text and KEY not in text
         assert caught.value.__cause__ is None
 
-        api.get("/bot_credentials").mock(return_value=error("logic_tree_parse_error"))
+        secret = "dashboard-plain-secret"
+        api.post("/rpc/find_webhook_secret_owners").mock(return_value=httpx.Response(400, json={
+            "code": "22P02", "message": f'invalid input syntax for type uuid: "{secret}"', "details": None,
+            "hint": None}))  # fmt: skip
         with pytest.raises(StoreUnavailable) as caught:
-            await store.find_webhook_secret_owner("dashboard-plain-secret")
-        assert "PGRST100" in str(caught.value) and "dashboard-plain-secret" not in str(caught.value)
+            await store.find_webhook_secret_owner(secret)
+        assert "22P02" in str(caught.value) and secret not in str(caught.value)
 
         api.get("/positions").mock(return_value=error("invalid_jwt"))
         with pytest.raises(StoreUnavailable, match="PGRST301") as caught:
