@@ -236,12 +236,40 @@ class TenantContract:
             await store.record_counted_webhook_request(counted(), monthly_limit=2)
         assert await store.record_counted_webhook_request(counted(user_id=B), monthly_limit=2) == 2
 
+    async def test_quota_counts_only_requests_accepted_for_execution(self, store: Any) -> None:
+        """Refusals (bad input, strategy, risk, stale: rejected; duplicate; rate_limited) were never
+        executed and never count; every other status does, a pending request included."""
+        for status in RequestStatus:
+            await store.insert_webhook_request(make_request(user_id=A, created_at=NOW, status=status))
+        accepted = [s for s in RequestStatus if s not in (
+            RequestStatus.REJECTED, RequestStatus.DUPLICATE, RequestStatus.RATE_LIMITED)]  # fmt: skip
+        assert [s for s in RequestStatus if s.counts_toward_quota] == accepted
+        assert await store.month_request_count(A, NOW) == len(accepted) == 5
+        assert await store.record_counted_webhook_request(counted(), monthly_limit=7) == 6
+        assert await store.record_counted_webhook_request(counted(), monthly_limit=7) == 7
+        with pytest.raises(QuotaExceeded) as caught:
+            await store.record_counted_webhook_request(counted(), monthly_limit=7)
+        assert (caught.value.current, caught.value.limit) == (7, 7)
+        assert await store.month_request_count(A, NOW) == 7
+
+    async def test_one_real_alert_and_three_refused_leave_four_of_five(self, store: Any) -> None:
+        assert await store.record_counted_webhook_request(counted(), monthly_limit=5) == 1
+        for status in (RequestStatus.REJECTED, RequestStatus.REJECTED, RequestStatus.DUPLICATE):
+            await store.insert_webhook_request(counted(status=status))
+        assert await store.month_request_count(A, NOW) == 1
+        counts = [await store.record_counted_webhook_request(counted(), monthly_limit=5) for _ in range(4)]
+        assert counts == [2, 3, 4, 5]
+        with pytest.raises(QuotaExceeded):
+            await store.record_counted_webhook_request(counted(), monthly_limit=5)
+
     async def test_month_request_count_is_what_the_quota_counts(self, store: Any) -> None:
         for record in (
             make_request(user_id=A, created_at=MAY - timedelta.resolution),  # April
             make_request(user_id=A, created_at=NOW, status=RequestStatus.RATE_LIMITED),
             make_request(user_id=B, created_at=NOW),
-            make_request(user_id=A, created_at=MAY, status=RequestStatus.REJECTED),
+            make_request(user_id=A, created_at=MAY, status=RequestStatus.SKIPPED),
+            make_request(user_id=A, created_at=NOW, status=RequestStatus.FAILED),
+            make_request(user_id=A, created_at=NOW, status=RequestStatus.REJECTED),
             make_request(user_id=A, created_at=NOW, status=RequestStatus.DUPLICATE),
         ):
             await store.insert_webhook_request(record)
@@ -252,14 +280,22 @@ class TenantContract:
         assert await store.record_counted_webhook_request(counted(), monthly_limit=None) == 3
         assert await store.month_request_count(A, NOW) == 3
 
-    async def test_quota_finished_requests_count_unless_rate_limited(self, store: Any) -> None:
-        for status in (RequestStatus.SUCCESS, RequestStatus.FAILED, RequestStatus.RATE_LIMITED):
+    async def test_quota_finished_requests_count_unless_refused(self, store: Any) -> None:
+        # a request the executor refused before any order (no keys stored, order too small) ends
+        # rejected, and no longer counts
+        for status in (RequestStatus.SUCCESS, RequestStatus.FAILED, RequestStatus.REJECTED):
             record = counted()
             await store.record_counted_webhook_request(record, monthly_limit=None)
             await store.finish_webhook_request(
                 record.id, status, error_message=None, result=None, http_status=200
             )
         assert await store.record_counted_webhook_request(counted(), monthly_limit=None) == 3
+
+    async def test_a_refusal_is_never_counted(self, store: Any) -> None:
+        for status in (RequestStatus.REJECTED, RequestStatus.DUPLICATE, RequestStatus.RATE_LIMITED):
+            with pytest.raises(ValueError):
+                await store.record_counted_webhook_request(counted(status=status), monthly_limit=None)
+        assert await store.month_request_count(A, NOW) == 0
 
     async def test_quota_month_is_utc(self, store: Any) -> None:
         # 2026-10-31T23:30-02:00 is 2026-11-01T01:30Z: November's first request

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from sparky.signals.auth import LOCAL_USER_ID
-from sparky.store.base import RequestStatus
+from sparky.store.base import MAX_SYMBOL_LENGTH, RequestStatus
 from sparky.store.tenants import CredentialRecord, LocalUser, secret_digest
 from tests.conftest import Sparky
 
@@ -42,3 +42,22 @@ async def test_a_tenant_without_stored_credentials_keeps_the_alerts_spelling(sta
         assert response.json()["error"] == "No credentials stored for oanda"
         [row] = await sparky.services.store.list_webhook_requests(user_id=ALICE)
         assert (row.symbol, row.status) == ("EUR/USD", RequestStatus.REJECTED)
+
+
+async def test_a_venue_spelling_longer_than_the_store_keeps_is_refused_before_any_order(sparky: Sparky,
+                                                                                       monkeypatch) -> None:
+    """An order is never placed for a position whose symbol could not be written down."""
+    long_name = "EURUSD-" + "X" * (MAX_SYMBOL_LENGTH - 6)  # one character more than the store keeps
+
+    async def venue_spelling(symbol: str) -> str:  # a venue whose instrument ids are that long
+        return long_name
+
+    monkeypatch.setattr(sparky.paper, "canonical_symbol", venue_spelling)
+    response = await sparky.alert(action="buy", symbol="EURUSD", price=1.1, quantity=1000, stop_loss_percent=1)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["action"], body["field"]) == ("rejected", "symbol")
+    assert f"longer than the {MAX_SYMBOL_LENGTH} characters Sparky records" in body["message"]
+    assert await sparky.paper.positions() == [] and await sparky.paper.open_orders() == []
+    [row] = await sparky.services.store.list_webhook_requests(user_id=LOCAL_USER_ID)
+    assert (row.status, row.symbol, row.http_status) == (RequestStatus.REJECTED, "EURUSD", 400)

@@ -1,4 +1,4 @@
-"""migrations/0008 on a real PostgreSQL: fees on trades and positions, `record_close` keeping them,
+"""migrations/0011 on a real PostgreSQL: fees on trades and positions, `record_close` keeping them,
 and `record_partial_close` (the trade of the part that closed + what stays open, in one call), called
 the way PostgREST calls them for SupabaseStore: as service_role, one transaction per call."""
 

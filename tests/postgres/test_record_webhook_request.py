@@ -140,7 +140,7 @@ def test_stored_row_keeps_every_column(db: Any, user: uuid.UUID) -> None:
     row = request_row(
         user, idempotency_key="k", signal={"size": {"usd": "100"}}, source_ip="52.89.214.238",
         strategy_id=str(uuid.uuid4()),  # names no strategy: stored as NULL
-        lease_owner="server-a", lease_expires_at="2026-05-15T14:01:00+02:00",  # migrations/0008
+        lease_owner="server-a", lease_expires_at="2026-05-15T14:01:00+02:00",  # migrations/0012
     )  # fmt: skip
     record(db, row, None)
     stored = db.execute(

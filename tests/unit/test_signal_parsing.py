@@ -12,6 +12,7 @@ from sparky.exchanges.base import Side
 from sparky.signals.intake import parse_body
 from sparky.signals.models import Action, OrderType
 from sparky.signals.normalise import build_signal, public_payload
+from sparky.store.base import MAX_SYMBOL_LENGTH
 
 EXCHANGES = {"paper"}
 
@@ -148,3 +149,12 @@ def test_an_exit_with_a_position_left_open_is_refused(action: str, sentiment: st
         build_signal({"action": action, "sentiment": sentiment, "symbol": "X", "exchange": "paper"}, EXCHANGES)
     assert caught.value.field == "sentiment"
     assert "contradicts action" in caught.value.message
+
+
+def test_the_longest_symbol_an_alert_can_carry_fits_the_store() -> None:
+    longest = "A" * 20 + "/" + "B" * 19 + ":" + "C" * 10
+    assert build_signal({"action": "buy", "symbol": longest, "exchange": "paper"}, EXCHANGES).symbol == longest
+    assert len(longest) <= MAX_SYMBOL_LENGTH
+    with pytest.raises(BadRequest) as refused:
+        build_signal({"action": "buy", "symbol": "A" * 20 + "/" + "B" * 20 + ":USDT", "exchange": "paper"}, EXCHANGES)
+    assert refused.value.field == "symbol"

@@ -335,4 +335,4 @@ async def list_users(store: SqliteStore, args: argparse.Namespace) -> None:
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print(f"\n{len(users)} user{'s' if len(users) != 1 else ''}; THIS MONTH counts the webhooks of "
-          f"{now:%B %Y} (UTC) as the quota does (all but those refused for the quota)")
+          f"{now:%B %Y} (UTC) as the quota does (those accepted for execution; refusals do not count)")

@@ -90,14 +90,15 @@ class Dispatcher:
         """Record and start executing `job`. Returns its outcome if it finishes within the sync
         budget, else None (it keeps running; its outcome lands in the row).
 
-        With `count_against` (a monthly quota), recording also checks and counts the quota
-        atomically in the store; QuotaExceeded means nothing was recorded or executed."""
+        With `counted`, recording also counts the request against the plan's monthly quota
+        atomically in the store and hands `counted` the count; with `count_against` (the quota's
+        limit) too, QuotaExceeded means nothing was recorded or executed."""
         if not self._accepting:
             raise ShuttingDown()
         slot = self._serializer.reserve(self._key_of(job))
         record = self.leases.stamp(record)
         try:
-            if count_against is None:
+            if count_against is None and counted is None:
                 await self._store.insert_webhook_request(record)
             else:
                 count = await self._store.record_counted_webhook_request(record, monthly_limit=count_against)

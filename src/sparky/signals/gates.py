@@ -40,9 +40,11 @@ class Rejection:
 class Admission:
     """What the gates decided about one signal, and what recording it needs.
 
-    `rejection` set: refuse it. Otherwise record and dispatch it; with a `limit`, the store counts
-    the request against the plan's monthly quota (atomically, as it records it), then `counted`
-    tells the user when they near or reach the limit, and `over_quota` answers a refused count."""
+    `rejection` set: refuse it. Otherwise record and dispatch it; with `counted`, the store counts
+    the request against the plan's monthly quota as it records it (atomically; refusing it past
+    `limit` when there is one: entries), `counted` then tells the user when they near or reach the
+    plan's limit, and `over_quota` answers a refused count. Exits are counted without a `limit`:
+    never refused, but the warnings see them like any request that counts."""
 
     rejection: Rejection | None = None
     plan: str = ""
@@ -138,8 +140,7 @@ class Gates:
         if rejection is not None:
             return Admission(rejection=rejection)
         if not signal.action.is_entry:
-            # recorded like any request (so it may count), but a used-up quota never refuses an exit
-            return UNGATED
+            return await self._exit_admission(user_id, now)
         plan, limit = await self._plan_and_limit(user_id)
         if limit is None:
             return Admission(plan=plan)
@@ -148,6 +149,17 @@ class Gates:
             counted=lambda count: self._counted(user_id, plan, count, limit, now),
             over_quota=lambda current, full: self._quota_rejection(user_id, plan, current, full, now),
         )
+
+    async def _exit_admission(self, user_id: str, now: datetime) -> Admission:
+        """An exit counts like any executed request, so the 80 % and 100 % warnings see it, but a
+        used-up quota never refuses it, and neither does a plan that cannot be read right now."""
+        try:
+            plan, limit = await self._plan_and_limit(user_id)
+        except ServiceUnavailable:
+            return UNGATED
+        if limit is None:
+            return UNGATED
+        return Admission(plan=plan, counted=lambda count: self._counted(user_id, plan, count, limit, now))
 
     async def _check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
         """Strategy, then risk limits. Raises ServiceUnavailable when they cannot be checked."""
@@ -219,13 +231,14 @@ class Gates:
         return Rejection(429, body, f"Webhook limit exceeded: {current}/{limit} ({plan})")
 
     def _counted(self, user_id: str, plan: str, count: int, limit: int | None, now: datetime) -> None:
-        """After a request was counted: warn once at 80 % and once at 100 % of the month's quota."""
+        """After a request was counted: warn once at 80 % and once at 100 % of the month's quota
+        (once a month each: a count at or past a threshold warns unless it already did)."""
         if not limit:
             return
-        if count == limit:
+        if count >= limit:
             self._notify_once(user_id, now, "webhook_limit_reached", "Webhook limit reached",
                               f"You have used all {limit} webhooks of your {plan} plan this month.")
-        elif count == math.ceil(limit * 0.8):
+        elif count >= math.ceil(limit * 0.8):
             self._notify_once(user_id, now, "webhook_limit_warning", "Webhook limit at 80 %",
                               f"{count} of {limit} webhooks of your {plan} plan used this month.")
 

@@ -10,6 +10,9 @@ so every spelling reaches the same position, the same serialised slot and the sa
   executed, so the alert can be sent again.
 - The adapter cannot be built (no credentials stored, a bad option) or refuses the keys: the
   alert's spelling is kept, and the executor reports that failure as it always has.
+- The venue's spelling is longer than the store records (`MAX_SYMBOL_LENGTH`): 400 naming
+  `symbol`, recorded as rejected, nothing executed; an order must never be placed for a position
+  that cannot be written down. (Alerts are held to shorter symbols by `Signal`.)
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sparky.errors import BadRequest, ServiceUnavailable, SparkyError
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.errors import ExchangeError, UnknownSymbol
 from sparky.signals.models import Signal
-from sparky.store.base import StoreUnavailable
+from sparky.store.base import MAX_SYMBOL_LENGTH, StoreUnavailable
 
 log = structlog.get_logger("sparky.symbols")
 
@@ -47,6 +50,10 @@ async def with_canonical_symbol(accounts: ExchangeAccounts, user_id: str, signal
         log.warning("symbol.unresolved", reason=type(err).__name__, error=err.message)
         raise ServiceUnavailable(f"{signal.exchange} could not be reached to look up {signal.symbol}; "
                                  "nothing was recorded or executed, retry shortly") from err
+    if len(symbol) > MAX_SYMBOL_LENGTH:
+        raise BadRequest(f"Invalid field 'symbol': {signal.exchange} spells {signal.symbol} with {len(symbol)} "
+                         f"characters, longer than the {MAX_SYMBOL_LENGTH} characters Sparky records; "
+                         "nothing was executed", field="symbol")
     return signal if symbol == signal.symbol else signal.model_copy(update={"symbol": symbol})
 
 

@@ -15,6 +15,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+#: The longest symbol Sparky records: every store keeps at least this many characters in
+#: positions, trades and webhook_requests (SQLite text; PostgreSQL text since migration 0014, the
+#: original dashboard schema had varchar(20)). A venue's spelling longer than this is refused before
+#: anything is recorded or sent (signals/symbols.py); alerts are held to less (signals/models.py).
+MAX_SYMBOL_LENGTH = 64
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -53,6 +59,16 @@ class RequestStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self is not RequestStatus.PENDING
+
+    @property
+    def counts_toward_quota(self) -> bool:
+        """Accepted for execution, so counted against the plan's monthly webhooks: every status but
+        the refusals made before anything ran (rejected, duplicate, rate_limited). The stores count
+        the same rows in SQL (sqlite/codec.py COUNT_MONTH_REQUESTS, migrations/0015)."""
+        return self not in _NOT_COUNTED
+
+
+_NOT_COUNTED = frozenset({RequestStatus.REJECTED, RequestStatus.DUPLICATE, RequestStatus.RATE_LIMITED})
 
 
 @dataclass

@@ -179,15 +179,16 @@ class TenantStore(ABC):
 
     @abstractmethod
     async def record_counted_webhook_request(self, record: Any, *, monthly_limit: int | None) -> int:
-        """Insert a webhook_requests row only if the user's count this UTC month (rows not
-        'rate_limited') is below `monthly_limit` (None: unlimited), atomically with the count, so
-        concurrent requests never overshoot. Returns the count including this row. Raises
-        QuotaExceeded (nothing inserted) or DuplicateRequest like insert_webhook_request."""
+        """Insert a webhook_requests row only if the user's count this UTC month (requests accepted
+        for execution: rows whose status `counts_toward_quota`) is below `monthly_limit` (None:
+        unlimited), atomically with the count, so concurrent requests never overshoot. Returns the
+        count including this row. Raises QuotaExceeded (nothing inserted) or DuplicateRequest like
+        insert_webhook_request; ValueError for a row whose status is never counted (a refusal)."""
 
     @abstractmethod
     async def month_request_count(self, user_id: str, now: datetime) -> int:
-        """The user's requests in the UTC month of `now`, counted as the quota counts them (every
-        row but 'rate_limited' ones): what `sparky users list` shows against the plan's limit."""
+        """The user's requests in the UTC month of `now`, counted as the quota counts them (rows
+        whose status `counts_toward_quota`): what `sparky users list` shows against the plan's limit."""
 
     # risk limits
     @abstractmethod

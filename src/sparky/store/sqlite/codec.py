@@ -354,10 +354,12 @@ SELECT_PLAN = (
     "SELECT plan FROM subscriptions WHERE user_id = ? AND status = 'active'"
     " ORDER BY created_at DESC LIMIT 1"
 )
-# `status <> 'rate_limited'` spelled exactly as the partial index webhook_requests_user_counted
+# The requests accepted for execution (RequestStatus.counts_toward_quota), as PostgreSQL counts them
+# (migrations/0010); the status condition is spelled exactly as the partial index
+# webhook_requests_user_accepted has it, so the count reads that index alone.
 COUNT_MONTH_REQUESTS = (
     "SELECT count(*) FROM webhook_requests WHERE user_id = ? AND created_at >= ?"
-    " AND created_at < ? AND status <> 'rate_limited'"
+    " AND created_at < ? AND status NOT IN ('rejected', 'duplicate', 'rate_limited')"
 )
 SELECT_SETTINGS = (
     _select("trade_settings_exchange", _SETTINGS_COLUMNS) + " WHERE user_id = ? AND exchange = ?"

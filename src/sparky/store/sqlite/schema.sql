@@ -111,10 +111,13 @@ CREATE INDEX IF NOT EXISTS webhook_requests_user_created
     ON webhook_requests (user_id, created_at);
 
 -- Quota counts read only this partial index: it covers the query (status included, so no row is
--- read), and the rate_limited rows a user over quota keeps sending are not in it.
-CREATE INDEX IF NOT EXISTS webhook_requests_user_counted
+-- read), and the refusals (rejected, duplicate, rate_limited: never executed, never counted) a user
+-- over quota keeps sending are not in it. It replaces webhook_requests_user_counted, which left out
+-- only rate_limited rows.
+DROP INDEX IF EXISTS webhook_requests_user_counted;
+CREATE INDEX IF NOT EXISTS webhook_requests_user_accepted
     ON webhook_requests (user_id, created_at, status)
-    WHERE status <> 'rate_limited';
+    WHERE status NOT IN ('rejected', 'duplicate', 'rate_limited');
 
 -- Weekly risk limits: trades a user opened (count) and closed (losses) on an exchange since Monday.
 CREATE INDEX IF NOT EXISTS trades_user_exchange_entry_time

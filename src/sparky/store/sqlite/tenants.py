@@ -163,8 +163,8 @@ class SqliteTenants(TenantStore):
             raise TypeError(f"expected a WebhookRequestRecord, not {type(record).__name__}")
         if record.user_id is None:
             raise ValueError("a counted request needs a user_id (use insert_webhook_request)")
-        if RequestStatus(record.status) is RequestStatus.RATE_LIMITED:
-            raise ValueError("a rate_limited row is never counted (use insert_webhook_request)")
+        if not RequestStatus(record.status).counts_toward_quota:
+            raise ValueError(f"a {record.status} row is never counted (use insert_webhook_request)")
         if monthly_limit is not None and monthly_limit < 0:
             raise ValueError(f"monthly_limit must be >= 0 or None: {monthly_limit}")
         start, end = month_bounds(record.created_at)

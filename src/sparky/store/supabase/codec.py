@@ -11,7 +11,6 @@ are converted to aware UTC.
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from dataclasses import MISSING, fields
@@ -33,8 +32,6 @@ from sparky.store.tenants import (
     NotificationRecord,
     StrategyRecord,
     TradeSettings,
-    is_digest,
-    secret_digest,
 )
 
 R = TypeVar("R")
@@ -51,6 +48,12 @@ TIMES = frozenset({
     "lease_expires_at",
 })  # fmt: skip
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
+
+
+def logic_value(value: str) -> str:
+    """A value inside a PostgREST logic tree (`or=(…)`): double-quoted, `\\` and `"` escaped, so
+    commas, dots, colons and parentheses in it are data (PostgREST's pQuotedValue)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def columns(cls: type) -> tuple[str, ...]:
@@ -73,21 +76,6 @@ def is_uuid(value: object) -> bool:
     return True
 
 
-
-
-def logic_value(value: str) -> str:
-    """A value inside a PostgREST logic tree (`or=(…)`): double-quoted, `\\` and `"` escaped, so
-    commas, dots, colons and parentheses in it are data (PostgREST's pQuotedValue)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def secret_matches(stored: str, secret: str) -> bool:
-    """A stored webhook secret (plain, or `sha256:` digest) against a presented one, in constant
-    time. A digest is only ever compared with the digest of the presented secret: presenting the
-    digest itself does not authenticate."""
-    if is_digest(stored):
-        return hmac.compare_digest(stored.encode(), secret_digest(secret).encode())
-    return hmac.compare_digest(stored.encode(), secret.encode())
 
 
 def like_literal(value: str) -> str:

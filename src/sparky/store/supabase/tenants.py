@@ -34,6 +34,8 @@ MINIMAL = ReturnMethod.minimal
 FUNCTION_NOT_FOUND = "PGRST202"
 UNIQUE_VIOLATION = "23505"
 _PLANS = {name.lower(): name for name in DEFAULT_PLAN_LIMITS}
+#: statuses the monthly quota leaves out (RequestStatus.counts_toward_quota)
+NOT_COUNTED = [status.value for status in RequestStatus if not status.counts_toward_quota]
 _DASHBOARD = (
     "on Supabase, users live in auth.users and their plans in subscriptions: manage them in the "
     "SignalStudio dashboard (sparky users … is for the embedded SQLite store)"
@@ -48,6 +50,9 @@ def _plan_name(value: Any) -> str:
 
 
 class SupabaseTenantQueries(SupabaseQueries):
+    #: warned once that the database lacks find_webhook_secret_owners (migrations/0016)
+    _warned_secret_lookup = False
+
     # secrets and credentials
 
     async def webhook_secret_owners(self) -> dict[str, str]:
@@ -76,27 +81,43 @@ class SupabaseTenantQueries(SupabaseQueries):
         return owners
 
     async def find_webhook_secret_owner(self, secret: str) -> str | None:
+        """One POST to `rpc/find_webhook_secret_owners` (migrations/0016), the secret in its body:
+        never in a URL, which request logs keep. A database without that function is asked for
+        the secret's digest only: a plain secret the dashboard stored since the last refresh is
+        then found by the next one (`SECRET_REFRESH_SEC`)."""
         if not secret:
             return None
-        digest = secret_digest(secret)
-        query = (
-            self._select("bot_credentials", "user_id,webhook_secret")
-            .eq("exchange", "webhook")
-            .eq("environment", "production")
-            .or_(f"webhook_secret.eq.{codec.logic_value(secret)},webhook_secret.eq.{codec.logic_value(digest)}")
-            .limit(10)
-        )
-        rows = await self._rows("find webhook secret", query, secrets=(secret, digest))
-        users = {
-            str(row["user_id"])
-            for row in rows
-            if row.get("user_id") and isinstance(row.get("webhook_secret"), str)
-            and codec.secret_matches(row["webhook_secret"], secret)
-        }
+        try:
+            response = await self._db.run(
+                "rpc find_webhook_secret_owners",
+                self._db.client.rpc("find_webhook_secret_owners", {"p_secret": secret}),
+                secrets=(secret,),
+            )
+            users = {str(row["user_id"]) for row in response.data or [] if row.get("user_id")}
+        except SupabaseError as err:
+            if err.code != FUNCTION_NOT_FOUND:
+                raise
+            users = await self._owners_of_digest(secret_digest(secret))
         if len(users) > 1:
             log.warning("store.webhook_secret_shared", users=len(users))
             return None
         return users.pop() if users else None
+
+    async def _owners_of_digest(self, digest: str) -> set[str]:
+        """Users whose stored secret is this digest (`sparky users add` stores digests)."""
+        if not self._warned_secret_lookup:
+            self._warned_secret_lookup = True
+            log.warning("store.secret_lookup_by_digest_only",
+                        hint="run sparky migrate: find_webhook_secret_owners is missing")
+        query = (
+            self._select("bot_credentials", "user_id")
+            .eq("exchange", "webhook")
+            .eq("environment", "production")
+            .eq("webhook_secret", digest)
+            .limit(10)
+        )
+        rows = await self._rows("find webhook secret digest", query)
+        return {str(row["user_id"]) for row in rows if row.get("user_id")}
 
     async def get_credentials(
         self, user_id: str, exchange: str, environment: str = "production"
@@ -161,10 +182,13 @@ class SupabaseTenantQueries(SupabaseQueries):
         return _plan_name(rows[0]["plan"] if rows else None)
 
     async def record_counted_webhook_request(self, record: Any, *, monthly_limit: int | None) -> int:
-        """One RPC (`record_webhook_request`, migrations/0007): under a per-user advisory lock it
-        answers duplicate, or quota exceeded, or inserts and returns the count with this row."""
+        """One RPC (`record_webhook_request`, migrations/0007, counting as 0015 does): under a
+        per-user advisory lock it answers duplicate, or quota exceeded, or inserts and returns the
+        count with this row."""
         if not isinstance(record, WebhookRequestRecord):
             raise TypeError(f"expected a WebhookRequestRecord, not {type(record).__name__}")
+        if not RequestStatus(record.status).counts_toward_quota:
+            raise ValueError(f"a {record.status} row is never counted (use insert_webhook_request)")
         row = codec.webhook_row(record)
         params = {"p_row": row, "p_monthly_limit": monthly_limit}
         try:
@@ -187,14 +211,14 @@ class SupabaseTenantQueries(SupabaseQueries):
         raise SupabaseError(f"rpc record_webhook_request: unexpected reply {str(outcome)[:40]!r}")
 
     async def month_request_count(self, user_id: str, now: datetime) -> int:
-        """The count `record_webhook_request` (migrations/0007) makes, by a HEAD request."""
+        """The count `record_webhook_request` (migrations/0015) makes, by a HEAD request."""
         start, end = month_bounds(now)
         query = (
             self._table("webhook_requests").select("id", count=CountMethod.exact, head=True)
             .eq("user_id", user_id)
             .gte("created_at", codec.encode_time(start))
             .lt("created_at", codec.encode_time(end))
-            .neq("status", RequestStatus.RATE_LIMITED.value)
+            .not_.in_("status", NOT_COUNTED)
         )
         response = await self._db.run("count month webhook_requests", query)
         return int(response.count or 0)

@@ -230,7 +230,7 @@ async def test_schema_indexes(store: SqliteStore, db_path: Path) -> None:
         ("trades", "trades_user_exit_time"),
         ("webhook_requests", "webhook_requests_idempotency"),
         ("webhook_requests", "webhook_requests_pending"),
-        ("webhook_requests", "webhook_requests_user_counted"),
+        ("webhook_requests", "webhook_requests_user_accepted"),
         ("webhook_requests", "webhook_requests_user_created"),
     ]
     # positions' UNIQUE (user_id, exchange, symbol) is an automatic index

@@ -143,7 +143,7 @@ async def test_quota_count_reads_only_the_covering_index(store: SqliteStore, db_
     from sparky.store.sqlite import codec
 
     plan = query_plan(db_path, codec.COUNT_MONTH_REQUESTS, ("u", "2026-05", "2026-06"))
-    assert "COVERING INDEX webhook_requests_user_counted" in plan
+    assert "COVERING INDEX webhook_requests_user_accepted" in plan
 
 
 async def test_weekly_stats_use_the_exchange_indexes(store: SqliteStore, db_path: Path) -> None:

@@ -6,7 +6,7 @@ Two halves:
   PostgREST's documentation stored in tests/fixtures/supabase/; error translation.
 - the shared `StoreContract` and `TenantContract` suites, run against a small in-memory PostgREST
   (`FakePostgrest`, the subset of the URL grammar the store uses, and the SQL functions of
-  migrations/0006-0008 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
+  migrations/0006-0016 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
   tests/postgres/test_record_webhook_request.py).
 """
 
@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ from sparky.store.tenants import (  # noqa: E402
     StrategyRecord,
     TradeSettings,
     WeeklyTradeStats,
+    is_digest,
     secret_digest,
 )
 from tests import store_contract  # noqa: E402
@@ -406,33 +408,47 @@ class TestRequests:
         assert request.headers["prefer"] == "count=exact"
 
     async def test_find_webhook_secret_owner(self, store: SupabaseStore, api: respx.MockRouter) -> None:
-        route = api.get("/bot_credentials").mock(return_value=rows(ROWS["webhook_secrets"][:1]))
-        assert await store.find_webhook_secret_owner("dashboard-plain-secret") == A
-        digest = secret_digest("dashboard-plain-secret")
-        assert query(route.calls.last.request) == [
-            ("select", "user_id,webhook_secret"), ("exchange", "eq.webhook"), ("environment", "eq.production"),
-            ("or", f'(webhook_secret.eq."dashboard-plain-secret",webhook_secret.eq."{digest}")'), ("limit", "10"),
-        ]  # fmt: skip
-
-    async def test_secret_with_reserved_characters_is_quoted_and_encoded(self, store: SupabaseStore,
-                                                                         api: respx.MockRouter) -> None:
-        route = api.get("/bot_credentials").mock(return_value=rows([]))
-        secret = 'a,b.c:d(e)f"g\\h&i=j k'
-        assert await store.find_webhook_secret_owner(secret) is None
-        request = route.calls.last.request
-        assert dict(query(request))["or"] == (
-            f'(webhook_secret.eq."a,b.c:d(e)f\\"g\\\\h&i=j k",webhook_secret.eq."{secret_digest(secret)}")'
+        route = api.post("/rpc/find_webhook_secret_owners").mock(
+            return_value=httpx.Response(200, json=RPC["find_webhook_secret_owners"])
         )
-        raw = request.url.raw_path.decode()
-        assert "&i=j" not in raw and "or=%28webhook_secret.eq.%22a%2Cb.c%3Ad%28e%29f%5C%22g%5C%5Ch%26i%3Dj+k%22" in raw
+        assert await store.find_webhook_secret_owner("dashboard-plain-secret") == A
+        request = route.calls.last.request
+        assert query(request) == [] and body(request) == {"p_secret": "dashboard-plain-secret"}
+        route.mock(return_value=httpx.Response(200, json=[]))
+        assert await store.find_webhook_secret_owner("not-a-secret-of-anyone") is None
+        assert await store.find_webhook_secret_owner("") is None and route.call_count == 2
 
-    async def test_a_stored_digest_presented_as_the_secret_proves_nothing(self, store: SupabaseStore,
-                                                                         api: respx.MockRouter) -> None:
-        api.get("/bot_credentials").mock(return_value=rows(ROWS["webhook_secrets"][1:]))
-        stored = ROWS["webhook_secrets"][1]["webhook_secret"]
-        assert await store.find_webhook_secret_owner(stored) is None
+    async def test_a_secret_two_users_hold_proves_no_one(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        api.post("/rpc/find_webhook_secret_owners").mock(
+            return_value=httpx.Response(200, json=[{"user_id": A}, {"user_id": B}])
+        )
+        assert await store.find_webhook_secret_owner("shared") is None
+
+    @pytest.mark.parametrize("secret", ["dashboard-plain-secret", 'a,b.c:d(e)f"g\\h&i=j k', "é-ü-secret"])
+    async def test_a_secret_never_travels_in_a_url(self, store: SupabaseStore, api: respx.MockRouter,
+                                                   secret: str) -> None:
+        """Request logs (Supabase's among them) keep URLs: the plain secret goes in a POST body."""
+        rpc = api.post("/rpc/find_webhook_secret_owners").mock(return_value=httpx.Response(200, json=[]))
+        api.get("/bot_credentials").mock(return_value=rows([]))
+        assert await store.find_webhook_secret_owner(secret) is None
+        rpc.mock(return_value=error("function_not_found"))  # a database without migrations/0016
+        assert await store.find_webhook_secret_owner(secret) is None
+        for call in api.calls:
+            url = str(call.request.url)
+            for spelling in (secret, quote(secret), quote_plus(secret), quote(secret, safe="")):
+                assert spelling not in url and spelling not in unquote_plus(url), url
+        assert api.calls.call_count == 3
+        assert body(rpc.calls.last.request) == {"p_secret": secret}
+
+    async def test_without_the_function_only_digests_are_looked_up(self, store: SupabaseStore,
+                                                                  api: respx.MockRouter) -> None:
+        api.post("/rpc/find_webhook_secret_owners").mock(return_value=error("function_not_found"))
+        route = api.get("/bot_credentials").mock(return_value=rows([{"user_id": B}]))
         assert await store.find_webhook_secret_owner("user-added-secret") == B
-        assert await store.find_webhook_secret_owner("") is None
+        assert query(route.calls.last.request) == [
+            ("select", "user_id"), ("exchange", "eq.webhook"), ("environment", "eq.production"),
+            ("webhook_secret", f"eq.{secret_digest('user-added-secret')}"), ("limit", "10"),
+        ]  # fmt: skip
 
     async def test_get_credentials(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.get("/bot_credentials").mock(return_value=rows([ROWS["credentials"]]))
@@ -509,6 +525,17 @@ class TestRequests:
         api.get("/webhook_requests").mock(return_value=rows([{"id": REQUEST_ID}]))
         with pytest.raises(DuplicateRequest):
             await store.record_counted_webhook_request(make_request(user_id=A, idempotency_key="a"), monthly_limit=5)
+
+    async def test_month_request_count_leaves_out_the_refusals(self, store: SupabaseStore,
+                                                              api: respx.MockRouter) -> None:
+        route = api.head("/webhook_requests").mock(return_value=httpx.Response(200, headers={"Content-Range": "*/3"}))
+        assert await store.month_request_count(A, datetime(2026, 5, 31, 23, tzinfo=timezone(timedelta(hours=-4)))) == 3
+        assert query(route.calls.last.request) == [
+            ("select", "id"), ("user_id", f"eq.{A}"), ("created_at", "gte.2026-06-01T00:00:00.000000+00:00"),
+            ("created_at", "lt.2026-07-01T00:00:00.000000+00:00"),
+            ("status", "not.in.(rejected,duplicate,rate_limited)"),
+        ]  # fmt: skip
+        assert route.calls.last.request.headers["prefer"] == "count=exact"
 
     async def test_trade_settings(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         get = api.get("/trade_settings_exchange").mock(return_value=rows([ROWS["trade_settings"]]))
@@ -656,10 +683,13 @@ class TestErrors:
         assert "23502" in text and "aster-secret" not in text and "aster-key" not in text and KEY not in text
         assert caught.value.__cause__ is None
 
-        api.get("/bot_credentials").mock(return_value=error("logic_tree_parse_error"))
+        secret = "dashboard-plain-secret"
+        api.post("/rpc/find_webhook_secret_owners").mock(return_value=httpx.Response(400, json={
+            "code": "22P02", "message": f'invalid input syntax for type uuid: "{secret}"', "details": None,
+            "hint": None}))  # fmt: skip
         with pytest.raises(StoreUnavailable) as caught:
-            await store.find_webhook_secret_owner("dashboard-plain-secret")
-        assert "PGRST100" in str(caught.value) and "dashboard-plain-secret" not in str(caught.value)
+            await store.find_webhook_secret_owner(secret)
+        assert "22P02" in str(caught.value) and secret not in str(caught.value)
 
         api.get("/positions").mock(return_value=error("invalid_jwt"))
         with pytest.raises(StoreUnavailable, match="PGRST301") as caught:
@@ -738,6 +768,11 @@ def _split(text: str) -> list[str]:
     return [*parts, current]
 
 
+def counts(status: str) -> bool:
+    """Counted against the monthly quota, as migrations/0015 counts (every status but the refusals)."""
+    return status not in ("rejected", "duplicate", "rate_limited")
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         return re.sub(r"\\(.)", r"\1", value[1:-1])
@@ -806,7 +841,7 @@ class FakePostgrest:
         elif op == "ilike":
             result = bool(_like(operand).fullmatch(str(value)))
         elif op == "in":
-            result = str(value) in {_unquote(item) for item in _split(operand[1:-1])}
+            result = value in {self._load(column, _unquote(v)) for v in _split(operand[1:-1])}
         else:
             other = self._load(column, operand)
             result = {"eq": value == other, "neq": value != other, "gt": value > other,
@@ -924,7 +959,7 @@ class FakePostgrest:
             return httpx.Response(status)
         return httpx.Response(status, json=[self._project(r, select) for r in rows_])
 
-    # migrations/0006-0008, re-enacted
+    # migrations/0006-0016, re-enacted
 
     def _rpc(self, name: str, args: dict[str, Any]) -> httpx.Response:
         if name == "record_close":
@@ -959,6 +994,8 @@ class FakePostgrest:
         if name == "sparky_publish_plan_limits":
             self.plan_limits = dict(args["p_limits"])  # migrations/0009: the table is replaced
             return httpx.Response(204)
+        if name == "find_webhook_secret_owners":
+            return httpx.Response(200, json=self._find_webhook_secret_owners(args["p_secret"]))
         if name == "get_user_subscription_plan_safe":
             active = [s for s in self.tables["subscriptions"]
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
@@ -976,14 +1013,23 @@ class FakePostgrest:
         following = (month + timedelta(days=32)).replace(day=1)
         used = sum(
             1 for r in requests
-            if r.get("user_id") == user and month <= r["created_at"] < following and r["status"] != "rate_limited"
+            if r.get("user_id") == user and month <= r["created_at"] < following and counts(r["status"])
         )  # fmt: skip
         if limit is not None and used >= limit:
             return {"outcome": "quota_exceeded", "current_count": used, "monthly_limit": limit}
         if not any(s["id"] == row.get("strategy_id") for s in self.tables["strategies"]):
             row = {**row, "strategy_id": None}
         self._insert("webhook_requests", row)
-        return {"outcome": "recorded", "current_count": used + (row["status"] != "rate_limited"), "monthly_limit": limit}
+        return {"outcome": "recorded", "current_count": used + counts(row["status"]), "monthly_limit": limit}
+
+    def _find_webhook_secret_owners(self, secret: str) -> list[dict[str, Any]]:
+        digest = secret_digest(secret)
+        owners = {
+            c["user_id"] for c in self.tables["bot_credentials"]
+            if (c.get("exchange"), c.get("environment")) == ("webhook", "production") and c.get("user_id")
+            and secret and c.get("webhook_secret") == (digest if is_digest(c.get("webhook_secret") or "") else secret)
+        }  # fmt: skip
+        return [{"user_id": user_id} for user_id in sorted(owners)]
 
 
 class TestSupabaseContracts(StoreContract, TenantContract):
