@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sparky.store.base import DuplicateRequest, RequestStatus, WebhookRequestRecord, utcnow
-from sparky.store.sqlite import codec
+from sparky.store.sqlite import codec, tenant_sql
 from sparky.store.tenants import (
     CredentialRecord,
     LocalUser,
@@ -40,9 +40,7 @@ T = TypeVar("T")
 
 _STRATEGY_STATUSES = frozenset({"active", "inactive", "testing"})
 _ASSET_CLASSES = frozenset({"forex", "crypto", "options", "futures", "stocks"})
-_NOTIFICATION_TYPES = frozenset(
-    {"info", "success", "warning", "error", "trade", "position", "limit", "system"}
-)
+_NOTIFICATION_TYPES = frozenset({"info", "success", "warning", "error", "trade", "position", "limit", "system"})
 
 
 def _stored_digest(stored: str) -> str:
@@ -81,7 +79,7 @@ class SqliteTenants(TenantStore):
 
         def read(conn: sqlite3.Connection) -> dict[str, str]:
             users: dict[str, set[str]] = {}
-            for stored, user_id in conn.execute(codec.SELECT_SECRET_OWNERS):
+            for stored, user_id in conn.execute(tenant_sql.SELECT_SECRET_OWNERS):
                 users.setdefault(_stored_digest(stored), set()).add(user_id)
             return {digest: owners.pop() for digest, owners in users.items() if len(owners) == 1}
 
@@ -98,7 +96,7 @@ class SqliteTenants(TenantStore):
         def find(conn: sqlite3.Connection) -> str | None:
             owners = {
                 user_id
-                for stored, user_id in conn.execute(codec.FIND_SECRET_OWNER, (digest, secret))
+                for stored, user_id in conn.execute(tenant_sql.FIND_SECRET_OWNER, (digest, secret))
                 if hmac.compare_digest(stored.encode(), digest.encode())
                 or not is_digest(stored)
             }
@@ -111,13 +109,13 @@ class SqliteTenants(TenantStore):
     ) -> CredentialRecord | None:
         def get(conn: sqlite3.Connection) -> CredentialRecord | None:
             args = (user_id, exchange, environment)
-            row = conn.execute(codec.SELECT_CREDENTIALS, args).fetchone()
+            row = conn.execute(tenant_sql.SELECT_CREDENTIALS, args).fetchone()
             return None if row is None else codec.tenant_from_row(CredentialRecord, row)
 
         return await self._call(get, write=False)
 
     async def user_exists(self, user_id: str) -> bool:
-        found = lambda c: c.execute(codec.USER_EXISTS, {"user_id": user_id}).fetchone()  # noqa: E731
+        found = lambda c: c.execute(tenant_sql.USER_EXISTS, {"user_id": user_id}).fetchone()  # noqa: E731
         return await self._call(found, write=False) is not None
 
     async def upsert_credentials(self, record: CredentialRecord) -> None:
@@ -137,7 +135,7 @@ class SqliteTenants(TenantStore):
 
         def upsert(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(codec.UPSERT_CREDENTIALS, row)
+                conn.execute(tenant_sql.UPSERT_CREDENTIALS, row)
             except sqlite3.IntegrityError as err:  # the id is another row's
                 raise ValueError(f"credentials id {row['id']!r} is taken") from err
 
@@ -147,7 +145,7 @@ class SqliteTenants(TenantStore):
 
     async def subscription_plan(self, user_id: str) -> str:
         def get(conn: sqlite3.Connection) -> str:
-            row = conn.execute(codec.SELECT_PLAN, (user_id,)).fetchone()
+            row = conn.execute(tenant_sql.SELECT_PLAN, (user_id,)).fetchone()
             return row[0] if row is not None and row[0] else "Free"
 
         return await self._call(get, write=False)
@@ -172,7 +170,7 @@ class SqliteTenants(TenantStore):
         row = codec.to_row(record)
 
         def count_and_insert(conn: sqlite3.Connection) -> int:
-            (count,) = conn.execute(codec.COUNT_MONTH_REQUESTS, args).fetchone()
+            (count,) = conn.execute(tenant_sql.COUNT_MONTH_REQUESTS, args).fetchone()
             if monthly_limit is not None and count >= monthly_limit:
                 existing = codec.existing_request(conn, row)
                 if existing is not None:
@@ -186,14 +184,14 @@ class SqliteTenants(TenantStore):
     async def month_request_count(self, user_id: str, now: datetime) -> int:
         start, end = month_bounds(now)
         args = (user_id, codec.encode_time(start), codec.encode_time(end))
-        return await self._call(lambda c: int(c.execute(codec.COUNT_MONTH_REQUESTS, args).fetchone()[0]),
+        return await self._call(lambda c: int(c.execute(tenant_sql.COUNT_MONTH_REQUESTS, args).fetchone()[0]),
                                 write=False)
 
     # risk limits
 
     async def get_trade_settings(self, user_id: str, exchange: str) -> TradeSettings | None:
         def get(conn: sqlite3.Connection) -> TradeSettings | None:
-            row = conn.execute(codec.SELECT_SETTINGS, (user_id, exchange)).fetchone()
+            row = conn.execute(tenant_sql.SELECT_SETTINGS, (user_id, exchange)).fetchone()
             return None if row is None else codec.tenant_from_row(TradeSettings, row)
 
         return await self._call(get, write=False)
@@ -207,7 +205,7 @@ class SqliteTenants(TenantStore):
 
         def upsert(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(codec.UPSERT_SETTINGS, row)
+                conn.execute(tenant_sql.UPSERT_SETTINGS, row)
             except sqlite3.IntegrityError as err:  # the id is another row's
                 raise ValueError(f"trade settings id {row['id']!r} is taken") from err
 
@@ -219,8 +217,8 @@ class SqliteTenants(TenantStore):
         args = (user_id, exchange, codec.encode_time(since))
 
         def stats(conn: sqlite3.Connection) -> WeeklyTradeStats:
-            (trades,) = conn.execute(codec.COUNT_TRADES_SINCE, args + args).fetchone()
-            losses = (codec.decode_decimal(v) for (v,) in conn.execute(codec.LOSSES_SINCE, args))
+            (trades,) = conn.execute(tenant_sql.COUNT_TRADES_SINCE, args + args).fetchone()
+            losses = (codec.decode_decimal(v) for (v,) in conn.execute(tenant_sql.LOSSES_SINCE, args))
             loss = sum((-pnl for pnl in losses if pnl is not None and pnl < 0), Decimal(0))
             return WeeklyTradeStats(trades=int(trades), loss_usd=loss)
 
@@ -241,7 +239,7 @@ class SqliteTenants(TenantStore):
         if name is None and strategy_id is None:
             raise ValueError("find_strategy needs a name or a strategy_id")
         where, args = codec.where({"user_id": user_id, "id": strategy_id})
-        sql = f"{codec.SELECT_STRATEGY}{where} ORDER BY created_at DESC, rowid DESC"
+        sql = f"{tenant_sql.SELECT_STRATEGY}{where} ORDER BY created_at DESC, rowid DESC"
 
         def find(conn: sqlite3.Connection) -> StrategyRecord | None:
             found = [codec.tenant_from_row(StrategyRecord, r) for r in conn.execute(sql, args)]
@@ -266,18 +264,18 @@ class SqliteTenants(TenantStore):
 
         def upsert(conn: sqlite3.Connection) -> StrategyRecord:
             if strategy.id is None:
-                same = conn.execute(codec.SAME_NAME_STRATEGY, row).fetchone()
+                same = conn.execute(tenant_sql.SAME_NAME_STRATEGY, row).fetchone()
                 if same is not None:
                     row["id"] = same[0]
             owner = conn.execute("SELECT user_id FROM strategies WHERE id = ?", (row["id"],))
             found = owner.fetchone()
             if found is None:
-                conn.execute(codec.INSERT_STRATEGY, row)
+                conn.execute(tenant_sql.INSERT_STRATEGY, row)
             elif found[0] != row["user_id"]:
                 raise ValueError(f"strategy id {row['id']!r} is taken")
             else:
-                conn.execute(codec.UPDATE_STRATEGY, row)
-            stored = conn.execute(f"{codec.SELECT_STRATEGY} WHERE id = ?", (row["id"],)).fetchone()
+                conn.execute(tenant_sql.UPDATE_STRATEGY, row)
+            stored = conn.execute(f"{tenant_sql.SELECT_STRATEGY} WHERE id = ?", (row["id"],)).fetchone()
             return codec.tenant_from_row(StrategyRecord, stored)
 
         return await self._call(upsert, write=True)
@@ -286,19 +284,19 @@ class SqliteTenants(TenantStore):
 
     async def notification_preferences(self, user_id: str) -> dict[str, bool]:
         def get(conn: sqlite3.Connection) -> dict[str, bool]:
-            row = conn.execute(codec.SELECT_PREFERENCES, (user_id,)).fetchone()
+            row = conn.execute(tenant_sql.SELECT_PREFERENCES, (user_id,)).fetchone()
             if row is None:
                 return {}
             return {
                 name: default if row[name] is None else bool(row[name])
-                for name, default in codec.PREFERENCE_DEFAULTS.items()
+                for name, default in tenant_sql.PREFERENCE_DEFAULTS.items()
             }
 
         return await self._call(get, write=False)
 
     async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
         _require(user_id=user_id)
-        unknown = set(preferences) - set(codec.PREFERENCE_DEFAULTS)
+        unknown = set(preferences) - set(tenant_sql.PREFERENCE_DEFAULTS)
         if unknown:
             raise ValueError(f"unknown notification preferences: {sorted(unknown)}")
         names = list(preferences)
@@ -325,7 +323,7 @@ class SqliteTenants(TenantStore):
                 created_at=notification.created_at or utcnow(),
             )
         )
-        await self._call(lambda c: c.execute(codec.INSERT_NOTIFICATION, row), write=True)
+        await self._call(lambda c: c.execute(tenant_sql.INSERT_NOTIFICATION, row), write=True)
 
     async def list_notifications(
         self, user_id: str, *, limit: int = 50
@@ -335,7 +333,7 @@ class SqliteTenants(TenantStore):
         return await self._call(
             lambda c: [
                 codec.tenant_from_row(NotificationRecord, r)
-                for r in c.execute(codec.LIST_NOTIFICATIONS, (user_id, limit))
+                for r in c.execute(tenant_sql.LIST_NOTIFICATIONS, (user_id, limit))
             ],
             write=False,
         )
@@ -363,7 +361,7 @@ class SqliteTenants(TenantStore):
                 )
             except sqlite3.IntegrityError as err:
                 raise ValueError(f"user {user.id!r} exists") from err
-            conn.execute(codec.UPSERT_SUBSCRIPTION, subscription)
+            conn.execute(tenant_sql.UPSERT_SUBSCRIPTION, subscription)
 
         await self._call(add, write=True)
 
@@ -378,10 +376,10 @@ class SqliteTenants(TenantStore):
         }
 
         def set_(conn: sqlite3.Connection) -> None:
-            known = conn.execute(codec.USER_EXISTS, params).fetchone()
+            known = conn.execute(tenant_sql.USER_EXISTS, params).fetchone()
             if known is None:
                 raise KeyError(user_id)
-            conn.execute(codec.UPSERT_SUBSCRIPTION, params)
+            conn.execute(tenant_sql.UPSERT_SUBSCRIPTION, params)
 
         await self._call(set_, write=True)
 
@@ -396,7 +394,7 @@ class SqliteTenants(TenantStore):
                     plan=r["plan"] if r["status"] == "active" and r["plan"] else "Free",
                     created_at=codec.decode_time(r["created_at"]),
                 )
-                for r in conn.execute(codec.LIST_LOCAL_USERS)
+                for r in conn.execute(tenant_sql.LIST_LOCAL_USERS)
             ]
 
         return await self._call(list_, write=False)

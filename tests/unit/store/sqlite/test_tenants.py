@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sparky.store.base import RequestStatus, Store
+from sparky.store.sqlite import tenant_sql
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import (
     CredentialRecord,
@@ -133,25 +134,21 @@ def query_plan(path: Path, sql: str, args: tuple[object, ...]) -> str:
 
 
 async def test_secret_lookup_is_an_index_search(store: SqliteStore, db_path: Path) -> None:
-    from sparky.store.sqlite import codec
-
-    plan = query_plan(db_path, codec.FIND_SECRET_OWNER, ("a", "b"))
+    plan = query_plan(db_path, tenant_sql.FIND_SECRET_OWNER, ("a", "b"))
     assert "bot_credentials_webhook_secret" in plan and "SCAN" not in plan
 
 
 async def test_quota_count_reads_only_the_covering_index(store: SqliteStore, db_path: Path) -> None:
-    from sparky.store.sqlite import codec
 
-    plan = query_plan(db_path, codec.COUNT_MONTH_REQUESTS, ("u", "2026-05", "2026-06"))
+    plan = query_plan(db_path, tenant_sql.COUNT_MONTH_REQUESTS, ("u", "2026-05", "2026-06"))
     assert "COVERING INDEX webhook_requests_user_accepted" in plan
 
 
 async def test_weekly_stats_use_the_exchange_indexes(store: SqliteStore, db_path: Path) -> None:
-    from sparky.store.sqlite import codec
 
     args = ("u", "aster", "2026-05-11")
-    assert "trades_user_exchange_entry_time" in query_plan(db_path, codec.COUNT_TRADES_SINCE, args + args)
-    assert "trades_user_exchange_exit_time" in query_plan(db_path, codec.LOSSES_SINCE, args)
+    assert "trades_user_exchange_entry_time" in query_plan(db_path, tenant_sql.COUNT_TRADES_SINCE, args + args)
+    assert "trades_user_exchange_exit_time" in query_plan(db_path, tenant_sql.LOSSES_SINCE, args)
 
 
 # semantics only SQLite can show
