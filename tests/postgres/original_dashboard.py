@@ -89,9 +89,29 @@ class DashboardUsers:
     carol: uuid.UUID
 
 
+#: the API roles every Supabase project has before any dashboard schema runs (cluster-wide in
+#: PostgreSQL: created here when absent, so this works on a fresh test server in any test order)
+SUPABASE_ROLES = """
+do $$
+begin
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'anon') then
+        create role anon nologin noinherit;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'authenticated') then
+        create role authenticated nologin noinherit;
+    end if;
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = 'service_role') then
+        create role service_role nologin noinherit bypassrls;
+    end if;
+end
+$$;
+"""
+
+
 def create_original_dashboard(conn: Any) -> DashboardUsers:
     """Build the original dashboard's schema in `conn`'s (empty) database and fill it for two users:
     Alice's and Bob's trades of today and open positions, and Alice's running AI strategy."""
+    conn.execute(SUPABASE_ROLES)
     conn.execute(SUPABASE_AUTH)
     conn.execute(DASHBOARD_TABLES)
     conn.execute(ORIGINAL_VIEWS_AND_FUNCTIONS)
