@@ -131,3 +131,17 @@ async def test_a_trade_list_that_cannot_be_read_leaves_the_fee_unknown_and_the_t
     [trade] = await trader.store.list_trades()
     assert (trade.fees_usd, trade.pnl_usd) == (None, D("2.97000000"))  # gross: no fee is guessed
     assert len(trade_list_queries(fake)) == 1  # the close's fee was asked for once, like the entry's
+
+
+async def test_a_close_that_filled_in_part_records_that_parts_fees(fake: FakeAster, trader: Any) -> None:
+    fake.commission_rate = D("0.0004")
+    assert (await trader(1, "buy", "27000"))["action"] == "opened"
+    fake.market_status, fake.partial_fill, fake.fill_price = "PARTIALLY_FILLED", D("0.004"), D("27270.0")
+    body = await trader(2, "close")
+    assert body["success"] is False, body  # the rest is still open
+    [trade] = await trader.store.list_trades()
+    # 0.004 of 0.011 closed: its share of the entry's 0.1188 (0.0432) and the close's 0.004 × 27270 × 0.04 %
+    assert (trade.quantity, trade.fees_usd) == (D("0.004"), D("0.086832"))
+    assert trade.pnl_usd == D("1.08000000") - D("0.086832")
+    stored = await trader.store.get_position(LOCAL_USER_ID, "aster", "BTCUSDT")
+    assert (stored.quantity, stored.fees_usd) == (D("0.007"), D("0.0756"))  # the rest keeps the rest
