@@ -37,10 +37,11 @@ async def test_webhooks_open_long_reverse_to_short_and_close_on_aster(start, tmp
                 (Side.SELL, OrderKind.TAKE_PROFIT, D("0.010"), D("28080.0"), True),
             ]
             # the position and the resting orders read together, the entry, one batch for both exits
-            # (+ time and exchangeInfo, once)
+            # and beside it the entry's fee from the trade list (+ time and exchangeInfo, once)
             calls = [c for c in venue.calls() if "time" not in c and "exchangeInfo" not in c]
             assert sorted(calls[:2]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
-            assert calls[2:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+            assert calls[2] == "POST /fapi/v1/order"
+            assert sorted(calls[3:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
 
             reversed_ = await alert("sell", "27100")
             assert reversed_["action"] == "reversed"
@@ -111,9 +112,9 @@ async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the
             assert reopened["action"] == "opened" and "warning" not in reopened
             calls = [c for c in venue.calls() if "time" not in c]
             assert sorted(calls[:2]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
-            # the old exits go before the new entry; then the entry and its own exits
-            assert calls[2:] == ["DELETE /fapi/v1/order", "DELETE /fapi/v1/order", "POST /fapi/v1/order",
-                                 "POST /fapi/v1/batchOrders"]
+            # the old exits go before the new entry; then the entry and its own exits (and its fee)
+            assert calls[2:5] == ["DELETE /fapi/v1/order", "DELETE /fapi/v1/order", "POST /fapi/v1/order"]
+            assert sorted(calls[5:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
             cancelled = sorted(dict(parse_qsl(r.url.query.decode()))["orderId"]
                                for r in venue.requests_to("DELETE", "/fapi/v1/order"))
             assert cancelled == sorted(old_exits)
@@ -122,3 +123,34 @@ async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the
                 [reopened["position"]["stopLossOrderId"], reopened["position"]["takeProfitOrderId"]])
             assert [(o["side"], o["type"], o["stopPrice"]) for o in resting] == [
                 ("SELL", "STOP_MARKET", "26558.0"), ("SELL", "TAKE_PROFIT_MARKET", "28184.0")]
+
+
+async def test_trades_on_aster_record_the_commission_aster_charged_and_a_net_pnl(start, tmp_path) -> None:
+    """Aster's order replies carry no commission: it comes from the trade list, one signed
+    `userTrades` request per filled order, and the trade row and the answer are net of it."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
+    venue = FakeAster()
+    venue.commission_rate = D("0.0005")  # 0.05 % a fill, in USDT
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=venue.handle)
+        async with start(config_path=config) as sparky:
+            async def alert(action: str, price: str) -> dict:
+                venue.price = venue.fill_price = D(price)
+                response = await sparky.client.post("/webhook", json={
+                    "secret": WEBHOOK_SECRET, "exchange": "aster", "symbol": "BTCUSDT", "action": action,
+                    "price": price, "position_size_usd": 270, "stop_loss_percent": 2, "take_profit_percent": 4})
+                assert response.status_code == 200, response.text
+                return response.json()
+
+            assert (await alert("buy", "27000"))["action"] == "opened"
+            closed = await alert("close", "28000")
+            # gross (28000 − 27000) × 0.010 = 10; fees 0.135 in (0.010 × 27000 × 0.05 %) and 0.14 out
+            assert closed["action"] == "closed" and closed["pnl"]["usd"] == 9.73
+            [trade] = await sparky.services.store.list_trades()
+            assert (trade.fees_usd, trade.pnl_usd) == (D("0.275"), D("9.72500000"))
+            entry, close = (o for o in venue.orders if o["type"] == "MARKET")
+            queries = [dict(parse_qsl(r.url.query.decode())) for r in venue.requests_to("GET", "/fapi/v1/userTrades")]
+            assert [(q["symbol"], q["orderId"]) for q in queries] == [
+                ("BTCUSDT", str(entry["orderId"])), ("BTCUSDT", str(close["orderId"]))]
+            assert all("signature" in q and "timestamp" in q for q in queries)

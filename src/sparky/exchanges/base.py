@@ -222,6 +222,12 @@ class Exchange(ABC):
         """US dollars one unit of `symbol`'s quantity is worth when it trades at `price`."""
         return price
 
+    async def order_fee(self, order: Order) -> Decimal | None:
+        """What the venue charged for a filled order. Most venues put it on the order (`order.fee`);
+        one that reports it apart (Aster's trade list) reads it here, once the fill is confirmed.
+        None when unknown, never an error: a fee that cannot be read never fails the order."""
+        return order.fee
+
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""
         return None

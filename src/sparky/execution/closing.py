@@ -17,6 +17,7 @@ import structlog
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.exits import survivors_warning
+from sparky.execution.fees import alongside, with_fee
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
 from sparky.execution.protection import Protector
@@ -91,12 +92,12 @@ class PositionCloser:
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
-        try:
-            await self._confirm_flat(exchange, live)
+        try:  # the fill's fee (a venue that reports it apart) is read while the position is re-read
+            _, order = await alongside(self._confirm_flat(exchange, live), exchange, order)
         except (ExchangeError, CloseNotConfirmed) as err:
             partly = 0 < order.filled_quantity < position.quantity
             if partly and not (resume and await self._recorded(exchange, user_id, live.symbol, order.id)):
-                await self._record_part(exchange, position, order, exit_reason)  # what closed is a trade
+                await self._record_part(exchange, position, await with_fee(exchange, order), exit_reason)
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
         return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None,
@@ -131,7 +132,8 @@ class PositionCloser:
             log.warning("close.sent_but_unrecorded", client_order_id=client_order_id, order_id=order.id)
             return None
         log.info("close.finished_after_restart", client_order_id=client_order_id, order_id=order.id)
-        return await self._record(exchange, stored, order, exit_reason, stored.quantity, stored=True)
+        return await self._record(exchange, stored, await with_fee(exchange, order), exit_reason, stored.quantity,
+                                  stored=True)
 
     async def _recorded(self, exchange: Exchange, user_id: str, symbol: str, order_id: str) -> TradeRecord | None:
         """The trade an order's fill was already recorded as (a request resumed after a crash)."""

@@ -22,6 +22,7 @@ from sparky.exchanges.errors import ExchangeError, OutcomeUnknown
 from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionCloser
 from sparky.execution.emergency import EmergencyExit, flattened
 from sparky.execution.exits import resting_orders, stale_exits, survivors_warning, sweep
+from sparky.execution.fees import alongside
 from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
 from sparky.execution.orders import cancel_quietly, client_order_id, send_order
 from sparky.execution.outcome import Outcome, add_warning, order_view, pnl_view, position_view
@@ -341,9 +342,9 @@ class TradeExecutor:
                 stop, target = attached.stop_loss, attached.take_profit
             else:
                 stop, target = exit_prices(side, fill, sl_pct, tp_pct, tick)
-            protection = await self._protector.protect_entry(
+            protection, order = await alongside(self._protector.protect_entry(
                 exchange, order, symbol=signal.symbol, quantity=filled, stop_loss=stop, take_profit=target,
-                attached=attached, client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume)
+                attached=attached, client_ids=(job.cid("sl"), job.cid("tp")), resume=job.resume), exchange, order)
         except ProtectionFailed as err:
             return await self._emergency.flatten(exchange, job, f"Stop-loss could not be placed ({err.reason})",
                                                  entry=order, reversal=reversal)

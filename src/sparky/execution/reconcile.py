@@ -22,6 +22,7 @@ import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
+from sparky.execution.fees import with_fee
 from sparky.execution.orders import cancel_quietly
 from sparky.execution.resting import RestingEntries, open_exits
 from sparky.execution.sizing import value_usd
@@ -89,6 +90,7 @@ class Reconciler:
                 continue
             order = await exchange.get_order(stored.symbol, order_id=order_id_field)
             if order is not None and order.status is OrderStatus.FILLED:
+                order = await with_fee(exchange, order)
                 reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
                 break
         if exit_price is None:
@@ -143,7 +145,7 @@ class Reconciler:
                                ("TAKE_PROFIT", stored.take_profit_order_id)):
             order = await exchange.get_order(stored.symbol, order_id=order_id) if order_id else None
             if order is not None and order.filled_quantity > 0:
-                return order, kind
+                return await with_fee(exchange, order), kind
         return None, "PARTIAL_CLOSE"
 
     async def _record_growth(self, exchange: Exchange, stored: PositionRecord, live: Position) -> PositionRecord:

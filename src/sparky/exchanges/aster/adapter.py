@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
+from sparky.exchanges.aster.fills import fill_fee
 from sparky.exchanges.aster.rules import SymbolSpec, parse_exchange_info, prepare
 from sparky.exchanges.aster.wire import (
     INVALID_TIMESTAMP,
@@ -32,6 +33,7 @@ from sparky.exchanges.aster.wire import (
     batch_item,
     dec,
     error_code,
+    parse_balance,
     parse_order,
     parse_positions,
     read,
@@ -377,16 +379,11 @@ class AsterExchange(Exchange):
 
     async def balance(self) -> Balance:
         body = await self._call("GET", "/fapi/v2/balance", signed=True, what="balance")
+        return read(lambda: parse_balance(body, self._margin_asset), what="balance")
 
-        def parse() -> Balance:
-            row = next((r for r in body if r.get("asset") == self._margin_asset), None)
-            if row is None:
-                return Balance(self._margin_asset, Decimal(0), Decimal(0))
-            extra = {"unrealized_pnl": dec(row.get("crossUnPnl", 0)),
-                     "cross_wallet_balance": dec(row.get("crossWalletBalance", 0))}
-            return Balance(self._margin_asset, dec(row["balance"]), dec(row["availableBalance"]), extra)
-
-        return read(parse, what="balance")
+    async def order_fee(self, order: Order) -> Decimal | None:
+        """Aster's order replies carry no commission: it is read from the trade list (`fills.py`)."""
+        return await fill_fee(self._call, self._spec, order, default_asset=self._margin_asset)
 
     async def ping(self) -> bool:
         try:

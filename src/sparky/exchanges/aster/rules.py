@@ -33,6 +33,8 @@ class SymbolSpec:
     max_price: Decimal = ZERO
     max_quantity: Decimal = ZERO
     market_max_quantity: Decimal = ZERO
+    #: the asset the symbol's P&L and fees are paid in (exchangeInfo `marginAsset`; "" if not given)
+    margin_asset: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def _spec(entry: dict[str, Any]) -> SymbolSpec:
         max_price=_dec(price.get("maxPrice", 0)),
         max_quantity=_dec(lot.get("maxQty", 0)),
         market_max_quantity=_dec(market_lot.get("maxQty", 0)),
+        margin_asset=str(entry.get("marginAsset") or ""),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from sparky.exchanges.base import Order, OrderKind, OrderStatus, Position, Side
+from sparky.exchanges.base import Balance, Order, OrderKind, OrderStatus, Position, Side
 from sparky.exchanges.errors import (
     AuthenticationError,
     ExchangeError,
@@ -203,6 +203,16 @@ def parse_positions(rows: Any) -> list[Position]:
         side = Side.BUY if amount > 0 else Side.SELL
         positions.append(Position(str(row["symbol"]), side, abs(amount), dec(row.get("entryPrice", 0))))
     return positions
+
+
+def parse_balance(rows: Any, asset: str) -> Balance:
+    """The `asset` row of `GET /fapi/v2/balance` (zero when the account has none)."""
+    row = next((r for r in rows if r.get("asset") == asset), None)
+    if row is None:
+        return Balance(asset, Decimal(0), Decimal(0))
+    extra = {"unrealized_pnl": dec(row.get("crossUnPnl", 0)),
+             "cross_wallet_balance": dec(row.get("crossWalletBalance", 0))}
+    return Balance(asset, dec(row["balance"]), dec(row["availableBalance"]), extra)
 
 
 def read(parse: Callable[[], T], *, what: str, places_order: bool = False) -> T:

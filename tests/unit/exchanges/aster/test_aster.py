@@ -107,6 +107,10 @@ class FakeAster:
         self.lookups = 0
         self.batch_errors: dict[int, dict[str, Any]] = {}  # item index -> error object
         self.bad_signatures = 0
+        #: every fill, as the account's trade list shows it; each fill is charged this rate, in this asset
+        self.trades: list[dict[str, Any]] = []
+        self.commission_rate = D(0)
+        self.commission_asset = "USDT"
         self.routes = {
             ("GET", "/fapi/v1/time"): lambda p: {"serverTime": self.server_ms},
             ("GET", "/fapi/v1/ping"): lambda p: {},
@@ -119,6 +123,7 @@ class FakeAster:
             ("GET", "/fapi/v1/openOrders"): self._open_orders,
             ("GET", "/fapi/v2/positionRisk"): self._position_risk,
             ("GET", "/fapi/v2/balance"): lambda p: fixture("balance"),
+            ("GET", "/fapi/v1/userTrades"): self._user_trades,
             # Change Initial Leverage (TRADE): reply shape per the v1 docs
             ("POST", "/fapi/v1/leverage"): lambda p: {"leverage": int(p["leverage"]), "maxNotionalValue": "1000000",
                                                       "symbol": p["symbol"]},
@@ -174,7 +179,9 @@ class FakeAster:
         else:
             self.positions[symbol] = (quantity if side is Side.BUY else -quantity, entry)
 
-    def _fill(self, symbol: str, side: str, quantity: D) -> None:
+    def _fill(self, order: dict[str, Any], quantity: D) -> None:
+        symbol, side = order["symbol"], order["side"]
+        self.trades.append(self.trade(order, quantity, self.fill_price))
         amount, entry = self.positions.get(symbol, (D(0), D(0)))
         new = amount + (quantity if side == "BUY" else -quantity)
         if new == 0:
@@ -203,7 +210,7 @@ class FakeAster:
                 filled = self.partial_fill
                 order.update(executedQty=str(filled), cumQty=str(filled), avgPrice=str(self.fill_price),
                              cumQuote=str(filled * self.fill_price))
-                self._fill(order["symbol"], order["side"], filled)
+                self._fill(order, filled)
         self.orders.append(order)
         return order
 
@@ -211,7 +218,16 @@ class FakeAster:
         quantity = D(order["origQty"])
         order.update(status="FILLED", executedQty=order["origQty"], cumQty=order["origQty"],
                      avgPrice=str(self.fill_price), cumQuote=str(quantity * self.fill_price))
-        self._fill(order["symbol"], order["side"], quantity)
+        self._fill(order, quantity)
+
+    def trade(self, order: dict[str, Any], quantity: D, price: D, asset: str | None = None) -> dict[str, Any]:
+        """One fill of `order` as the trade list shows it."""
+        quote = quantity * price
+        return {**fixture("user_trades")[0], "id": 700_000 + len(self.trades), "orderId": order["orderId"],
+                "symbol": order["symbol"], "side": order["side"], "buyer": order["side"] == "BUY",
+                "price": str(price), "qty": str(quantity), "quoteQty": str(quote),
+                "commission": str((quote * self.commission_rate).quantize(D("0.00000001"))),
+                "commissionAsset": asset or self.commission_asset, "time": self.server_ms}
 
     def _find(self, params: dict[str, str]) -> dict[str, Any] | None:
         for order in self.orders:
@@ -257,6 +273,10 @@ class FakeAster:
         order["status"] = "CANCELED"
         # the documented cancel reply has no avgPrice: what filled shows in executedQty and cumQuote
         return {key: value for key, value in order.items() if key != "avgPrice"}
+
+    def _user_trades(self, params: dict[str, str]) -> Any:
+        return [t for t in self.trades if t["symbol"] == params["symbol"]
+                and params.get("orderId") in (None, str(t["orderId"]))]
 
     def _open_orders(self, params: dict[str, str]) -> Any:
         return [o for o in self.orders if o["status"] == "NEW" and params.get("symbol") in (None, o["symbol"])]
@@ -931,10 +951,12 @@ async def test_round_trips_of_a_reversal(fake, http) -> None:
 
     assert result.trade.exit_price == D("27100.0") and result.trade.pnl_usd == D("1.00000000")
     calls = fake.calls()
-    assert calls[:3] == ["GET /fapi/v2/positionRisk", "POST /fapi/v1/order", "GET /fapi/v2/positionRisk"]
-    assert sorted(calls[3:5]) == ["DELETE /fapi/v1/order"] * 2  # the old SL and TP, cancelled concurrently
-    assert calls[5:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
-    assert len(calls) == 7  # no sleep: the close is confirmed by reading the position once
+    assert calls[:2] == ["GET /fapi/v2/positionRisk", "POST /fapi/v1/order"]
+    # the close's fee is read from the trade list while the position is re-read: no round trip added
+    assert sorted(calls[2:4]) == ["GET /fapi/v1/userTrades", "GET /fapi/v2/positionRisk"]
+    assert sorted(calls[4:6]) == ["DELETE /fapi/v1/order"] * 2  # the old SL and TP, cancelled concurrently
+    assert calls[6:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+    assert len(calls) == 8  # no sleep: the close is confirmed by reading the position once
     sent = fake.sent_orders()[-4:]
     assert [(o.side, o.kind, o.reduce_only) for o in sent] == [
         (Side.SELL, OrderKind.MARKET, True), (Side.SELL, OrderKind.MARKET, False),
@@ -968,14 +990,18 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
         calls = fake.calls()
         assert calls[0] == "GET /fapi/v1/time"
         assert sorted(calls[1:3]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
-        assert calls[3:] == ["GET /fapi/v1/exchangeInfo", "POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+        assert calls[3:5] == ["GET /fapi/v1/exchangeInfo", "POST /fapi/v1/order"]
+        # the entry's fee is read from the trade list while its exits are placed
+        assert sorted(calls[5:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
         assert [(o.side, o.kind, o.trigger_price) for o in fake.sent_orders()] == [
             (Side.BUY, OrderKind.MARKET, None), (Side.SELL, OrderKind.STOP, D("26460.0")),
             (Side.SELL, OrderKind.TAKE_PROFIT, D("28080.0"))]
 
         assert (await alert(2, "sell", "27100"))["action"] == "reversed"
-        assert len(fake.calls()) == 8  # 2 concurrent reads, close, confirm read, 2 cancels, entry, batch
-        assert fake.calls()[-2:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+        # 2 concurrent reads, close, confirm read (+ its fee), 2 cancels, entry, batch (+ its fee)
+        assert len(fake.calls()) == 10
+        assert fake.calls()[-3] == "POST /fapi/v1/order"
+        assert sorted(fake.calls()[-2:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
         assert [o["status"] for o in fake.orders[1:3]] == ["CANCELED", "CANCELED"]  # the long's SL and TP
 
         assert (await alert(3, "close", None))["action"] == "closed"
