@@ -100,7 +100,8 @@ class Settings(BaseSettings):
     tenant_cache_sec: float = Field(10, gt=0, le=300)
     #: webhooks per UTC month by plan (null = unlimited), laid over these defaults; plans without an
     #: entry and unknown plans get Free's limit, so Free needs a number (sparky.plan_limits)
-    plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+    plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None,
+                                                                  "Admin": None}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 
