@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,14 +28,16 @@ log = structlog.get_logger("sparky.app")
 DRAIN_SECONDS = 20.0
 
 
-def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow) -> FastAPI:
-    """`clock`: the time leases and recovery go by (tests move it)."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
+               monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
+    """`clock`: the time leases and recovery go by; `monotonic`: the clock cached store reads
+    expire by (tests move them)."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.effective_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await build_services(settings, clock=clock)
+        services = await build_services(settings, clock=clock, monotonic=monotonic)
         app.state.services = services
         await rename_positions_to_venue_spelling(services.store, services.accounts)  # before any signal runs
         recovered = await services.dispatcher.recover()

@@ -94,10 +94,14 @@ class Settings(BaseSettings):
     #: key SignalStudio signs forwarded alerts with (X-Sparky-Signature); empty disables forwards
     signalstudio_forward_secret: SecretStr | None = None
     #: how often the per-user webhook secrets are re-read from the store
-    secret_refresh_sec: float = Field(30, gt=0)
+    secret_refresh_sec: float = Field(10, gt=0)
+    #: how long plans, trade settings, strategies, credentials and notification preferences read
+    #: from the store are reused: a dashboard edit applies within this many seconds
+    tenant_cache_sec: float = Field(10, gt=0, le=300)
     #: webhooks per UTC month by plan (null = unlimited), laid over these defaults; plans without an
     #: entry and unknown plans get Free's limit, so Free needs a number (sparky.plan_limits)
-    plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+    plan_limits: dict[str, Annotated[int, Field(ge=0)] | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None,
+                                                                  "Admin": None}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] | None = None
 

@@ -155,7 +155,10 @@ def build_rate_limits(settings: Settings, cache: Cache, gates: Gates | None) -> 
                       by_plan=by_plan, plan_of=gates.plan if gates is not None else None)
 
 
-async def build_services(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> Services:
+async def build_services(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
+                         monotonic: Callable[[], float] = time.monotonic) -> Services:
+    """`clock`: the time leases and recovery go by; `monotonic`: the clock the store read caches
+    expire by (tests move both)."""
     secure_data_dir(settings.sparky_data_dir)  # 0700, its files 0600: API keys and secrets live there
     legacy = LegacyConfig.load(settings.config_path)
     webhook_secrets, admin_token = _secrets(settings, legacy)
@@ -168,9 +171,11 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
                                 paper_factory=lambda path: paper_exchange(settings, path),
                                 credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint,
-                                operator_credentials=isinstance(store, SqliteStore))  # else tenants wrote them
-    notifier = Notifier(tenants)
-    gates = Gates(tenants, cache, notifier, plan_limits=settings.plan_limits) if tenants is not None else None
+                                operator_credentials=isinstance(store, SqliteStore),  # else tenants wrote them
+                                ttl=settings.tenant_cache_sec, clock=monotonic)
+    notifier = Notifier(tenants, ttl=settings.tenant_cache_sec, clock=monotonic)
+    gates = (Gates(tenants, cache, notifier, plan_limits=settings.plan_limits, ttl=settings.tenant_cache_sec,
+                   clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
                              cache=cache)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,

@@ -20,6 +20,26 @@ async def test_health_is_public_but_hides_balances_and_positions(sparky: Sparky)
     assert detailed["balance"]["paper"]["total"] == 10000
 
 
+async def test_health_stays_200_with_a_venue_down_and_readiness_says_503(sparky: Sparky) -> None:
+    sparky.paper.fail("ping", times=10)  # the venue does not answer its reachability check
+
+    health = await sparky.client.get("/health")
+    assert health.status_code == 200  # the dashboard reads 503 as "bot offline"
+    body = health.json()
+    assert (body["status"], body["apiStatus"]) == ("degraded", "disconnected")
+    assert body["store"] == {"ok": True} and body["exchanges"] == {"paper": {"ok": False}}
+
+    ready = await sparky.client.get("/health/ready")  # for load balancers: every venue must answer
+    assert ready.status_code == 503
+    assert ready.json()["exchanges"] == {"paper": {"ok": False}}
+
+
+async def test_readiness_is_200_when_the_store_and_every_venue_answer(sparky: Sparky) -> None:
+    ready = await sparky.client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    assert "balance" not in ready.json()
+
+
 async def test_positions_needs_the_admin_token(sparky: Sparky) -> None:
     assert (await sparky.client.get("/positions")).status_code == 401
     wrong = await sparky.client.get("/positions", headers={"Authorization": "Bearer nope"})

@@ -32,6 +32,15 @@ async def test_plans_plan_limits_does_not_name_keep_free_s_limit(start, plan: st
         assert await sparky.services.store.count_open_positions(ALICE, "paper") == 5
 
 
+@pytest.mark.parametrize("plan", ["Admin", "admin"])  # the dashboard's operators' plan
+async def test_admin_is_unlimited_as_on_the_dashboard(start, plan: str) -> None:
+    async with start(plan_limits={"Free": 5}) as sparky:
+        await user_on(sparky, ALICE, plan)
+        opened = [await post(sparky, ALICE, symbol=f"S{i}USDT", **ENTRY) for i in range(7)]
+        assert [(r["status"], r["action"]) for r in opened] == [(200, "opened")] * 7  # Free would refuse the 6th
+        assert await sparky.services.store.count_open_positions(ALICE, "paper") == 7
+
+
 async def test_the_plan_the_operator_set_gets_its_limit(start) -> None:
     async with start(plan_limits={"free": 1, "Basic": 2}) as sparky:
         await user_on(sparky, ALICE, "Basic")
@@ -52,4 +61,5 @@ async def test_on_supabase_the_database_gets_the_limits_the_server_enforces(star
     with respx.mock(assert_all_called=False) as router:
         router.route(url__startswith=REST).mock(side_effect=database)
         async with start(supabase_url=URL, supabase_service_role_key=KEY, plan_limits={"Basic": 100, "Gold": None}):
-            assert database.plan_limits == {"Free": 5, "Basic": 100, "Premium": 300, "Pro": None, "Gold": None}
+            assert database.plan_limits == {"Free": 5, "Basic": 100, "Premium": 300, "Pro": None, "Admin": None,
+                                            "Gold": None}

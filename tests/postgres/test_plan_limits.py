@@ -24,18 +24,28 @@ def table(db: Any) -> dict[str, int | None]:
 def published(db: Any):
     """Whatever a test publishes is undone: the module's database is shared."""
     yield
-    publish(db, {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None})
+    publish(db, merged_plan_limits({}))
 
 
 def test_until_a_server_publishes_the_table_holds_the_defaults(db) -> None:
     assert table(db) == merged_plan_limits({})
 
 
+def test_admin_is_unlimited_before_any_server_publishes(db, new_user, as_role) -> None:
+    user = new_user()
+    add_requests(db, user, 6)  # past Free's 5
+    for plan in ("Admin", "admin"):
+        answer = limit(db, user, plan)
+        assert (answer["plan"], answer["monthly_limit"], answer["allowed"]) == ("Admin", None, True)
+    with as_role(db, "authenticated", user):  # what the dashboard shows its user
+        assert limit(db, user, "Admin")["monthly_limit"] is None
+
+
 def test_published_limits_are_what_check_webhook_limit_answers(db, new_user, published, as_role) -> None:
     limits = merged_plan_limits({"free": 2, "Basic": 100, "Gold": None})
     publish(db, limits)
     publish(db, limits)  # a second server with the same settings changes nothing
-    assert table(db) == {"Free": 2, "Basic": 100, "Premium": 300, "Pro": None, "Gold": None}
+    assert table(db) == {"Free": 2, "Basic": 100, "Premium": 300, "Pro": None, "Admin": None, "Gold": None}
 
     user = new_user()
     add_requests(db, user, 2)

@@ -12,7 +12,7 @@ from sparky.store.tenants import DEFAULT_PLAN_LIMITS
 def test_setting_one_plan_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLAN_LIMITS", '{"Basic": 100, "gold": null, " premium ": 500}')
     limits = Settings(_env_file=None).plan_limits
-    assert limits == {"Free": 5, "Basic": 100, "Premium": 500, "Pro": None, "gold": None}
+    assert limits == {"Free": 5, "Basic": 100, "Premium": 500, "Pro": None, "Admin": None, "gold": None}
     assert monthly_limit(limits, "Free") == 5
     assert monthly_limit(limits, "BASIC") == 100
     assert monthly_limit(limits, "Gold") is None  # a plan the operator made unlimited
@@ -23,7 +23,14 @@ def test_setting_one_plan_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> N
 def test_the_default_is_the_documented_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PLAN_LIMITS", raising=False)
     assert Settings(_env_file=None).plan_limits == DEFAULT_PLAN_LIMITS == {
-        "Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+        "Free": 5, "Basic": 75, "Premium": 300, "Pro": None, "Admin": None}
+
+
+@pytest.mark.parametrize("plan", ["Admin", "admin", " ADMIN "])
+def test_admin_is_unlimited_as_on_the_dashboard(plan: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLAN_LIMITS", raising=False)
+    assert monthly_limit(Settings(_env_file=None).plan_limits, plan) is None
+    assert monthly_limit(merged_plan_limits({"Free": 3}), plan) is None  # setting another plan keeps it
 
 
 def test_without_a_free_entry_an_unknown_plan_gets_the_smallest_limit_never_unlimited() -> None:

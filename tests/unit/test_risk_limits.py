@@ -209,7 +209,7 @@ def test_malformed_custom_window_refuses(window: Any) -> None:
     assert verdict is not None and verdict.startswith("invalid trading_window")
 
 
-@pytest.mark.parametrize("preset", ["forex-hours", "market-hours", "", "24x7"])
+@pytest.mark.parametrize("preset", ["forex-week", "us-market", "", "24x7"])
 def test_unknown_preset_refuses(preset: Any) -> None:
     verdict = trading_window_verdict(settings(preset), utc("2026-03-11T14:00"))
     assert verdict == f"unknown trading_hours_preset {preset!r}"
@@ -417,9 +417,9 @@ async def test_trading_window_decision() -> None:
 
 
 async def test_unknown_preset_decision() -> None:
-    decision = await check(FakeReads(settings("forex-hours")))
+    decision = await check(FakeReads(settings("forex-week")))
     assert decision is not None and decision.limit_type == "trading_window"
-    assert decision.message == "unknown trading_hours_preset 'forex-hours'"
+    assert decision.message == "unknown trading_hours_preset 'forex-week'"
 
 
 async def test_weekend_decision() -> None:

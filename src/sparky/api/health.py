@@ -1,4 +1,9 @@
-"""GET /health: public liveness; balances and positions only with the admin token."""
+"""GET /health: public liveness; balances and positions only with the admin token.
+
+`/health` answers 200 while the process and its store work, with each venue's state in the body
+(a venue not answering is `"status": "degraded"`, not an outage: the dashboard shows 503 as "bot
+offline"). `/health/ready` is the strict check for load balancers: 503 unless the store and every
+configured venue answer."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from sparky import __version__
 from sparky.api.deps import ServicesDep, is_admin
 from sparky.exchanges.base import Exchange
 from sparky.execution.outcome import cents, jsonable, position_view
+from sparky.services import Services
 from sparky.store.base import utcnow
 
 router = APIRouter(tags=["operator"])
@@ -41,8 +47,20 @@ async def _balance(exchange: Exchange) -> dict[str, Any] | None:
                      "available": cents(balance.available)})
 
 
-@router.get("/health", summary="Server health")
+@router.get("/health", summary="Server health: 200 while the process and its store work")
 async def health(request: Request, services: ServicesDep) -> JSONResponse:
+    store_ok, body = await _report(request, services)
+    return JSONResponse(body, status_code=200 if store_ok else 503)
+
+
+@router.get("/health/ready", summary="Readiness: 503 unless the store and every venue answer")
+async def ready(request: Request, services: ServicesDep) -> JSONResponse:
+    store_ok, body = await _report(request, services)
+    return JSONResponse(body, status_code=200 if store_ok and body["status"] == "ok" else 503)
+
+
+async def _report(request: Request, services: Services) -> tuple[bool, dict[str, Any]]:
+    """Whether the store answers, and the health body (each venue's state in it)."""
     uptime = time.monotonic() - services.started_at
     store_ok = await _reachable(services.store.ping())
     cache_ok = await _reachable(services.cache.ping())
@@ -61,9 +79,9 @@ async def health(request: Request, services: ServicesDep) -> JSONResponse:
         "inFlight": services.dispatcher.in_flight,
         "timestamp": utcnow().isoformat(),
     }
-    if is_admin(request, services):
+    if store_ok and is_admin(request, services):  # positions come from the store
         positions = await services.store.list_positions()
         body["balance"] = {ex.name: await _balance(ex) for ex in services.exchanges}
         body["openPositions"] = len(positions)
         body["positions"] = [position_view(p) for p in positions]
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    return store_ok, body

@@ -24,6 +24,7 @@ from sparky.cli.users_input import (
 )
 from sparky.exchanges.factory import is_supported
 from sparky.signals.template import template_notes, tradingview_alert
+from sparky.signals.trading_window import EXTENDED_HOURS
 from sparky.store.base import utcnow
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import DEFAULT_PLAN_LIMITS, CredentialRecord, LocalUser, TradeSettings, secret_digest
@@ -228,6 +229,9 @@ def _setting_text(settings: TradeSettings, name: str) -> str:
     value = getattr(settings, name)
     if name == "trading_window":
         shown = "-".join(value) + " UTC" if isinstance(value, list) else repr(value)
+        if settings.trading_hours_preset == "market-hours" and isinstance(value, list) and len(value) == 2:
+            extended = tuple(value) == EXTENDED_HOURS  # the dashboard's "extended hours", New York time
+            return f"{'-'.join(value)} America/New_York ({'extended hours' if extended else 'not used: regular session'})"
         return shown if settings.trading_hours_preset == "custom" else f"{shown} (not used: the preset is not custom)"
     if name == "allow_weekends":
         return "yes" if value else "no (Saturday and Sunday are refused)"

@@ -13,6 +13,10 @@ preset             entries allowed                                            zo
 =================  =========================================================  ==================
 ``24/7``           always                                                     UTC
 ``24/5``           the FX week: Sunday 17:00 → Friday 17:00 America/New_York  America/New_York
+``forex-hours``    the same FX week as ``24/5`` (the dashboard's name for it)   America/New_York
+``market-hours``   09:30 ≤ t < 16:00 America/New_York, Monday–Friday; with    America/New_York
+                   `trading_window` ["07:00", "20:00"] (the dashboard's
+                   "extended hours") 07:00 ≤ t < 20:00 America/New_York
 ``ny-session``     09:30 ≤ t < 16:00 America/New_York, Monday–Friday          America/New_York
 ``london-session`` 08:00 ≤ t < 14:00 Europe/London, Monday–Friday             Europe/London
 ``weekend``        Saturday and Sunday, UTC (whole days)                      (not applied)
@@ -22,6 +26,11 @@ preset             entries allowed                                            zo
 - **24/5** follows the FX convention (the week opens Sunday 17:00 and closes Friday 17:00 New
   York time, which is 21:00/22:00 UTC depending on US DST), not "Monday–Friday in UTC": forex
   venues such as OANDA close on Friday afternoon New York time and reopen on Sunday evening.
+- **market-hours** is the US equities session on trading days (Monday–Friday; exchange holidays
+  are not modelled): the regular session, or pre-market to after-hours when `trading_window` is
+  exactly ``["07:00", "20:00"]`` (New York time), which is how the dashboard stores its "extended
+  hours" switch. Any other `trading_window` (the dashboard writes ``["09:30", "16:00"]``) means the
+  regular session. Weekends are never in the session, whatever allow_weekends says.
 - **Sessions** are half-open: 16:00:00 in New York is already closed.
 - **custom** times are UTC, the start inclusive and the end minute inclusive (``"23:59"`` means up
   to 23:59:59.999…, so the dashboard's default ``["00:00", "23:59"]`` is the whole day, as in the
@@ -49,7 +58,13 @@ from zoneinfo import ZoneInfo
 NEW_YORK = "America/New_York"
 LONDON = "Europe/London"
 
-PRESETS = ("24/7", "24/5", "ny-session", "london-session", "weekend", "custom")
+PRESETS = ("24/7", "24/5", "forex-hours", "market-hours", "ny-session", "london-session", "weekend", "custom")
+
+#: the dashboard's equities "extended hours" window for market-hours, New York time
+EXTENDED_HOURS = ("07:00", "20:00")
+#: preset → (zone, start, end in minutes after midnight): sessions on Monday–Friday
+_SESSIONS = {"ny-session": (NEW_YORK, 9 * 60 + 30, 16 * 60), "london-session": (LONDON, 8 * 60, 14 * 60),
+             "market-hours": (NEW_YORK, 9 * 60 + 30, 16 * 60)}
 
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SATURDAY, _SUNDAY, _FRIDAY = 5, 6, 4
@@ -152,23 +167,29 @@ def _preset_key(preset: Any) -> str | None:
     return preset.strip().lower() if isinstance(preset, str) else None
 
 
+def _is_extended_hours(trading_window: Any) -> bool:
+    return isinstance(trading_window, list | tuple) and tuple(trading_window) == EXTENDED_HOURS
+
+
 def window_refusal(preset: Any, trading_window: Any, now: datetime) -> WindowRefusal | None:
     """The trading-window check alone (not allow_weekends). None when entries are allowed."""
     require_aware(now)
     key = _preset_key(preset)
     if preset is None or key == "24/7":  # None: no trading window was set
         return None
-    if key == "24/5":
+    if key in ("24/5", "forex-hours"):
         local = now.astimezone(zone(NEW_YORK))
         day, seconds = local.weekday(), _seconds_of_day(local)
         open_ = day < _FRIDAY or (day == _FRIDAY and seconds < 17 * 3600) or (day == _SUNDAY and seconds >= 17 * 3600)
         if open_:
             return None
-        limit = "24/5: Sunday 17:00 to Friday 17:00 America/New_York"
+        limit = f"{key}: Sunday 17:00 to Friday 17:00 America/New_York"
         return WindowRefusal(f"outside the trading window ({limit}); it is {_clock(local, NEW_YORK)}",
                              _clock(local, NEW_YORK), limit)
-    if key in ("ny-session", "london-session"):
-        zone_name, start, end = (NEW_YORK, 9 * 60 + 30, 16 * 60) if key == "ny-session" else (LONDON, 8 * 60, 14 * 60)
+    if key in _SESSIONS:
+        zone_name, start, end = _SESSIONS[key]
+        if key == "market-hours" and _is_extended_hours(trading_window):
+            start, end = 7 * 60, 20 * 60
         local = now.astimezone(zone(zone_name))
         seconds = _seconds_of_day(local)
         if local.weekday() < _SATURDAY and start * 60 <= seconds < end * 60:
@@ -205,7 +226,7 @@ def _weekend_zone(preset: Any) -> str | None:
     key = _preset_key(preset)
     if key == "weekend":
         return None
-    if key in ("24/5", "ny-session"):
+    if key in ("24/5", "forex-hours", "market-hours", "ny-session"):
         return NEW_YORK
     if key == "london-session":
         return LONDON

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-#: plan → webhooks per UTC month (None: unlimited); an unknown plan gets Free's limit
-DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+#: plan → webhooks per UTC month (None: unlimited); an unknown plan gets Free's limit. Admin is the
+#: dashboard's plan for its operators (unlimited there too).
+DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None, "Admin": None}
 
 
 DIGEST_PREFIX = "sha256:"

@@ -385,6 +385,14 @@ def test_settings_are_updated_partially(cli: Cli) -> None:
     assert cli.rows("SELECT count(*) FROM trade_settings_exchange") == [(1,)]
 
 
+def test_settings_take_the_dashboard_presets(cli: Cli) -> None:
+    user_id, _, _ = cli.add()
+    for preset in ("market-hours", "forex-hours"):
+        cli.ok("settings", user_id, "tradier", "--trading-hours-preset", preset)
+        stored = cli.read(lambda s: s.get_trade_settings(user_id, "tradier"))
+        assert stored is not None and stored.trading_hours_preset == preset
+
+
 def test_settings_without_flags_show_and_store_nothing(cli: Cli) -> None:
     user_id, _, _ = cli.add()
 

@@ -40,7 +40,7 @@ T = TypeVar("T")
 #: operations `fail()` accepts; "stop_loss" fails any attempt to create a STOP order
 FAILABLE = frozenset({
     "place_order", "place_exit_pair", "cancel_order", "get_order", "position", "positions",
-    "balance", "last_price", "open_orders", "symbol_rules", "stop_loss",
+    "balance", "last_price", "open_orders", "symbol_rules", "stop_loss", "ping",
 })
 _DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price")
 
@@ -211,7 +211,7 @@ class PaperExchange(Exchange):
         return self._call(("balance",), compute)
 
     async def ping(self) -> bool:
-        return True
+        return self._call(("ping",), lambda: True)
 
     async def aclose(self) -> None:
         if self._journal is not None:

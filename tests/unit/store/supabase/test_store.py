@@ -34,6 +34,7 @@ from sparky.store.base import DuplicateRequest, RequestStatus, StoreUnavailable 
 from sparky.store.supabase import codec  # noqa: E402
 from sparky.store.supabase.store import SupabaseStore  # noqa: E402
 from sparky.store.tenants import (  # noqa: E402
+    DEFAULT_PLAN_LIMITS,
     CredentialRecord,
     LocalUser,
     NotificationRecord,
@@ -797,7 +798,7 @@ class FakePostgrest:
         self.tables: dict[str, list[dict[str, Any]]] = {name: [] for name in UNIQUE}
         self.tables["strategies"].append({"id": STRATEGY, "user_id": "user-1", "name": "s"})
         #: sparky_plan_limits as migration 0009 seeds it
-        self.plan_limits: dict[str, int | None] = {"Free": 5, "Basic": 75, "Premium": 300, "Pro": None}
+        self.plan_limits: dict[str, int | None] = dict(DEFAULT_PLAN_LIMITS)
 
     # values
 
