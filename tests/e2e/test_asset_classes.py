@@ -76,3 +76,16 @@ async def test_paper_positions_and_trades_are_crypto(start: Any) -> None:
 ])
 def test_a_ccxt_market_type_names_its_asset_class(market: dict, asset_class: str) -> None:
     assert asset_class_of(market) == asset_class
+
+
+async def test_a_position_adopted_from_oanda_and_its_trade_are_forex(oanda: Any) -> None:  # noqa: F811
+    """Opened on the venue without Sparky: the sync adopts it, and a close books its trade."""
+    async with oanda() as (server, fake):
+        fake.open_trade("EUR_USD", D(1000), D("1.10000"))
+        synced = await server.admin_post("/positions/sync")
+        assert synced.status_code == 200, synced.text
+        [position] = await server.services.store.list_positions()
+        closed = await server.alert(exchange="oanda", action="close", symbol="EURUSD")
+        assert closed.status_code == 200 and closed.json()["action"] == "closed", closed.text
+        [trade] = await server.services.store.list_trades()
+    assert (position.notes, position.asset_class, trade.asset_class) == ("Adopted from the exchange", "forex", "forex")
