@@ -23,10 +23,11 @@ log = structlog.get_logger("sparky.notifications")
 EVENTS: dict[str, tuple[str | None, str]] = {
     "trade_opened": ("notify_trade_success", "trade"),
     "trade_failed": ("notify_trade_failed", "error"),
-    "position_closed_profit": ("notify_position_closed_profit", "position"),
-    "position_closed_loss": ("notify_position_closed_loss", "position"),
-    "take_profit_triggered": ("notify_take_profit_triggered", "position"),
-    "stop_loss_triggered": ("notify_stop_loss_triggered", "position"),
+    # the dashboard colours and filters by type: a gain or a target is a success, a loss or a stop a warning
+    "position_closed_profit": ("notify_position_closed_profit", "success"),
+    "position_closed_loss": ("notify_position_closed_loss", "warning"),
+    "take_profit_triggered": ("notify_take_profit_triggered", "success"),
+    "stop_loss_triggered": ("notify_stop_loss_triggered", "warning"),
     "weekly_trade_limit": ("notify_weekly_trade_limit", "limit"),
     "weekly_loss_limit": ("notify_weekly_loss_limit", "limit"),
     "webhook_limit_warning": ("notify_webhook_limit_warning", "warning"),
@@ -106,7 +107,8 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
             notifier.notify(user, event, f"{reason.replace('_', ' ').title()} hit on {symbol}",
                             f"{symbol} closed at {closed_on_exchange.exit_price}: "
                             f"{cents(closed_on_exchange.pnl_usd)} USD",
-                            symbol=symbol)
+                            symbol=symbol, pnl=float(cents(closed_on_exchange.pnl_usd)),
+                            pnlPercent=float(closed_on_exchange.pnl_percent))
     if action in ("opened", "reversed"):
         position = body.get("position", {})
         notifier.notify(user, "trade_opened", f"Opened {position.get('side')} {symbol}",
@@ -115,7 +117,7 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
     if pnl is not None and action in ("closed", "reversed", "protection_failed"):
         event = "position_closed_profit" if pnl.get("usd", 0) > 0 else "position_closed_loss"
         notifier.notify(user, event, f"Closed {symbol}", f"P&L {pnl.get('usd')} USD ({pnl.get('percent')} %)",
-                        symbol=symbol, pnl=pnl)
+                        symbol=symbol, pnl=pnl.get("usd"), pnlPercent=pnl.get("percent"))
     error = outcome.extra.get("exchange_error")
     if error is not None:
         from sparky.exchanges.errors import AuthenticationError

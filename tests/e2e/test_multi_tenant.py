@@ -317,7 +317,7 @@ async def test_trade_notifications_are_written_for_the_user(tenants: Sparky) -> 
     await post(tenants, ALICE, action="close", price=27270)
     await tenants.services.notifier.drain()
     kinds = [(n.type, n.title) for n in reversed(await tenants.services.store.list_notifications(ALICE))]
-    assert kinds == [("trade", "Opened BUY BTCUSDT"), ("position", "Closed BTCUSDT")]
+    assert kinds == [("trade", "Opened BUY BTCUSDT"), ("success", "Closed BTCUSDT")]
     assert await tenants.services.store.list_notifications(BOB) == []
 
 

@@ -15,6 +15,9 @@ Optional methods (every venue may override the default)
                          alert's position_size_usd into a quantity and a fill back into dollars.
                          Default: the price (quantities in the base asset, prices in USD or a
                          dollar stablecoin); OANDA converts (its units are the base currency).
+    asset_class       -- what kind of instrument `symbol` is, in the dashboard's words (one of
+                         ASSET_CLASSES): the `asset_class` of its position and trade rows, by which
+                         the dashboard splits charts and filters. Default: `crypto`.
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -28,6 +31,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sparky.exchanges.errors import NotSupported
+
+#: the values of the shared database's `asset_class_type` enum
+ASSET_CLASSES = ("crypto", "forex", "stocks", "options", "futures")
+#: what a venue that does not say otherwise trades (Aster, paper: crypto pairs priced in dollars)
+DEFAULT_ASSET_CLASS = "crypto"
 
 
 class Side(StrEnum):
@@ -227,6 +235,11 @@ class Exchange(ABC):
         one that reports it apart (Aster's trade list) reads it here, once the fill is confirmed.
         None when unknown, never an error: a fee that cannot be read never fails the order."""
         return order.fee
+
+    async def asset_class(self, symbol: str) -> str:
+        """One of ASSET_CLASSES for `symbol` (see the module docstring). Called once a position is
+        open: venues answer from what they already know and must not fail for a symbol they trade."""
+        return DEFAULT_ASSET_CLASS
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

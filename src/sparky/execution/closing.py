@@ -22,7 +22,7 @@ from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
-from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after
+from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after, venue_asset_class
 from sparky.store.base import PositionRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.closing")
@@ -91,7 +91,8 @@ class PositionCloser:
         except ExchangeError as err:  # the position may have lost its exits to the close
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
-        position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record")
+        position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record",
+                                              await venue_asset_class(exchange, live.symbol))
         try:  # the fill's fee (a venue that reports it apart) is read while the position is re-read
             _, order = await alongside(self._confirm_flat(exchange, live), exchange, order)
         except (ExchangeError, CloseNotConfirmed) as err:

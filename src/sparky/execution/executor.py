@@ -31,6 +31,7 @@ from sparky.execution.protection import ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciled, Reconciler
 from sparky.execution.resting import RestingEntries
 from sparky.execution.sizing import OrderTooSmall, order_quantity, value_usd
+from sparky.execution.trades import venue_asset_class
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Action, OrderType, Signal
 from sparky.store.base import PositionRecord, RequestStatus, Store, utcnow
@@ -366,6 +367,7 @@ class TradeExecutor:
             trailing_stop_order_id=order.trailing_stop_order_id or (
                 protection.stop_loss.trailing_order_id if protection.stop_loss else None),
             strategy_id=signal.strategy_id, fees_usd=order.fee,
+            asset_class=await venue_asset_class(exchange, signal.symbol),
         )
         await self._store.upsert_position(record)
         body = {"success": True, "action": "reversed" if reversal else "opened",

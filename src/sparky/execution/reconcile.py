@@ -26,7 +26,14 @@ from sparky.execution.fees import with_fee
 from sparky.execution.orders import cancel_quietly
 from sparky.execution.resting import RestingEntries, open_exits
 from sparky.execution.sizing import value_usd
-from sparky.execution.trades import PNL_QUANT, build_trade, plain, record_from_live, remaining_after
+from sparky.execution.trades import (
+    PNL_QUANT,
+    build_trade,
+    plain,
+    record_from_live,
+    remaining_after,
+    venue_asset_class,
+)
 from sparky.store.base import PositionRecord, RestingEntryRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.reconcile")
@@ -164,7 +171,8 @@ class Reconciler:
             return stored.current_price or stored.entry_price
 
     async def _adopt(self, exchange: Exchange, user_id: str, live: Position) -> PositionRecord:
-        record = record_from_live(user_id, exchange.name, live, "Adopted from the exchange")
+        record = record_from_live(user_id, exchange.name, live, "Adopted from the exchange",
+                                  await venue_asset_class(exchange, live.symbol))
         stop, target = await open_exits(exchange, live.symbol, live.side)
         if stop is not None:
             record.stop_loss_order_id, record.stop_loss_price = stop.id, stop.trigger_price

@@ -22,6 +22,7 @@ import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Side
 from sparky.exchanges.errors import OrderNotFound, OutcomeUnknown
+from sparky.execution.trades import venue_asset_class
 from sparky.store.base import PositionRecord, RestingEntryRecord, Store, decode_time, utcnow
 
 log = structlog.get_logger("sparky.resting")
@@ -146,7 +147,7 @@ class RestingEntries:
             stop_loss_price=entry.stop_loss_price, take_profit_price=entry.take_profit_price,
             stop_loss_percent=entry.stop_loss_percent, take_profit_percent=entry.take_profit_percent,
             entry_order_id=order.id, stop_loss_order_id=stop_id, take_profit_order_id=target_id,
-            strategy_id=entry.strategy_id,
+            strategy_id=entry.strategy_id, asset_class=await venue_asset_class(exchange, entry.symbol),
         )
         await self._store.upsert_position(position)
         log.info("resting_entry.filled", symbol=entry.symbol, side=side.value, quantity=str(quantity),

@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from sparky.exchanges.base import Position
+import structlog
+
+from sparky.exchanges.base import ASSET_CLASSES, DEFAULT_ASSET_CLASS, Exchange, Position
 from sparky.store.base import PositionRecord, TradeRecord, utcnow
+
+log = structlog.get_logger("sparky.execution")
 
 PNL_QUANT = Decimal("0.00000001")
 PERCENT_QUANT = Decimal("0.0001")
@@ -90,7 +94,20 @@ def remaining_after(position: PositionRecord, closed: Decimal) -> PositionRecord
                    fees_usd=fees)
 
 
-def record_from_live(user_id: str, exchange: str, live: Position, notes: str) -> PositionRecord:
+async def venue_asset_class(exchange: Exchange, symbol: str) -> str:
+    """The asset class the venue gives `symbol`, for the position and trade rows. Asked once the
+    position exists, so it never raises: a label the venue cannot give right now is the default,
+    logged, rather than a failure that would treat a protected position as a broken entry."""
+    try:
+        asset_class = await exchange.asset_class(symbol)
+    except Exception as err:
+        log.warning("position.asset_class_unknown", symbol=symbol, error_type=type(err).__name__)
+        return DEFAULT_ASSET_CLASS
+    return asset_class if asset_class in ASSET_CLASSES else DEFAULT_ASSET_CLASS
+
+
+def record_from_live(user_id: str, exchange: str, live: Position, notes: str,
+                     asset_class: str = DEFAULT_ASSET_CLASS) -> PositionRecord:
     return PositionRecord(
         user_id=user_id,
         exchange=exchange,
@@ -101,4 +118,5 @@ def record_from_live(user_id: str, exchange: str, live: Position, notes: str) ->
         entry_time=utcnow(),
         position_size_usd=live.entry_price * live.quantity,
         notes=notes,
+        asset_class=asset_class,
     )

@@ -51,6 +51,8 @@ class Admission:
     limit: int | None = None
     counted: Callable[[int], None] | None = None
     over_quota: Callable[[int, int], Rejection] | None = None
+    #: the id of the strategy the alert named (by name or id): its position and trade carry it
+    strategy_id: str | None = None
 
 
 #: recorded without a quota check (the local user, a server without tenants, exits)
@@ -136,16 +138,17 @@ class Gates:
         """Strategy, risk limits, then the plan's quota: one call, one decision for the pipeline.
 
         Raises ServiceUnavailable when any of them cannot be checked (nothing is recorded then)."""
-        rejection = await self._check(user_id, signal, now)
+        rejection, strategy = await self._check(user_id, signal, now)
         if rejection is not None:
             return Admission(rejection=rejection)
         if not signal.action.is_entry:
             return await self._exit_admission(user_id, now)
         plan, limit = await self._plan_and_limit(user_id)
+        strategy_id = strategy.id if strategy is not None else None
         if limit is None:
-            return Admission(plan=plan)
+            return Admission(plan=plan, strategy_id=strategy_id)
         return Admission(
-            plan=plan, limit=limit,
+            plan=plan, limit=limit, strategy_id=strategy_id,
             counted=lambda count: self._counted(user_id, plan, count, limit, now),
             over_quota=lambda current, full: self._quota_rejection(user_id, plan, current, full, now),
         )
@@ -161,14 +164,16 @@ class Gates:
             return UNGATED
         return Admission(plan=plan, counted=lambda count: self._counted(user_id, plan, count, limit, now))
 
-    async def _check(self, user_id: str, signal: Signal, now: datetime) -> Rejection | None:
-        """Strategy, then risk limits. Raises ServiceUnavailable when they cannot be checked."""
+    async def _check(self, user_id: str, signal: Signal,
+                     now: datetime) -> tuple[Rejection | None, StrategyRecord | None]:
+        """Strategy, then risk limits: a refusal, or the active strategy the signal named (if any).
+        Raises ServiceUnavailable when they cannot be checked."""
         try:
             if not signal.action.is_entry:
-                return None  # a paused or deleted strategy never keeps the user in its positions
-            rejection = await self._strategy(user_id, signal)
+                return None, None  # a paused or deleted strategy never keeps the user in its positions
+            rejection, strategy = await self._strategy(user_id, signal)
             if rejection is not None:
-                return rejection
+                return rejection, None
             # max_open_positions is the executor's: under the user's lock it cannot race, and there
             # a reversal (which adds no position) is told apart from a new position
             decision = await check_entry_limits(self._reads, user_id, signal.exchange, signal, now,
@@ -179,11 +184,11 @@ class Gates:
             raise
         except Exception as err:  # the store is down: refuse rather than trade unchecked
             raise ServiceUnavailable("Risk limits could not be checked; nothing was executed") from err
-        return None if decision is None else self._risk_rejection(user_id, decision)
+        return (None, strategy) if decision is None else (self._risk_rejection(user_id, decision), None)
 
-    async def _strategy(self, user_id: str, signal: Signal) -> Rejection | None:
+    async def _strategy(self, user_id: str, signal: Signal) -> tuple[Rejection | None, StrategyRecord | None]:
         if signal.strategy is None and signal.strategy_id is None:
-            return None
+            return None, None
         key = ("strategy", user_id, (signal.strategy or "").lower(), signal.strategy_id)
         strategy: StrategyRecord | None = self._cached.get(key)
         if strategy is None:
@@ -192,10 +197,10 @@ class Gates:
             if strategy is not None:
                 self._cached.put(key, strategy, generation)
         if strategy is not None and strategy.status == "active":
-            return None
+            return None, strategy
         name = signal.strategy or signal.strategy_id
         message = f"Strategy '{name}' not found or inactive"
-        return Rejection(200, {"success": False, "action": "rejected", "message": message}, message)
+        return Rejection(200, {"success": False, "action": "rejected", "message": message}, message), None
 
     def _risk_rejection(self, user_id: str, decision: RiskDecision) -> Rejection:
         if decision.limit_type in LIMIT_EVENTS:

@@ -117,6 +117,9 @@ class WebhookPipeline:
             admission = await self._gates.admit(user_id, signal, record.created_at)
             if admission.rejection is not None:
                 return await self._refuse(record, admission.rejection, started, stage="gate")
+            if admission.strategy_id is not None:  # named by name or id: the records carry its id
+                signal = signal.model_copy(update={"strategy_id": admission.strategy_id})
+                record.signal, record.strategy_id = signal.model_dump(mode="json"), signal.strategy_id
 
         if signal.alert_id is None:
             earlier = await self._dedupe.claim(user_id, dedupe_body(record.payload, signal), request_id)

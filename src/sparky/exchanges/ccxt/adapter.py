@@ -138,6 +138,10 @@ class CcxtExchange(Exchange):
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         return (await self._market(symbol)).rules
 
+    async def asset_class(self, symbol: str) -> str:
+        """From the market's type (spot, swap, future, option): see `markets.asset_class_of`."""
+        return (await self._market(symbol)).asset_class
+
     async def last_price(self, symbol: str) -> Decimal:
         market = await self._market(symbol)
         ticker = await self._call(self._client.fetch_ticker(market.ccxt_symbol))

@@ -42,6 +42,8 @@ class VenueMarket:
     rules: SymbolRules  # base units
     #: the currency profits, losses and fees are paid in (the settle coin; the quote for spot)
     settle: str | None = None
+    #: the dashboard's class of the market (`asset_class_of`)
+    asset_class: str = "crypto"
 
     def to_amount(self, quantity: Decimal) -> Decimal:
         """Base quantity → venue amount, floored to the amount step (never more than asked)."""
@@ -139,7 +141,22 @@ def venue_market(market: dict, symbol: str, precision_mode: int) -> VenueMarket:
     min_cost = dec((limits.get("cost") or {}).get("min")) or Decimal(0)
     rules = SymbolRules(symbol, tick, step * size, min_amount * size, min_cost)
     return VenueMarket(symbol, market["symbol"], contract, size, tick, step, rules,
-                       settle=market.get("settle") or market.get("quote"))
+                       settle=market.get("settle") or market.get("quote"), asset_class=asset_class_of(market))
+
+
+#: ccxt market types → the dashboard's asset classes. Spot, margin and perpetual swaps trade the
+#: coin itself (a perpetual never expires): `crypto`. Dated futures and options are what the
+#: dashboard files under `futures` and `options`.
+_ASSET_CLASS_BY_TYPE = {"spot": "crypto", "margin": "crypto", "swap": "crypto", "future": "futures",
+                        "option": "options"}
+
+
+def asset_class_of(market: dict) -> str:
+    """The asset class of a ccxt market, from its `type` (or its `future` / `option` flags)."""
+    kind = market.get("type")
+    if kind not in _ASSET_CLASS_BY_TYPE:
+        kind = "option" if market.get("option") else "future" if market.get("future") else "spot"
+    return _ASSET_CLASS_BY_TYPE[kind]
 
 
 def check_minimums(market: VenueMarket, amount: Decimal, price: Decimal | None, *, reduce_only: bool) -> None:

@@ -129,6 +129,10 @@ class OandaExchange(Exchange):
         account's instruments (loaded once per instrument, as the order needs them anyway)."""
         return (await self._spec(symbol)).name
 
+    async def asset_class(self, symbol: str) -> str:
+        """OANDA is the forex venue: its positions are currency (and CFD) pairs, `forex` to the dashboard."""
+        return "forex"
+
     async def unit_value_usd(self, symbol: str, price: Decimal) -> Decimal:
         """Units are the base currency: see `conversion.py`."""
         return await self._dollars.of_unit((await self._spec(symbol)).name, price)

@@ -122,6 +122,10 @@ class TradierExchange(Exchange):
         by the order's quote read, as before."""
         return forms.normalise_symbol(symbol)
 
+    async def asset_class(self, symbol: str) -> str:
+        """This adapter trades equities (options would be a venue of their own): `stocks`."""
+        return "stocks"
+
     async def symbol_rules(self, symbol: str) -> SymbolRules:
         key = forms.normalise_symbol(symbol)
         if key not in self._rules:

@@ -158,6 +158,12 @@ SELECT_POSITION = select_sql("positions", POSITION_COLUMNS)
 SELECT_TRADE = select_sql("trades", TRADE_COLUMNS)
 INSERT_REQUEST = _insert("webhook_requests", WEBHOOK_COLUMNS)
 INSERT_TRADE = _insert("trades", TRADE_COLUMNS)
+#: a recorded trade counts on its strategy (the dashboard's strategy pages): in the same write job
+#: as the trade insert, so the counters are exactly the trades, whatever closes at the same time
+COUNT_STRATEGY_TRADE = (
+    "UPDATE strategies SET total_trades = COALESCE(total_trades, 0) + 1,"
+    " winning_trades = COALESCE(winning_trades, 0) + :won WHERE id = :strategy_id AND user_id = :user_id"
+)
 UPSERT_POSITION = (
     _insert("positions", POSITION_COLUMNS)
     + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "

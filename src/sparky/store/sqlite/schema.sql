@@ -275,7 +275,9 @@ CREATE TABLE IF NOT EXISTS notification_preferences (
     notify_subscription_expiring    INTEGER DEFAULT 1,
     notify_subscription_changed     INTEGER DEFAULT 1,
     created_at                      TEXT,
-    updated_at                      TEXT
+    updated_at                      TEXT,
+    notify_protection_order_placed  INTEGER DEFAULT 1,
+    notify_ai_ideas                 INTEGER DEFAULT 1
 );
 
 -- Embedded mode only (`sparky users add`): on Supabase, users live in auth.users.

@@ -231,6 +231,7 @@ class SqliteStore(Store, SqliteTenants):
 
         def close(conn: sqlite3.Connection) -> None:
             conn.execute(codec.INSERT_TRADE, row)
+            _count_on_strategy(conn, trade)
             conn.execute(codec.DELETE_POSITION, key)
 
         await self._call(close, write=True)
@@ -245,6 +246,7 @@ class SqliteStore(Store, SqliteTenants):
 
         def close_part(conn: sqlite3.Connection) -> None:
             conn.execute(codec.INSERT_TRADE, row)
+            _count_on_strategy(conn, trade)
             conn.execute(codec.UPSERT_POSITION, position)
 
         await self._call(close_part, write=True)
@@ -289,3 +291,10 @@ class SqliteStore(Store, SqliteTenants):
     async def delete_resting_entry(self, entry: RestingEntryRecord) -> None:
         args = (entry.user_id, entry.exchange, entry.symbol, entry.client_order_id)
         await self._call(lambda c: c.execute(codec.DELETE_RESTING, args), write=True)
+
+
+def _count_on_strategy(conn: sqlite3.Connection, trade: TradeRecord) -> None:
+    """The trade just inserted counts on its strategy: one UPDATE in the trade's own write job."""
+    if trade.strategy_id is not None:
+        conn.execute(codec.COUNT_STRATEGY_TRADE, {"strategy_id": trade.strategy_id, "user_id": trade.user_id,
+                                                  "won": int(trade.is_winner)})

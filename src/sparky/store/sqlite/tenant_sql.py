@@ -29,6 +29,8 @@ PREFERENCE_DEFAULTS: dict[str, bool] = {
         "notify_payment_failed",
         "notify_subscription_expiring",
         "notify_subscription_changed",
+        "notify_protection_order_placed",
+        "notify_ai_ideas",
     )
 }
 

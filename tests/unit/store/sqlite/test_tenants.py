@@ -59,7 +59,8 @@ class TestSqliteTenantContract(TenantContract, LocalUsersContract):
 
 
 def postgres_tables() -> dict[str, list[tuple[str, bool]]]:
-    """(column, NOT NULL) per table of migrations/0002_tables.sql, in declaration order.
+    """(column, NOT NULL) per table of migrations/0002_tables.sql, in declaration order, then the
+    columns later migrations add to them.
 
     Column lines are indented four spaces and start with the column name; continuation lines
     (CHECK lists, constraint names) are indented further."""
@@ -75,6 +76,15 @@ def postgres_tables() -> dict[str, list[tuple[str, bool]]]:
                 definition = match[2].lower()
                 columns.append((match[1], "not null" in definition or "primary key" in definition))
         tables[name] = columns
+    # columns later migrations add (`alter table public.t add column if not exists c …`) come after
+    for later in sorted(MIGRATION.parent.glob("*.sql")):
+        if later.name <= MIGRATION.name:
+            continue
+        for name, clauses in re.findall(r"alter table public\.(\w+)\s+(add column if not exists [^;]*);",
+                                        later.read_text("utf-8")):
+            for column, definition in re.findall(r"add column if not exists (\w+)([^,]*)", clauses):
+                if name in tables and column not in {c for c, _ in tables[name]}:
+                    tables[name].append((column, "not null" in definition.lower()))
     return tables
 
 
@@ -89,7 +99,7 @@ def sqlite_columns(path: Path, table: str) -> list[tuple[str, bool]]:
 def test_the_migration_parser_sees_every_table() -> None:
     tables = postgres_tables()
     assert set(SHARED_TABLES) <= set(tables)
-    assert len(tables["notification_preferences"]) == 21
+    assert len(tables["notification_preferences"]) == 23
     assert ("label", True) in tables["bot_credentials"]
     assert ("user_id", False) in tables["bot_credentials"]
 
@@ -202,11 +212,11 @@ async def test_dashboard_rows_with_nulls_read_as_the_column_defaults(
     credentials = await store.get_credentials(A, "aster")
     assert credentials is not None and credentials.extra_metadata == {}
     prefs = await store.notification_preferences(A)
-    assert len(prefs) == 17 and all(isinstance(v, bool) for v in prefs.values())
+    assert len(prefs) == 19 and all(isinstance(v, bool) for v in prefs.values())
     assert prefs["notify_trade_failed"] is False
     assert prefs["notify_bot_disconnected"] is True  # NULL: the column default
     assert prefs["notify_bot_reconnected"] is False  # its default is off
-    assert sum(prefs.values()) == 15
+    assert sum(prefs.values()) == 17
     assert await store.notification_preferences(B) == {}
 
 

@@ -6,7 +6,7 @@ Two halves:
   PostgREST's documentation stored in tests/fixtures/supabase/; error translation.
 - the shared `StoreContract` and `TenantContract` suites, run against a small in-memory PostgREST
   (`FakePostgrest`, the subset of the URL grammar the store uses, and the SQL functions of
-  migrations/0006-0016 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
+  migrations/0006-0019 re-enacted in Python; the SQL itself is tested on a real PostgreSQL in
   tests/postgres/test_record_webhook_request.py).
 """
 
@@ -960,7 +960,7 @@ class FakePostgrest:
             return httpx.Response(status)
         return httpx.Response(status, json=[self._project(r, select) for r in rows_])
 
-    # migrations/0006-0016, re-enacted
+    # migrations/0006-0019, re-enacted
 
     def _rpc(self, name: str, args: dict[str, Any]) -> httpx.Response:
         if name == "record_close":
@@ -970,6 +970,7 @@ class FakePostgrest:
             if not any(s["id"] == trade.get("strategy_id") for s in self.tables["strategies"]):
                 trade = {**trade, "strategy_id": None}
             self._insert("trades", trade)
+            self._count_on_strategy(trade)
             key = {"user_id": trade["user_id"], "exchange": trade["exchange"], "symbol": trade["symbol"]}
             self.tables["positions"] = [
                 p for p in self.tables["positions"] if any(p.get(k) != v for k, v in key.items())
@@ -981,6 +982,7 @@ class FakePostgrest:
                 return httpx.Response(204)
             strategies = {s["id"] for s in self.tables["strategies"]}
             self._insert("trades", trade if trade.get("strategy_id") in strategies else {**trade, "strategy_id": None})
+            self._count_on_strategy(trade)
             if position.get("strategy_id") not in strategies:
                 position = {**position, "strategy_id": None}
             key = ("user_id", "exchange", "symbol")
@@ -1002,6 +1004,13 @@ class FakePostgrest:
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
             return httpx.Response(200, json=active[-1]["plan"] if active else "Free")
         return error("function_not_found")
+
+    def _count_on_strategy(self, trade: dict[str, Any]) -> None:
+        """migrations/0019: a recorded trade counts on its user's strategy."""
+        for strategy in self.tables["strategies"]:
+            if (strategy["id"], strategy.get("user_id")) == (trade.get("strategy_id"), trade["user_id"]):
+                strategy["total_trades"] = (strategy.get("total_trades") or 0) + 1
+                strategy["winning_trades"] = (strategy.get("winning_trades") or 0) + int(bool(trade["is_winner"]))
 
     def _record_webhook_request(self, row: dict[str, Any], limit: int | None) -> dict[str, Any]:
         requests = self.tables["webhook_requests"]
