@@ -117,6 +117,8 @@ class TradeExecutor:
             return outcome
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
+        except EntryRefused as err:  # a trade setting refused the entry before anything was sent
+            return err.outcome
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
             message = err.named(signal.exchange)
@@ -218,7 +220,9 @@ class TradeExecutor:
         # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
         unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
-        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
+        cap = await self._position_limit.size_cap(job.user_id, exchange.name)  # max_position_size_usd
+        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd,
+                                  unit_usd, cap)
         preview = exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
