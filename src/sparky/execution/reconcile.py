@@ -25,7 +25,7 @@ from sparky.exchanges.errors import ExchangeError
 from sparky.execution.orders import cancel_quietly
 from sparky.execution.resting import RestingEntries, open_exits
 from sparky.execution.sizing import value_usd
-from sparky.execution.trades import PNL_QUANT, build_trade, plain, record_from_live, remaining_after
+from sparky.execution.trades import PNL_QUANT, build_trade, fill_time, plain, record_from_live, remaining_after
 from sparky.store.base import PositionRecord, RestingEntryRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.reconcile")
@@ -81,7 +81,7 @@ class Reconciler:
 
     async def _record_external_close(self, exchange: Exchange,
                                      stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
-        reason, exit_price, order_id, exit_fee = "MANUAL", None, None, None
+        reason, exit_price, order_id, exit_fee, exit_time = "MANUAL", None, None, None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
                                      ("TRAILING_STOP", stored.trailing_stop_order_id)):
@@ -90,6 +90,7 @@ class Reconciler:
             order = await exchange.get_order(stored.symbol, order_id=order_id_field)
             if order is not None and order.status is OrderStatus.FILLED:
                 reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
+                exit_time = fill_time(order)  # when it filled on the venue, not when this noticed it
                 break
         if exit_price is None:
             exit_price = await self._last_price(exchange, stored)
@@ -101,6 +102,7 @@ class Reconciler:
             order_id=order_id,
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
             exit_fee=exit_fee,
+            exit_time=exit_time,
         )
         await self._store.record_close(trade)
         exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
@@ -119,6 +121,7 @@ class Reconciler:
         exit_order, reason = await self._filled_exit(exchange, stored)
         if exit_order is not None and exit_order.average_price is not None:
             exit_price, exit_fee = exit_order.average_price, _fee_share(exit_order, closed)
+            exit_time = fill_time(exit_order)  # when the venue filled it, not when this noticed it
             what = reason.replace("_", " ").capitalize()
             notes = f"{what} filled {plain(exit_order.filled_quantity)} of {plain(stored.quantity)}"
             if exit_order.status is OrderStatus.FILLED:  # done: it closes nothing more
@@ -128,10 +131,12 @@ class Reconciler:
                     remaining.take_profit_order_id = None
         else:
             reason, exit_price, exit_fee = "PARTIAL_CLOSE", await self._last_price(exchange, stored), None
+            exit_time = None
             notes = (f"{plain(closed)} of {plain(stored.quantity)} closed on the exchange outside Sparky; "
                      "exit price is the last price when Sparky saw it")
         trade = build_trade(stored, exit_price=exit_price, quantity=closed, exit_reason=reason,
-                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee)
+                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee,
+                            exit_time=exit_time)
         await self._store.record_partial_close(trade, remaining)
         log.info("position.partly_closed_on_exchange", symbol=stored.symbol, closed=str(closed),
                  remaining=str(live.quantity), exit_reason=reason, exit_price=str(exit_price))
