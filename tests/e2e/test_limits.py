@@ -66,8 +66,8 @@ async def test_a_user_who_set_only_a_weekly_limit_has_no_other_limit(start, data
         view = await sparky_users(data_dir, "settings", ALICE, "paper", "--max-trades-per-week", "10")
         assert view.splitlines()[1:] == [  # the only limit listed is the only one enforced
             " *max trades per week    10",
-            "  not set, so not limited: trading hours preset, trading window, allow weekends, "
-            "max loss per week usd, max open positions, max signal age sec",
+            "  not set, so not limited: trading hours preset, trading window, allow weekends, max trades per day, "
+            "max loss per week usd, max open positions, max position size usd, max signal age sec",
         ]
 
         results = [await post(sparky, ALICE, action="buy", symbol=f"S{i}USDT", price=10, position_size_usd=50)

@@ -171,9 +171,13 @@ def add_arguments(subparsers: Any) -> None:
                        "never given limits nothing; 0 means unlimited for the limits.")
     settings.add_argument("user_id", type=user_uuid, metavar="USER_ID")
     settings.add_argument("exchange", metavar="EXCHANGE")
+    settings.add_argument("--max-trades-per-day", type=count, default=None, metavar="N",
+                          help="entries per UTC day (0: unlimited)")
     settings.add_argument("--max-trades-per-week", type=count, default=None, metavar="N")
     settings.add_argument("--max-loss-per-week-usd", type=usd, default=None, metavar="USD")
     settings.add_argument("--max-open-positions", type=count, default=None, metavar="N")
+    settings.add_argument("--max-position-size-usd", type=usd, default=None, metavar="USD",
+                          help="an entry asking for more is entered at this size (0: no cap)")
     settings.add_argument("--trading-hours-preset", type=preset, default=None, metavar="PRESET",
                           help=f"one of {', '.join(PRESETS)}")
     settings.add_argument("--trading-window", type=utc_window, default=None, metavar="HH:MM-HH:MM",

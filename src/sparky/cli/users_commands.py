@@ -216,9 +216,11 @@ _SETTINGS_FIELDS = (
     ("trading_hours_preset", "trading_hours_preset", "trading hours preset"),
     ("trading_window", "trading_window", "trading window"),
     ("allow_weekends", "allow_weekends", "allow weekends"),
+    ("max_trades_per_day", "max_trades_per_day", "max trades per day"),
     ("max_trades_per_week", "max_trades_per_week", "max trades per week"),
     ("max_loss_per_week_usd", "max_loss_per_week_usd", "max loss per week usd"),
     ("max_open_positions", "max_open_positions", "max open positions"),
+    ("max_position_size_usd", "max_position_size_usd", "max position size usd"),
     ("max_signal_age_sec", "max_signal_age_sec", "max signal age sec"),
 )
 _LABELS = {field: label for field, _, label in _SETTINGS_FIELDS}
@@ -235,7 +237,8 @@ def _setting_text(settings: TradeSettings, name: str) -> str:
         return shown if settings.trading_hours_preset == "custom" else f"{shown} (not used: the preset is not custom)"
     if name == "allow_weekends":
         return "yes" if value else "no (Saturday and Sunday are refused)"
-    if name in ("max_trades_per_week", "max_loss_per_week_usd", "max_open_positions") and value == 0:
+    if name in ("max_trades_per_day", "max_trades_per_week", "max_loss_per_week_usd",
+                "max_open_positions", "max_position_size_usd") and value == 0:
         return "0 (unlimited)"
     if name == "max_signal_age_sec" and value == 0:
         return "0 (not checked)"

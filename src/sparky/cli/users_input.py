@@ -94,8 +94,9 @@ def preset(text: str) -> str:
 
 
 #: the trade settings `sparky users settings` sets, as their flags name them
-SETTING_NAMES = ("trading-hours-preset", "trading-window", "allow-weekends", "max-trades-per-week",
-                 "max-loss-per-week-usd", "max-open-positions", "max-signal-age-sec")
+SETTING_NAMES = ("trading-hours-preset", "trading-window", "allow-weekends", "max-trades-per-day",
+                 "max-trades-per-week", "max-loss-per-week-usd", "max-open-positions", "max-position-size-usd",
+                 "max-signal-age-sec")
 
 
 def setting_name(text: str) -> str:

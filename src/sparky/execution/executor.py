@@ -8,7 +8,7 @@ executor asks about capabilities, never about venue names.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 import structlog
@@ -23,8 +23,9 @@ from sparky.execution.closing import CloseNotConfirmed, CloseResult, PositionClo
 from sparky.execution.emergency import EmergencyExit, flattened
 from sparky.execution.exits import resting_orders, stale_exits, survivors_warning, sweep
 from sparky.execution.fees import alongside
+from sparky.execution.fills import price_from_position, settle_unfilled_market
 from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
-from sparky.execution.orders import cancel_quietly, client_order_id, send_order
+from sparky.execution.orders import client_order_id, send_order
 from sparky.execution.outcome import Outcome, add_warning, order_view, pnl_view, position_view
 from sparky.execution.prices import exit_prices
 from sparky.execution.protection import ProtectionFailed, Protector
@@ -52,11 +53,6 @@ class Job:
 
     def cid(self, role: str) -> str:
         return client_order_id(self.request_id, role)
-
-
-class EntryUnsettled(Exception):
-    """An entry that cannot be settled: still working after a failed cancel, or filled without a
-    price anywhere. The emergency path takes it from there."""
 
 
 class TradeExecutor:
@@ -119,6 +115,8 @@ class TradeExecutor:
             return outcome
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
+        except EntryRefused as err:  # a trade setting refused the entry before anything was sent
+            return err.outcome
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
             message = err.named(signal.exchange)
@@ -220,7 +218,9 @@ class TradeExecutor:
         # config.json's tradeAmount sizes the local user's orders only; tenants size in their alerts
         section = self._legacy.exchanges.get(exchange.name) if job.user_id == LOCAL_USER_ID else None
         unit_usd = await exchange.unit_value_usd(signal.symbol, reference)
-        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd, unit_usd)
+        cap = await self._position_limit.size_cap(job.user_id, exchange.name)  # max_position_size_usd
+        quantity = order_quantity(signal, reference, rules, section, self._settings.default_trade_amount_usd,
+                                  unit_usd, cap)
         preview = exit_prices(side, reference, sl_pct, tp_pct, rules.tick_size)
         if any(p is not None and p <= 0 for p in preview):
             return Outcome.rejected("Stop-loss or take-profit would be at or below zero; "
@@ -295,7 +295,7 @@ class TradeExecutor:
             return Outcome.order_placed(order, reversal.view() if reversal is not None else None)
         if order.status is not OrderStatus.FILLED:
             try:
-                filled = await self._unfilled_market(job, exchange, order)
+                filled = await settle_unfilled_market(exchange, job.signal.symbol, order)
             except Exception as err:  # the entry may be open, or still working, without its stop
                 log.exception("entry.unfilled_check_failed", error_type=type(err).__name__)
                 return await self._emergency.flatten(exchange, job, f"The entry could not be checked "
@@ -308,20 +308,6 @@ class TradeExecutor:
                 return outcome
             order, bracket = filled, None
         return await self._after_entry(job, exchange, order, tick, reversal, bracket)
-
-    async def _unfilled_market(self, job: Job, exchange: Exchange, order: Order) -> Order | None:
-        """A market entry the venue did not report filled: never leave it working unwatched.
-        Cancel what is left; the position it made, if any, is what gets protected (None: none)."""
-        symbol = job.signal.symbol
-        if order.status is OrderStatus.OPEN and await cancel_quietly(exchange, symbol, [order.id]):
-            raise EntryUnsettled(f"the entry order {order.id} could not be cancelled")
-        live = await exchange.position(symbol)
-        if live is None or live.side is not order.side:
-            return None
-        log.warning("entry.fill_taken_from_position", order_status=order.status.value)
-        return replace(order, status=OrderStatus.FILLED, filled_quantity=live.quantity,
-                       average_price=live.entry_price, stop_loss_order_id=None, take_profit_order_id=None,
-                       trailing_stop_order_id=None)
 
     async def _after_entry(self, job: Job, exchange: Exchange, order: Order, tick: Decimal,
                            reversal: CloseResult | None, attached: Bracket | None) -> Outcome:
@@ -338,7 +324,7 @@ class TradeExecutor:
         sl_pct, tp_pct = self._percents(signal)
         filled = order.filled_quantity or order.quantity
         try:
-            fill = order.average_price or order.price or await self._price_from_position(exchange, order)
+            fill = order.average_price or order.price or await price_from_position(exchange, order)
             if attached is not None:
                 stop, target = attached.stop_loss, attached.take_profit
             else:
@@ -381,17 +367,6 @@ class TradeExecutor:
         log.info("position.opened", side=side.value, quantity=str(filled), price=str(fill),
                  stop_loss=str(record.stop_loss_price), take_profit=str(record.take_profit_price))
         return Outcome(RequestStatus.SUCCESS, body)
-
-    @staticmethod
-    async def _price_from_position(exchange: Exchange, order: Order) -> Decimal:
-        """A fill reported without its price (a partly filled order's cancel reply, say): the
-        position's entry price is what was paid."""
-        live = await exchange.position(order.symbol)
-        if live is None or live.side is not order.side or not live.entry_price:
-            raise EntryUnsettled(f"the entry reported a fill without a price, and no {order.side.value} "
-                                 "position shows one")
-        log.warning("entry.price_taken_from_position", price=str(live.entry_price))
-        return live.entry_price
 
     def _percents(self, signal: Signal) -> tuple[Decimal | None, Decimal | None]:
         sl = signal.stop_loss_percent or self._settings.default_stop_loss_percent or None

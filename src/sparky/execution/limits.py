@@ -1,8 +1,9 @@
 """Limits that count entries, checked where they cannot race: at the moment an entry is made.
 
 The local user's limit is config.json's `riskManagement.maxPositions` (across exchanges). A
-tenant's are, per exchange in `trade_settings_exchange`, `max_open_positions`,
-`max_trades_per_week` and `max_loss_per_week_usd` (0 or NULL = unlimited).
+tenant's are, per exchange in `trade_settings_exchange`, `max_open_positions`, `max_trades_per_day`
+(UTC day), `max_trades_per_week` and `max_loss_per_week_usd` (0 or NULL = unlimited).
+`max_position_size_usd` is no count: it caps the entry's size (`size_cap`, applied by the sizing).
 
 Counting and entering must not race: two alerts on different symbols run concurrently, and counts
 taken before either entered would let both through. So, when such a limit applies, the entries of
@@ -76,6 +77,20 @@ class LimitsUnchecked(EntryRefused):
         return Outcome.failed(f"{self}; nothing was executed")
 
 
+class InvalidSetting(EntryRefused):
+    """A trade setting Sparky cannot apply: the entry is refused, nothing was sent."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def outcome(self) -> Outcome:
+        outcome = Outcome.rejected(str(self))
+        outcome.body["field"] = self.field
+        return outcome
+
+
 class PositionLimit:
     def __init__(self, store: Store, local_max: int | None, tenant_reads: SettingsReads | None = None,
                  cache: Cache | None = None) -> None:
@@ -95,6 +110,24 @@ class PositionLimit:
             return await self._reads.get_trade_settings(user_id, exchange)
         except Exception as err:  # the store is down: refuse rather than enter unchecked
             raise LimitsUnchecked("Risk limits could not be checked") from err
+
+    async def size_cap(self, user_id: str, exchange: str) -> Decimal | None:
+        """The user's `max_position_size_usd` on `exchange`: the most an entry may be worth in
+        dollars, or None (not set, or 0: no cap). Raises EntryRefused when it cannot be read or is
+        negative or not a number, before anything is sent."""
+        if self._local(user_id):
+            return None
+        settings = await self._settings(user_id, exchange)
+        value = settings.max_position_size_usd if settings is not None else None
+        try:
+            cap = None if value is None or isinstance(value, bool) else Decimal(str(value))
+        except ArithmeticError:
+            cap = Decimal("NaN")
+        if value is not None and (cap is None or not cap.is_finite() or cap < 0):
+            raise InvalidSetting("max_position_size_usd",
+                                 f"max_position_size_usd must be a positive number of dollars (0: no cap), "
+                                 f"got {str(value)[:40]!r}; fix it in Trade Settings")
+        return cap if cap else None
 
     async def resting_count(self, user_id: str, exchange: str | None = None) -> int:
         return len(await self._store.list_resting_entries(user_id=user_id, exchange=exchange))

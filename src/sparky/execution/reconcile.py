@@ -29,6 +29,7 @@ from sparky.execution.sizing import value_usd
 from sparky.execution.trades import (
     PNL_QUANT,
     build_trade,
+    fill_time,
     plain,
     record_from_live,
     remaining_after,
@@ -89,7 +90,7 @@ class Reconciler:
 
     async def _record_external_close(self, exchange: Exchange,
                                      stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
-        reason, exit_price, order_id, exit_fee = "MANUAL", None, None, None
+        reason, exit_price, order_id, exit_fee, exit_time = "MANUAL", None, None, None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
                                      ("TRAILING_STOP", stored.trailing_stop_order_id)):
@@ -99,6 +100,7 @@ class Reconciler:
             if order is not None and order.status is OrderStatus.FILLED:
                 order = await with_fee(exchange, order)
                 reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
+                exit_time = fill_time(order)  # when it filled on the venue, not when this noticed it
                 break
         if exit_price is None:
             exit_price = await self._last_price(exchange, stored)
@@ -110,6 +112,7 @@ class Reconciler:
             order_id=order_id,
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
             exit_fee=exit_fee,
+            exit_time=exit_time,
         )
         await self._store.record_close(trade)
         exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
@@ -128,6 +131,7 @@ class Reconciler:
         exit_order, reason = await self._filled_exit(exchange, stored)
         if exit_order is not None and exit_order.average_price is not None:
             exit_price, exit_fee = exit_order.average_price, _fee_share(exit_order, closed)
+            exit_time = fill_time(exit_order)  # when the venue filled it, not when this noticed it
             what = reason.replace("_", " ").capitalize()
             notes = f"{what} filled {plain(exit_order.filled_quantity)} of {plain(stored.quantity)}"
             if exit_order.status is OrderStatus.FILLED:  # done: it closes nothing more
@@ -137,10 +141,12 @@ class Reconciler:
                     remaining.take_profit_order_id = None
         else:
             reason, exit_price, exit_fee = "PARTIAL_CLOSE", await self._last_price(exchange, stored), None
+            exit_time = None
             notes = (f"{plain(closed)} of {plain(stored.quantity)} closed on the exchange outside Sparky; "
                      "exit price is the last price when Sparky saw it")
         trade = build_trade(stored, exit_price=exit_price, quantity=closed, exit_reason=reason,
-                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee)
+                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee,
+                            exit_time=exit_time)
         await self._store.record_partial_close(trade, remaining)
         log.info("position.partly_closed_on_exchange", symbol=stored.symbol, closed=str(closed),
                  remaining=str(live.quantity), exit_reason=reason, exit_price=str(exit_price))

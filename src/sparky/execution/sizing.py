@@ -3,6 +3,9 @@
 A size in US dollars becomes a quantity through the venue's dollar value of one unit
 (`Exchange.unit_value_usd`): the price on most venues, the base currency's dollar value on OANDA
 (1000 dollars of USD_JPY are 1000 units, not 1000 / 155 units).
+
+A user's `max_position_size_usd` (trade settings) caps the entry's dollar size, however it was
+sized: an alert asking for more is entered at the cap, as the original did, not refused.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ def order_quantity(
     section: ExchangeSection | None,
     default_usd: Decimal,
     unit_value_usd: Decimal | None = None,
+    max_usd: Decimal | None = None,
 ) -> Decimal:
     """Base quantity floored to the step; raises OrderTooSmall with the reason.
 
-    `unit_value_usd`: dollars one unit is worth at `price` (default: `price` itself)."""
+    `unit_value_usd`: dollars one unit is worth at `price` (default: `price` itself).
+    `max_usd`: the most the entry may be worth in dollars (None: no cap)."""
+    unit = price if unit_value_usd is None else unit_value_usd
     if signal.quantity is not None:
         raw = signal.quantity
     else:
@@ -44,7 +50,10 @@ def order_quantity(
             usd = section.trade_amount * section.position_multiplier
         else:
             usd = default_usd
-        raw = usd / (price if unit_value_usd is None else unit_value_usd)
+        raw = usd / unit
+    if max_usd is not None and raw * unit > max_usd:
+        log.info("sizing.capped", symbol=signal.symbol, asked=str(raw), max_position_size_usd=str(max_usd))
+        raw = max_usd / unit
     quantity = floor_to_step(raw, rules.step_size)
     if quantity <= 0 or quantity < rules.min_quantity:
         raise OrderTooSmall(

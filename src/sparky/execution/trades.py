@@ -3,17 +3,21 @@
 P&L is net: the price difference times the quantity closed, less the fees of that quantity (its
 share of the entry's fees, kept on the position row, plus the exit's). A fee the venue does not
 report is not guessed: `fees_usd` is None when no fee is known, and P&L is then the gross.
+
+A close the venue made (a stop, a target) is dated when its order filled there, as the venue
+reports it (`Order.updated_at`), not when Sparky noticed: that may be the next signal, hours later.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
 
-from sparky.exchanges.base import ASSET_CLASSES, DEFAULT_ASSET_CLASS, Exchange, Position
-from sparky.store.base import PositionRecord, TradeRecord, utcnow
+from sparky.exchanges.base import ASSET_CLASSES, DEFAULT_ASSET_CLASS, Exchange, Order, Position
+from sparky.store.base import PositionRecord, TradeRecord, decode_time, utcnow
 
 log = structlog.get_logger("sparky.execution")
 
@@ -35,6 +39,17 @@ def entry_fee_share(position: PositionRecord, quantity: Decimal) -> Decimal | No
     return (position.fees_usd * quantity / position.quantity).quantize(PNL_QUANT)
 
 
+def fill_time(order: Order) -> datetime | None:
+    """When the venue says `order` filled (its last change, for a filled order), or None when it
+    did not fill or gave no readable time."""
+    if order.filled_quantity <= 0 and order.average_price is None:
+        return None
+    try:
+        return decode_time(order.updated_at)
+    except (TypeError, ValueError):
+        return None
+
+
 def _total(*fees: Decimal | None) -> Decimal | None:
     known = [fee for fee in fees if fee is not None]
     return sum(known, Decimal(0)) if known else None
@@ -49,8 +64,14 @@ def build_trade(
     order_id: str | None,
     notes: str | None = None,
     exit_fee: Decimal | None = None,
+    exit_time: datetime | None = None,
 ) -> TradeRecord:
-    """P&L from real fill prices, net of fees; percent against the real cost (entry × quantity)."""
+    """P&L from real fill prices, net of fees; percent against the real cost (entry × quantity).
+
+    `exit_time`: when the exit filled on the venue (default: now). Kept between the entry and now,
+    so a venue clock a little off never dates a close before its entry or in the future."""
+    now = utcnow()
+    exited = now if exit_time is None else min(max(exit_time, position.entry_time), now)
     direction = 1 if position.side == "BUY" else -1
     fees = _total(entry_fee_share(position, quantity), exit_fee)
     pnl = ((exit_price - position.entry_price) * quantity * direction - (fees or 0)).quantize(PNL_QUANT)
@@ -64,7 +85,7 @@ def build_trade(
         entry_price=position.entry_price,
         entry_time=position.entry_time,
         exit_price=exit_price,
-        exit_time=utcnow(),
+        exit_time=exited,
         quantity=quantity,
         position_size_usd=cost,
         pnl_usd=pnl,

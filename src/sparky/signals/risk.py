@@ -7,11 +7,12 @@ time is an argument (an aware datetime). Checks, in order, each with its `limitT
 1. ``trading_window``       the preset's hours (see `trading_window` for every preset)
 2. ``weekends``             allow_weekends = false refuses Saturday/Sunday in the preset's zone
 3. ``signal_age``           the alert's timestamp older than max_signal_age_sec, or > 60 s ahead
-4. ``max_trades_per_week``  trades entered since Monday 00:00 UTC ≥ the limit
-5. ``max_loss_per_week_usd``  Σ |pnl_usd| of this week's losing trades ≥ the limit
-6. ``max_open_positions``   the user's open positions on this exchange ≥ the limit
+4. ``max_trades_per_day``   trades entered since 00:00 UTC today ≥ the limit
+5. ``max_trades_per_week``  trades entered since Monday 00:00 UTC ≥ the limit
+6. ``max_loss_per_week_usd``  Σ |pnl_usd| of this week's losing trades ≥ the limit
+7. ``max_open_positions``   the user's open positions on this exchange ≥ the limit
 
-4–6 count entries, so the executor checks them again at the moment of entering, under the user's
+4–7 count entries, so the executor checks them again at the moment of entering, under the user's
 lock (`counted_limit_refusal`, called by `execution.limits`): concurrent alerts cannot overshoot.
 
 Only what the user set is enforced: a field that is None (NULL) limits nothing, and no settings
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
@@ -219,7 +220,7 @@ def counts_entries(settings: TradeSettings | None, *, open_positions: bool = Tru
     `open_positions`) is set: only then must entries of the user be made one at a time."""
     if settings is None:
         return False
-    counted = [settings.max_trades_per_week, settings.max_loss_per_week_usd]
+    counted = [settings.max_trades_per_day, settings.max_trades_per_week, settings.max_loss_per_week_usd]
     if open_positions:
         counted.append(settings.max_open_positions)
     return any(value is not None and value != 0 for value in counted)
@@ -227,12 +228,18 @@ def counts_entries(settings: TradeSettings | None, *, open_positions: bool = Tru
 
 async def counted_limit_refusal(store: RiskReads, user_id: str, exchange: str, settings: TradeSettings,
                                 now: datetime, *, open_positions: bool = True) -> RiskDecision | None:
-    """The limits that count what the user did: trades entered this week, this week's losses and
+    """The limits that count what the user did: trades entered today (UTC) and this week, this week's losses and
     (with `open_positions`) the open positions. The executor checks them again under the user's
     lock, where concurrent entries cannot race (`execution.limits`).
 
     Raises RiskCheckUnavailable when the store fails.
     """
+    try:
+        day_refusal = await _day_refusal(store, user_id, exchange, settings, now)
+    except _InvalidSetting as err:
+        return _invalid("max_trades_per_day", err)
+    if day_refusal is not None:
+        return day_refusal
     try:
         max_trades = _limit(settings.max_trades_per_week, "max_trades_per_week")
     except _InvalidSetting as err:
@@ -280,3 +287,24 @@ async def counted_limit_refusal(store: RiskReads, user_id: str, exchange: str, s
                 f"Maximum open positions reached on {exchange}: {held} open, the limit is {max_open}"
                 + _negative_note(max_open, "max_open_positions"))
     return None
+
+
+async def _day_refusal(store: RiskReads, user_id: str, exchange: str, settings: TradeSettings,
+                       now: datetime) -> RiskDecision | None:
+    """max_trades_per_day: trades entered since 00:00 UTC today (closed and still open), counted
+    exactly as the weekly limit counts them. Raises _InvalidSetting for an unusable value."""
+    max_day = _limit(settings.max_trades_per_day, "max_trades_per_day")
+    if max_day == 0:
+        return None
+    since = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stats = await _read("today's trades", store.weekly_trade_stats, user_id, exchange, since)
+    try:
+        trades = int(stats.trades)
+    except Exception as err:
+        raise RiskCheckUnavailable(f"the store returned unusable trade stats {stats!r}") from err
+    if trades < max_day:
+        return None
+    resets = f"{since + timedelta(days=1):%Y-%m-%d} 00:00 UTC"
+    return RiskDecision("max_trades_per_day", trades, max_day,
+                        f"Maximum trades per day reached on {exchange}: {trades} of {max_day} today; "
+                        f"resets {resets} (days are UTC)" + _negative_note(max_day, "max_trades_per_day"))

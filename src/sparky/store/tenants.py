@@ -97,6 +97,11 @@ class TradeSettings:
     auto_close_outside_window: bool | None = None
     strike_tolerance_percent: Decimal | None = None
     entry_limit_offset_percent: Decimal | None = None
+    #: entries per UTC day (midnight to midnight), counted like max_trades_per_week
+    max_trades_per_day: int | None = None
+    #: an entry's size in USD is capped at this (the original capped rather than refused)
+    max_position_size_usd: Decimal | None = None
+    position_size_percent: Decimal | None = None  # options: share of buying power
     id: str | None = None
 
 

@@ -393,6 +393,20 @@ def test_settings_take_the_dashboard_presets(cli: Cli) -> None:
         assert stored is not None and stored.trading_hours_preset == preset
 
 
+def test_the_day_limit_and_the_size_cap_are_stored_and_shown(cli: Cli) -> None:
+    user_id, _, _ = cli.add()
+
+    out = cli.ok("settings", user_id, "paper", "--max-trades-per-day", "2", "--max-position-size-usd", "500.50")
+
+    assert " *max trades per day     2\n" in out
+    assert " *max position size usd  500.50\n" in out
+    stored = cli.read(lambda s: s.get_trade_settings(user_id, "paper"))
+    assert (stored.max_trades_per_day, stored.max_position_size_usd) == (2, Decimal("500.50"))
+    cleared = cli.ok("settings", user_id, "paper", "--unset", "max-position-size-usd", "--max-trades-per-day", "0")
+    assert " *max trades per day     0 (unlimited)\n" in cleared
+    assert " *max position size usd  not set (cleared)\n" in cleared
+
+
 def test_settings_without_flags_show_and_store_nothing(cli: Cli) -> None:
     user_id, _, _ = cli.add()
 
@@ -411,8 +425,8 @@ def test_settings_store_and_show_only_what_the_user_set(cli: Cli) -> None:
     assert out == (
         f"Trade settings of user {user_id} on bybit (* changed):\n"
         " *max trades per week    10\n"
-        "  not set, so not limited: trading hours preset, trading window, allow weekends, "
-        "max loss per week usd, max open positions, max signal age sec\n"
+        "  not set, so not limited: trading hours preset, trading window, allow weekends, max trades per day, "
+        "max loss per week usd, max open positions, max position size usd, max signal age sec\n"
     )
     columns = ("trading_hours_preset", "trading_window", "max_trades_per_week", "allow_weekends",
                "max_loss_per_week_usd", "max_open_positions", "max_signal_age_sec", "auto_close_outside_window",
@@ -438,7 +452,8 @@ def test_settings_can_be_cleared_again(cli: Cli) -> None:
         "  trading window         13:30-20:00 UTC\n"
         " *allow weekends         not set (cleared)\n"
         " *max open positions     not set (cleared)\n"
-        "  not set, so not limited: max trades per week, max loss per week usd, max signal age sec\n"
+        "  not set, so not limited: max trades per day, max trades per week, max loss per week usd, "
+        "max position size usd, max signal age sec\n"
     )
     stored = cli.read(lambda s: s.get_trade_settings(user_id, "bybit"))
     assert stored == TradeSettings(user_id=user_id, exchange="bybit", trading_hours_preset="custom",
@@ -454,6 +469,11 @@ def test_settings_can_be_cleared_again(cli: Cli) -> None:
         (["--max-loss-per-week-usd", "nan"], "must be a finite number >= 0"),
         (["--max-loss-per-week-usd", "lots"], "must be a number"),
         (["--max-open-positions", "-3"], "must be >= 0"),
+        (["--max-trades-per-day", "-1"], "must be >= 0"),
+        (["--max-trades-per-day", "two"], "must be a whole number"),
+        (["--max-position-size-usd", "-500"], "must be a finite number >= 0"),
+        (["--max-position-size-usd", "inf"], "must be a finite number >= 0"),
+        (["--max-position-size-usd", "lots"], "must be a number"),
         (["--max-signal-age-sec", "-10"], "must be >= 0"),
         (["--trading-hours-preset", "always"], "unknown preset 'always'"),
         (["--trading-window", "9-17"], "is not a window"),

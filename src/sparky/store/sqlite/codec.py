@@ -235,6 +235,8 @@ _TENANT_KINDS: dict[type, dict[str, str]] = {
         "max_loss_per_week_usd": "decimal",
         "strike_tolerance_percent": "decimal",
         "entry_limit_offset_percent": "decimal",
+        "max_position_size_usd": "decimal",
+        "position_size_percent": "decimal",
         "allow_weekends": "bool",
         "auto_close_outside_window": "bool",
     },

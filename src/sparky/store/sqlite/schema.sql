@@ -216,6 +216,18 @@ CREATE TABLE IF NOT EXISTS trade_settings_exchange (
     max_open_positions          INTEGER,  -- 0 = unlimited
     user_id                     TEXT,
     max_loss_per_week_usd       NUMERIC,  -- 0 = unlimited
+    -- the dashboard's columns (migrations/0020): Sparky reads the first two and the options sizing
+    enabled                     INTEGER,
+    max_trades_per_day          INTEGER,  -- entries per UTC day; 0 = unlimited
+    max_position_size_usd       NUMERIC,  -- an entry's size is capped here; 0 = no cap
+    take_profit_percent         NUMERIC,
+    stop_loss_percent           NUMERIC,
+    news_filter                 INTEGER,
+    notes                       TEXT,
+    position_size_percent       NUMERIC,  -- options: share of buying power
+    tp_percent                  NUMERIC,
+    sl_percent                  NUMERIC,
+    extra_settings              TEXT,  -- JSON
     UNIQUE (user_id, exchange)
 );
 

@@ -42,6 +42,7 @@ NUMERIC = frozenset({
     "take_profit_price", "stop_loss_percent", "take_profit_percent", "current_price",
     "unrealized_pnl_usd", "unrealized_pnl_percent", "pnl_usd", "pnl_percent", "fees_usd",
     "max_loss_per_week_usd", "strike_tolerance_percent", "entry_limit_offset_percent",
+    "max_position_size_usd", "position_size_percent",
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",

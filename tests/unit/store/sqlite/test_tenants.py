@@ -76,13 +76,12 @@ def postgres_tables() -> dict[str, list[tuple[str, bool]]]:
                 definition = match[2].lower()
                 columns.append((match[1], "not null" in definition or "primary key" in definition))
         tables[name] = columns
-    # columns later migrations add (`alter table public.t add column if not exists c …`) come after
-    for later in sorted(MIGRATION.parent.glob("*.sql")):
-        if later.name <= MIGRATION.name:
+    # columns later migrations add to these tables (`add column if not exists`), in their order
+    for path in sorted(MIGRATION.parent.glob("*.sql")):
+        if path.name <= MIGRATION.name:
             continue
-        for name, clauses in re.findall(r"alter table public\.(\w+)\s+(add column if not exists [^;]*);",
-                                        later.read_text("utf-8")):
-            for column, definition in re.findall(r"add column if not exists (\w+)([^,]*)", clauses):
+        for name, body in re.findall(r"alter table public\.(\w+)\s+(.*?);", path.read_text("utf-8"), flags=re.S):
+            for column, definition in re.findall(r"add column if not exists (\w+) ([^,]*)", body):
                 if name in tables and column not in {c for c, _ in tables[name]}:
                     tables[name].append((column, "not null" in definition.lower()))
     return tables
