@@ -15,6 +15,9 @@ Optional methods (every venue may override the default)
                          alert's position_size_usd into a quantity and a fill back into dollars.
                          Default: the price (quantities in the base asset, prices in USD or a
                          dollar stablecoin); OANDA converts (its units are the base currency).
+    quote_value_usd   -- US dollars one unit of the price's currency is worth: what turns a price
+                         difference into dollars of P&L. Default: 1 (prices in USD or a dollar
+                         stablecoin); OANDA converts (USD_JPY is priced in yen, EUR_GBP in pounds).
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -142,6 +145,9 @@ class Order:
     #: what the venue charged for this order's fills (commission and the like; negative for a
     #: rebate), in the account's settlement currency. None when the venue does not report it.
     fee: Decimal | None = None
+    #: the profit or loss the venue says this order's fills realised, before fees, in the account's
+    #: settlement currency (OANDA's `pl`). None when the venue does not report one.
+    realized_pnl: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,11 @@ class Exchange(ABC):
     async def unit_value_usd(self, symbol: str, price: Decimal) -> Decimal:
         """US dollars one unit of `symbol`'s quantity is worth when it trades at `price`."""
         return price
+
+    async def quote_value_usd(self, symbol: str, price: Decimal) -> Decimal:
+        """US dollars one unit of the currency `symbol` is priced in is worth, `price` being its
+        price now (see the module docstring)."""
+        return Decimal(1)
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

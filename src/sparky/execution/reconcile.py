@@ -23,6 +23,7 @@ import structlog
 from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.orders import cancel_quietly
+from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.resting import RestingEntries, open_exits
 from sparky.execution.sizing import value_usd
 from sparky.execution.trades import PNL_QUANT, build_trade, plain, record_from_live, remaining_after
@@ -81,7 +82,7 @@ class Reconciler:
 
     async def _record_external_close(self, exchange: Exchange,
                                      stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
-        reason, exit_price, order_id, exit_fee = "MANUAL", None, None, None
+        reason, exit_price, order_id, exit_fee, fill = "MANUAL", None, None, None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
                                      ("TRAILING_STOP", stored.trailing_stop_order_id)):
@@ -90,6 +91,7 @@ class Reconciler:
             order = await exchange.get_order(stored.symbol, order_id=order_id_field)
             if order is not None and order.status is OrderStatus.FILLED:
                 reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
+                fill = order
                 break
         if exit_price is None:
             exit_price = await self._last_price(exchange, stored)
@@ -101,6 +103,7 @@ class Reconciler:
             order_id=order_id,
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
             exit_fee=exit_fee,
+            dollars=await dollar_terms(exchange, stored.symbol, exit_price, stored.quantity, fill),
         )
         await self._store.record_close(trade)
         exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
@@ -131,7 +134,9 @@ class Reconciler:
             notes = (f"{plain(closed)} of {plain(stored.quantity)} closed on the exchange outside Sparky; "
                      "exit price is the last price when Sparky saw it")
         trade = build_trade(stored, exit_price=exit_price, quantity=closed, exit_reason=reason,
-                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee)
+                            order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee,
+                            dollars=await dollar_terms(exchange, stored.symbol, exit_price, closed,
+                                                         exit_order if reason != "PARTIAL_CLOSE" else None))
         await self._store.record_partial_close(trade, remaining)
         log.info("position.partly_closed_on_exchange", symbol=stored.symbol, closed=str(closed),
                  remaining=str(live.quantity), exit_reason=reason, exit_price=str(exit_price))

@@ -3,11 +3,16 @@
 P&L is net: the price difference times the quantity closed, less the fees of that quantity (its
 share of the entry's fees, kept on the position row, plus the exit's). A fee the venue does not
 report is not guessed: `fees_usd` is None when no fee is known, and P&L is then the gross.
+
+P&L is in dollars: the price difference is in the instrument's quote currency (yen for USD_JPY),
+so it is converted with `DollarTerms.quote_usd` (dollars per unit of it, 1 for USD-quoted
+instruments), unless the venue reported what the close realised (`DollarTerms.venue_pnl`), which is
+then taken as it is (`execution/pnl_currency.py` finds both).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sparky.exchanges.base import Position
@@ -15,6 +20,19 @@ from sparky.store.base import PositionRecord, TradeRecord, utcnow
 
 PNL_QUANT = Decimal("0.00000001")
 PERCENT_QUANT = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class DollarTerms:
+    """How a trade's price difference becomes dollars."""
+
+    #: dollars one unit of the quote currency is worth
+    quote_usd: Decimal = Decimal(1)
+    #: what the venue says the closed quantity realised, before fees; None when it did not say
+    venue_pnl: Decimal | None = None
+
+
+DOLLAR_QUOTED = DollarTerms()
 
 
 def plain(value: Decimal) -> str:
@@ -45,12 +63,17 @@ def build_trade(
     order_id: str | None,
     notes: str | None = None,
     exit_fee: Decimal | None = None,
+    dollars: DollarTerms = DOLLAR_QUOTED,
 ) -> TradeRecord:
-    """P&L from real fill prices, net of fees; percent against the real cost (entry × quantity)."""
+    """P&L in dollars from real fill prices (or the venue's realised P&L of `quantity`), net of
+    fees; percent against the real cost (entry × quantity, in dollars)."""
     direction = 1 if position.side == "BUY" else -1
     fees = _total(entry_fee_share(position, quantity), exit_fee)
-    pnl = ((exit_price - position.entry_price) * quantity * direction - (fees or 0)).quantize(PNL_QUANT)
-    cost = position.entry_price * quantity
+    quote_usd = dollars.quote_usd
+    gross = dollars.venue_pnl if dollars.venue_pnl is not None else (
+        (exit_price - position.entry_price) * quantity * direction * quote_usd)
+    pnl = (gross - (fees or 0)).quantize(PNL_QUANT)
+    cost = (position.entry_price * quantity * quote_usd).quantize(PNL_QUANT)
     percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
     return TradeRecord(
         user_id=position.user_id,
