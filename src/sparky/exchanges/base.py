@@ -18,6 +18,9 @@ Optional methods (every venue may override the default)
     asset_class       -- what kind of instrument `symbol` is, in the dashboard's words (one of
                          ASSET_CLASSES): the `asset_class` of its position and trade rows, by which
                          the dashboard splits charts and filters. Default: `crypto`.
+    quote_value_usd   -- US dollars one unit of the price's currency is worth: what turns a price
+                         difference into dollars of P&L. Default: 1 (prices in USD or a dollar
+                         stablecoin); OANDA converts (USD_JPY is priced in yen, EUR_GBP in pounds).
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -150,6 +153,9 @@ class Order:
     #: what the venue charged for this order's fills (commission and the like; negative for a
     #: rebate), in the account's settlement currency. None when the venue does not report it.
     fee: Decimal | None = None
+    #: the profit or loss the venue says this order's fills realised, before fees, in the account's
+    #: settlement currency (OANDA's `pl`). None when the venue does not report one.
+    realized_pnl: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,11 @@ class Exchange(ABC):
         """One of ASSET_CLASSES for `symbol` (see the module docstring). Called once a position is
         open: venues answer from what they already know and must not fail for a symbol they trade."""
         return DEFAULT_ASSET_CLASS
+
+    async def quote_value_usd(self, symbol: str, price: Decimal) -> Decimal:
+        """US dollars one unit of the currency `symbol` is priced in is worth, `price` being its
+        price now (see the module docstring)."""
+        return Decimal(1)
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

@@ -20,6 +20,7 @@ from sparky.execution.exits import survivors_warning
 from sparky.execution.fees import alongside, with_fee
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
+from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
 from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after, venue_asset_class
@@ -147,13 +148,15 @@ class PositionCloser:
                       quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
         exit_price = order.average_price or await self._last_price(exchange, position)
+        closed = order.filled_quantity or quantity
         trade = build_trade(
             position,
             exit_price=exit_price,
-            quantity=order.filled_quantity or quantity,
+            quantity=closed,
             exit_reason=exit_reason,
             order_id=order.id,
             exit_fee=order.fee,
+            dollars=await dollar_terms(exchange, position.symbol, exit_price, closed, order),
         )
         await self._store.record_close(trade)
         exits = [position.stop_loss_order_id, position.take_profit_order_id,
@@ -178,14 +181,16 @@ class PositionCloser:
         """A close that filled only in part: the part is a trade at its fill price, and the position
         row keeps the rest (its stop and target stay as they are)."""
         closed = order.filled_quantity
+        exit_price = order.average_price or await exchange.last_price(position.symbol)
         trade = build_trade(
             position,
-            exit_price=order.average_price or await exchange.last_price(position.symbol),
+            exit_price=exit_price,
             quantity=closed,
             exit_reason=exit_reason,
             order_id=order.id,
             notes=f"Close order filled {plain(closed)} of {plain(position.quantity)}; the rest is still open",
             exit_fee=order.fee,
+            dollars=await dollar_terms(exchange, position.symbol, exit_price, closed, order),
         )
         await self._store.record_partial_close(trade, remaining_after(position, closed))
         log.warning("close.partly_filled", symbol=position.symbol, filled=str(closed),

@@ -24,6 +24,7 @@ from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
 from sparky.exchanges.errors import ExchangeError
 from sparky.execution.fees import with_fee
 from sparky.execution.orders import cancel_quietly
+from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.resting import RestingEntries, open_exits
 from sparky.execution.sizing import value_usd
 from sparky.execution.trades import (
@@ -90,7 +91,7 @@ class Reconciler:
 
     async def _record_external_close(self, exchange: Exchange,
                                      stored: PositionRecord) -> tuple[TradeRecord, frozenset[str]]:
-        reason, exit_price, order_id, exit_fee, exit_time = "MANUAL", None, None, None, None
+        reason, exit_price, order_id, exit_fee, exit_time, fill = "MANUAL", None, None, None, None, None
         for kind, order_id_field in (("STOP_LOSS", stored.stop_loss_order_id),
                                      ("TAKE_PROFIT", stored.take_profit_order_id),
                                      ("TRAILING_STOP", stored.trailing_stop_order_id)):
@@ -101,6 +102,7 @@ class Reconciler:
                 order = await with_fee(exchange, order)
                 reason, exit_price, order_id, exit_fee = kind, order.average_price, order.id, order.fee
                 exit_time = fill_time(order)  # when it filled on the venue, not when this noticed it
+                fill = order
                 break
         if exit_price is None:
             exit_price = await self._last_price(exchange, stored)
@@ -113,6 +115,7 @@ class Reconciler:
             notes=None if reason != "MANUAL" else "Closed on the exchange outside Sparky",
             exit_fee=exit_fee,
             exit_time=exit_time,
+            dollars=await dollar_terms(exchange, stored.symbol, exit_price, stored.quantity, fill),
         )
         await self._store.record_close(trade)
         exits = {oid for oid in (stored.stop_loss_order_id, stored.take_profit_order_id,
@@ -146,7 +149,9 @@ class Reconciler:
                      "exit price is the last price when Sparky saw it")
         trade = build_trade(stored, exit_price=exit_price, quantity=closed, exit_reason=reason,
                             order_id=exit_order.id if exit_order else None, notes=notes, exit_fee=exit_fee,
-                            exit_time=exit_time)
+                            exit_time=exit_time,
+                            dollars=await dollar_terms(exchange, stored.symbol, exit_price, closed,
+                                                         exit_order if reason != "PARTIAL_CLOSE" else None))
         await self._store.record_partial_close(trade, remaining)
         log.info("position.partly_closed_on_exchange", symbol=stored.symbol, closed=str(closed),
                  remaining=str(live.quantity), exit_reason=reason, exit_price=str(exit_price))

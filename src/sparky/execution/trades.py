@@ -6,11 +6,16 @@ report is not guessed: `fees_usd` is None when no fee is known, and P&L is then 
 
 A close the venue made (a stop, a target) is dated when its order filled there, as the venue
 reports it (`Order.updated_at`), not when Sparky noticed: that may be the next signal, hours later.
+
+P&L is in dollars: the price difference is in the instrument's quote currency (yen for USD_JPY),
+so it is converted with `DollarTerms.quote_usd` (dollars per unit of it, 1 for USD-quoted
+instruments), unless the venue reported what the close realised (`DollarTerms.venue_pnl`), which is
+then taken as it is (`execution/pnl_currency.py` finds both).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +28,19 @@ log = structlog.get_logger("sparky.execution")
 
 PNL_QUANT = Decimal("0.00000001")
 PERCENT_QUANT = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class DollarTerms:
+    """How a trade's price difference becomes dollars."""
+
+    #: dollars one unit of the quote currency is worth
+    quote_usd: Decimal = Decimal(1)
+    #: what the venue says the closed quantity realised, before fees; None when it did not say
+    venue_pnl: Decimal | None = None
+
+
+DOLLAR_QUOTED = DollarTerms()
 
 
 def plain(value: Decimal) -> str:
@@ -65,8 +83,10 @@ def build_trade(
     notes: str | None = None,
     exit_fee: Decimal | None = None,
     exit_time: datetime | None = None,
+    dollars: DollarTerms = DOLLAR_QUOTED,
 ) -> TradeRecord:
-    """P&L from real fill prices, net of fees; percent against the real cost (entry × quantity).
+    """P&L in dollars from real fill prices (or the venue's realised P&L of `quantity`), net of
+    fees; percent against the real cost (entry × quantity, in dollars).
 
     `exit_time`: when the exit filled on the venue (default: now). Kept between the entry and now,
     so a venue clock a little off never dates a close before its entry or in the future."""
@@ -74,8 +94,11 @@ def build_trade(
     exited = now if exit_time is None else min(max(exit_time, position.entry_time), now)
     direction = 1 if position.side == "BUY" else -1
     fees = _total(entry_fee_share(position, quantity), exit_fee)
-    pnl = ((exit_price - position.entry_price) * quantity * direction - (fees or 0)).quantize(PNL_QUANT)
-    cost = position.entry_price * quantity
+    quote_usd = dollars.quote_usd
+    gross = dollars.venue_pnl if dollars.venue_pnl is not None else (
+        (exit_price - position.entry_price) * quantity * direction * quote_usd)
+    pnl = (gross - (fees or 0)).quantize(PNL_QUANT)
+    cost = (position.entry_price * quantity * quote_usd).quantize(PNL_QUANT)
     percent = (pnl / cost * 100).quantize(PERCENT_QUANT) if cost else Decimal(0)
     return TradeRecord(
         user_id=position.user_id,

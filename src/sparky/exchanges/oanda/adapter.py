@@ -72,6 +72,7 @@ from sparky.exchanges.oanda.wire import (
     error_for_code,
     error_for_reply,
     fill_fee,
+    fill_pnl,
     fill_summary,
     mid_price,
     order_from_venue,
@@ -136,6 +137,10 @@ class OandaExchange(Exchange):
     async def unit_value_usd(self, symbol: str, price: Decimal) -> Decimal:
         """Units are the base currency: see `conversion.py`."""
         return await self._dollars.of_unit((await self._spec(symbol)).name, price)
+
+    async def quote_value_usd(self, symbol: str, price: Decimal) -> Decimal:
+        """Prices are in the quote currency: see `conversion.py`."""
+        return await self._dollars.of_quote((await self._spec(symbol)).name, price)
 
     async def last_price(self, symbol: str) -> Decimal:
         return await self._mid(await self._spec(symbol))
@@ -234,7 +239,7 @@ class OandaExchange(Exchange):
     def _apply_fill(self, order: Order, fill: dict[str, Any]) -> None:
         average, filled, _ = fill_summary(fill)
         order.status, order.filled_quantity, order.average_price = OrderStatus.FILLED, filled, average
-        order.fee = fill_fee(fill)
+        order.fee, order.realized_pnl = fill_fee(fill), fill_pnl(fill)
         order.updated_at = fill.get("time") or order.updated_at
         self._trades.note_fill(fill)
         log.info("oanda.order.filled", order_id=order.id, client_order_id=order.client_order_id,

@@ -9,6 +9,8 @@ size is converted with the base currency's dollar value:
   1 / USD_BASE where that is how OANDA lists it (EUR_USD for EUR_GBP, 1 / USD_CHF for CHF_JPY);
 - a CFD priced in another currency (DE30_EUR), whose base is no currency: its price times the
   quote currency's dollar value.
+P&L is a price difference, so in the quote currency: `of_quote` is what one unit of it is worth
+(1 for USD, 1 / price for USD_JPY's yen, the GBP_USD rate for EUR_GBP's pounds).
 Conversion rates are read at most every `RATE_TTL`: one read serves sizing a signal and reporting
 its fill in dollars, and a rate that old sizes an order well enough.
 """
@@ -53,6 +55,18 @@ class DollarValue:
         if quote_rate is None:
             raise InvalidOrder(f"{NAME}: no US dollar conversion for {instrument} on this account", exchange=NAME)
         return price * quote_rate
+
+    async def of_quote(self, instrument: str, price: Decimal) -> Decimal:
+        """US dollars one unit of `instrument`'s quote currency is worth when it trades at `price`."""
+        base, _, quote = instrument.partition("_")
+        if quote == USD:
+            return Decimal(1)
+        if base == USD:
+            return 1 / price
+        rate = await self._rate(quote)
+        if rate is None:
+            raise InvalidOrder(f"{NAME}: no US dollar conversion for {quote} on this account", exchange=NAME)
+        return rate
 
     async def _rate(self, currency: str) -> Decimal | None:
         """Dollars per one `currency`, or None when the account lists no pair of it with USD."""

@@ -80,6 +80,19 @@ def fill_fee(fill: dict[str, Any]) -> Decimal | None:
     return sum(charged, ZERO) - (financing or ZERO)
 
 
+def fill_pnl(fill: dict[str, Any]) -> Decimal | None:
+    """The profit or loss an OrderFillTransaction realised, in the account's home currency and
+    before its costs (`fill_fee`): `pl`, else the sum of `tradesClosed[]`/`tradeReduced`
+    `realizedPL`. None when the fill names neither (then Sparky converts the price difference)."""
+    if fill.get("pl") is not None:
+        return decimal(fill["pl"], "pl")
+    parts = [p for p in [fill.get("tradeReduced"), *(fill.get("tradesClosed") or [])]
+             if isinstance(p, dict) and p.get("realizedPL") is not None]
+    if not parts:
+        return None
+    return sum((decimal(p["realizedPL"], "realizedPL") for p in parts), ZERO)
+
+
 def status_of(data: dict[str, Any]) -> OrderStatus:
     return _STATUS.get(str(data.get("state", "PENDING")), OrderStatus.OPEN)
 
@@ -146,6 +159,7 @@ def order_from_venue(
         trailing_stop_order_id=_on_fill_id(data, "trailingStopLossOnFill") if status is OrderStatus.FILLED else None,
         updated_at=data.get("filledTime") or data.get("cancelledTime") or data.get("createTime"),
         fee=fill_fee(fill) if fill else None,
+        realized_pnl=fill_pnl(fill) if fill else None,
     )
 
 

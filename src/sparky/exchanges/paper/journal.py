@@ -24,7 +24,7 @@ from sparky.exchanges.paper.book import PaperBook
 from sparky.private_files import DIR_MODE, open_private
 
 VERSION = 1
-_DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price", "fee")
+_DECIMAL_FIELDS = ("quantity", "price", "trigger_price", "filled_quantity", "average_price", "fee", "realized_pnl")
 
 
 def _s(value: Any) -> Any:

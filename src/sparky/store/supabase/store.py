@@ -19,12 +19,15 @@ role key, which bypasses row-level security. Same semantics as `SqliteStore`, wi
 - Rows without a tie-breaking column (SQLite's rowid) are ordered by (time, id).
 - Errors: `SupabaseError` (a `StoreUnavailable` with PostgREST's code), never holding the key,
   secrets or row values (client.py).
+- The paper venue's positions and trades are in `paper_positions` / `paper_trades` (paper.py),
+  so the dashboard's P&L and `trade_stats` count live trading only.
 - Users live in auth.users and are managed by the SignalStudio dashboard: `add_local_user`,
   `set_plan` and `list_local_users` raise NotImplementedError.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection
 from dataclasses import replace
@@ -43,7 +46,7 @@ from sparky.store.base import (
     WebhookRequestRecord,
     utcnow,
 )
-from sparky.store.supabase import codec
+from sparky.store.supabase import codec, paper
 from sparky.store.supabase.client import DEFAULT_TIMEOUT, SupabaseConnection, SupabaseError
 from sparky.store.supabase.tenants import SupabaseTenantQueries
 from sparky.store.tenants import TenantStore
@@ -208,7 +211,7 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
 
     async def get_position(self, user_id: str, exchange: str, symbol: str) -> PositionRecord | None:
         query = (
-            self._select("positions", codec.SELECT_POSITION)
+            self._select(paper.positions_table(exchange), codec.SELECT_POSITION)
             .eq("user_id", user_id)
             .eq("exchange", exchange)
             .eq("symbol", symbol)
@@ -220,15 +223,19 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
     async def list_positions(
         self, *, user_id: str | None = None, exchange: str | None = None
     ) -> list[PositionRecord]:
-        def query(count: bool) -> Any:
-            q = self._select("positions", codec.SELECT_POSITION, count=count)
+        def query(table: str, count: bool) -> Any:
+            q = self._select(table, codec.SELECT_POSITION, count=count)
             if user_id is not None:
                 q = q.eq("user_id", user_id)
             if exchange is not None:
                 q = q.eq("exchange", exchange)
             return q.order("entry_time").order("id")
 
-        return [codec.from_row(PositionRecord, r) for r in await self._all_rows("list positions", query)]
+        found = []
+        for table in paper.position_tables(exchange):
+            rows = await self._all_rows(f"list {table}", functools.partial(query, table))
+            found += [codec.from_row(PositionRecord, r) for r in rows]
+        return sorted(found, key=lambda p: (p.entry_time, p.id or ""))
 
     async def upsert_position(self, position: PositionRecord) -> None:
         row = codec.position_row(position)
@@ -241,18 +248,20 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
             await self._upsert_position({**row, "strategy_id": None})
 
     async def _upsert_position(self, row: dict[str, Any]) -> None:
-        query = self._table("positions").upsert(row, on_conflict="user_id,exchange,symbol", returning=MINIMAL)
-        await self._db.run("upsert positions", query)
+        table = paper.positions_table(row["exchange"])
+        query = self._table(table).upsert(row, on_conflict="user_id,exchange,symbol", returning=MINIMAL)
+        await self._db.run(f"upsert {table}", query)
 
     async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None:
+        table = paper.positions_table(exchange)
         query = (
-            self._table("positions")
+            self._table(table)
             .delete(returning=MINIMAL)
             .eq("user_id", user_id)
             .eq("exchange", exchange)
             .eq("symbol", symbol)
         )
-        await self._db.run("delete positions", query)
+        await self._db.run(f"delete {table}", query)
 
     # trades
 
@@ -262,7 +271,8 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
         row = codec.trade_row(
             replace(trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or utcnow())
         )
-        await self._db.run("rpc record_close", self._db.client.rpc("record_close", {"p_trade": row}))
+        rpc = paper.close_rpc(trade.exchange)
+        await self._db.run(f"rpc {rpc}", self._db.client.rpc(rpc, {"p_trade": row}))
 
     async def record_partial_close(self, trade: TradeRecord, remaining: PositionRecord) -> None:
         """One RPC, like record_close: the trade inserted and the position rewritten together, at
@@ -271,7 +281,8 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
             replace(trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or utcnow())
         )
         args = {"p_trade": row, "p_position": codec.position_row(remaining)}
-        await self._db.run("rpc record_partial_close", self._db.client.rpc("record_partial_close", args))
+        rpc = paper.partial_close_rpc(trade.exchange)
+        await self._db.run(f"rpc {rpc}", self._db.client.rpc(rpc, args))
 
     async def list_trades(
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
@@ -280,13 +291,17 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
             raise ValueError(f"limit must be >= 0: {limit}")
         if limit == 0:
             return []
-        query = self._select("trades", codec.SELECT_TRADE)
-        if user_id is not None:
-            query = query.eq("user_id", user_id)
-        if symbol is not None:
-            query = query.eq("symbol", symbol)
-        query = query.order("exit_time", desc=True).order("created_at", desc=True).order("id", desc=True)
-        return [codec.from_row(TradeRecord, r) for r in await self._rows("list trades", query.limit(limit))]
+        found: list[TradeRecord] = []
+        for table in paper.TRADE_TABLES:  # the newest `limit` of each, then of both
+            query = self._select(table, codec.SELECT_TRADE)
+            if user_id is not None:
+                query = query.eq("user_id", user_id)
+            if symbol is not None:
+                query = query.eq("symbol", symbol)
+            query = query.order("exit_time", desc=True).order("created_at", desc=True).order("id", desc=True)
+            found += [codec.from_row(TradeRecord, r) for r in await self._rows(f"list {table}", query.limit(limit))]
+        found.sort(key=lambda t: (t.exit_time, t.created_at or t.exit_time, t.id or ""), reverse=True)
+        return found[:limit]
 
     # resting_entries
 

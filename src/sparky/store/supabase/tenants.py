@@ -12,7 +12,7 @@ import structlog
 from postgrest.types import CountMethod, ReturnMethod
 
 from sparky.store.base import DuplicateRequest, RequestStatus, WebhookRequestRecord
-from sparky.store.supabase import codec
+from sparky.store.supabase import codec, paper
 from sparky.store.supabase.client import SupabaseError, SupabaseQueries
 from sparky.store.tenants import (
     DEFAULT_PLAN_LIMITS,
@@ -246,7 +246,7 @@ class SupabaseTenantQueries(SupabaseQueries):
 
         def losses(count: bool) -> Any:
             return (
-                self._select("trades", "pnl_usd::text", count=count)
+                self._select(paper.trades_table(exchange), "pnl_usd::text", count=count)
                 .eq("user_id", user_id)
                 .eq("exchange", exchange)
                 .gte("exit_time", start)
@@ -258,15 +258,17 @@ class SupabaseTenantQueries(SupabaseQueries):
         # Not one snapshot: a close committing between them can make the count one off for a moment.
         entered = {"user_id": user_id, "exchange": exchange, "entry_time": ("gte", start)}
         closed, still_open, losing = await asyncio.gather(
-            self._count("trades", **entered),
-            self._count("positions", **entered),
+            self._count(paper.trades_table(exchange), **entered),
+            self._count(paper.positions_table(exchange), **entered),
             self._all_rows("weekly losses", losses),
         )
         loss = sum((abs(Decimal(str(r["pnl_usd"]))) for r in losing), Decimal(0))
         return WeeklyTradeStats(trades=closed + still_open, loss_usd=loss)
 
     async def count_open_positions(self, user_id: str, exchange: str | None = None) -> int:
-        return await self._count("positions", user_id=user_id, exchange=exchange)
+        counts = [await self._count(table, user_id=user_id, exchange=exchange)
+                  for table in paper.position_tables(exchange)]
+        return sum(counts)
 
     async def publish_plan_limits(self, limits: dict[str, int | None]) -> None:
         """Replace `sparky_plan_limits` (migration 0009) with `limits` in one transaction."""

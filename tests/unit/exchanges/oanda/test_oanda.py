@@ -320,6 +320,20 @@ class FakeOanda:
             return "TAKE_PROFIT_ON_FILL_LOSS"
         return None
 
+    def _realized(self, trades: list[dict[str, Any]], price: D) -> tuple[str, str]:
+        """(`pl`, `quotePL`) of closing `trades` at `price`, as OANDA reports them: the price
+        difference in the quote currency, and in the account's (USD) at the quote's rate now."""
+        quote_pl = sum(((price - t["price"]) * t["units"] for t in trades), D(0))
+        inst = trades[0]["instrument"]
+        base, _, quote = inst.partition("_")
+        if quote == "USD":
+            rate = D(1)
+        elif base == "USD":
+            rate = 1 / price
+        else:
+            rate = self.quotes.get(f"{quote}_USD") or 1 / self.quotes[f"USD_{quote}"]
+        return str((quote_pl * rate).quantize(D("0.0001"))), str(quote_pl)
+
     def _close(self, request: httpx.Request, inst: str) -> httpx.Response:
         body = body_of(request)
         for side, sign in (("long", 1), ("short", -1)):
@@ -338,8 +352,9 @@ class FakeOanda:
                            clientExtensions=body[f"{side}ClientExtensions"])
             created.pop("longPositionCloseout")
             created[f"{side}PositionCloseout"] = {"instrument": inst, "units": body[f"{side}Units"]}
+            pl, quote_pl = self._realized(mine, price)
             fill.update(id=self._next(), orderID=created["id"], clientOrderID=cid, instrument=inst,
-                        units=str(units), price=str(price), fullVWAP=str(price),
+                        units=str(units), price=str(price), fullVWAP=str(price), pl=pl, quotePL=quote_pl,
                         tradesClosed=[{"tradeID": t["id"], "units": str(-t["units"]), "price": str(price)}
                                       for t in mine])
             self.trades = [t for t in self.trades if t not in mine]
@@ -386,6 +401,7 @@ class FakeOanda:
         fill.update(id=self._next(), orderID=order_id, clientOrderID=order["clientExtensions"]["id"],
                     instrument=trade["instrument"], units=str(-trade["units"]), price=str(price),
                     fullVWAP=str(price), reason=f"{order['type']}_ORDER",
+                    pl=self._realized([trade], price)[0],
                     tradesClosed=[{"tradeID": trade["id"], "units": str(-trade["units"]), "price": str(price)}])
         self.transactions[fill["id"]] = fill
         order.update(state="FILLED", fillingTransactionID=fill["id"], filledTime=fill["time"])

@@ -121,9 +121,9 @@ class TestRequests:
         api.get("/positions").mock(return_value=rows([], total=0))
         api.post("/rpc/record_close").mock(return_value=httpx.Response(204))
         api.head("/positions").mock(return_value=httpx.Response(200, headers={"Content-Range": "*/0"}))
-        await store.list_positions()
-        await store.record_close(make_trade())
-        await store.count_open_positions(A)
+        await store.list_positions(exchange="aster")
+        await store.record_close(make_trade(exchange="aster"))
+        await store.count_open_positions(A, "aster")
         assert api.calls.call_count == 3
         for call in api.calls:  # (the `api` fixture checks this after every test of this module)
             assert call.request.headers["apikey"] == KEY
@@ -295,7 +295,7 @@ class TestRequests:
 
     async def test_upsert_position(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.post("/positions").mock(return_value=httpx.Response(201))
-        await store.upsert_position(make_position(user_id=A, id="old", created_at=datetime.now(UTC)))
+        await store.upsert_position(make_position(user_id=A, exchange="aster", id="old", created_at=datetime.now(UTC)))
         request = route.calls.last.request
         assert query(request) == [("on_conflict", "user_id,exchange,symbol")]
         assert request.headers["prefer"] == "return=minimal,resolution=merge-duplicates"
@@ -308,11 +308,11 @@ class TestRequests:
                                                                       api: respx.MockRouter) -> None:
         strategy = str(uuid.uuid4())
         route = api.post("/positions").mock(side_effect=[error("foreign_key_violation"), httpx.Response(201)])
-        await store.upsert_position(make_position(user_id=A, strategy_id=strategy))
+        await store.upsert_position(make_position(user_id=A, exchange="aster", strategy_id=strategy))
         assert [body(c.request)["strategy_id"] for c in route.calls] == [strategy, None]
         route.mock(side_effect=None, return_value=error("foreign_key_violation"))  # the user, then
         with pytest.raises(StoreUnavailable, match="23503"):
-            await store.upsert_position(make_position(user_id=A, strategy_id=None))
+            await store.upsert_position(make_position(user_id=A, exchange="aster", strategy_id=None))
 
     async def test_delete_position(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.delete("/positions").mock(return_value=httpx.Response(204))
@@ -361,7 +361,7 @@ class TestRequests:
     async def test_record_close_is_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.post("/rpc/record_close").mock(return_value=httpx.Response(204))
         strategy = str(uuid.uuid4())
-        await store.record_close(make_trade(user_id=A, strategy_id=strategy))
+        await store.record_close(make_trade(user_id=A, exchange="aster", strategy_id=strategy))
         sent = body(route.calls.last.request)
         assert set(sent) == {"p_trade"}
         trade = sent["p_trade"]
@@ -372,8 +372,8 @@ class TestRequests:
 
     async def test_record_partial_close_is_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.post("/rpc/record_partial_close").mock(return_value=httpx.Response(204))
-        rest = make_position(user_id=A, quantity=Decimal("0.6"), fees_usd=Decimal("0.12"))
-        await store.record_partial_close(make_trade(user_id=A, fees_usd=Decimal("0.0825")), rest)
+        rest = make_position(user_id=A, exchange="aster", quantity=Decimal("0.6"), fees_usd=Decimal("0.12"))
+        await store.record_partial_close(make_trade(user_id=A, exchange="aster", fees_usd=Decimal("0.0825")), rest)
         sent = body(route.calls.last.request)
         assert set(sent) == {"p_trade", "p_position"}
         uuid.UUID(sent["p_trade"]["id"])  # made here: a retry is recognised by it
@@ -383,11 +383,13 @@ class TestRequests:
 
     async def test_list_trades(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.get("/trades").mock(return_value=rows(ROWS["trades"]))
+        simulated = api.get("/paper_trades").mock(return_value=rows([]))  # the paper venue's (0020)
         (trade,) = await store.list_trades(user_id=A, symbol="ETHUSDT", limit=2)
-        assert query(route.calls.last.request) == [
-            ("select", codec.SELECT_TRADE), ("user_id", f"eq.{A}"), ("symbol", "eq.ETHUSDT"),
-            ("order", "exit_time.desc,created_at.desc,id.desc"), ("limit", "2"),
-        ]  # fmt: skip
+        for read in (route, simulated):
+            assert query(read.calls.last.request) == [
+                ("select", codec.SELECT_TRADE), ("user_id", f"eq.{A}"), ("symbol", "eq.ETHUSDT"),
+                ("order", "exit_time.desc,created_at.desc,id.desc"), ("limit", "2"),
+            ]  # fmt: skip
         assert trade.pnl_usd == Decimal("24.75") and trade.is_winner is True
         assert await store.list_trades(limit=0) == [] and route.call_count == 1
         with pytest.raises(ValueError):
@@ -582,8 +584,11 @@ class TestRequests:
         assert await store.count_open_positions(A, "oanda") == 0
         assert query(route.calls.last.request) == [("select", "id"), ("user_id", f"eq.{A}"), ("exchange", "eq.oanda")]
         route.mock(return_value=httpx.Response(200, headers={"Content-Range": "0-2/3"}))
-        assert await store.count_open_positions(A) == 3
-        assert query(route.calls.last.request) == [("select", "id"), ("user_id", f"eq.{A}")]
+        simulated = api.head("/paper_positions").mock(
+            return_value=httpx.Response(200, headers={"Content-Range": "0-0/1"}))
+        assert await store.count_open_positions(A) == 4  # every venue's: live and paper
+        for head in (route, simulated):
+            assert query(head.calls.last.request) == [("select", "id"), ("user_id", f"eq.{A}")]
 
     async def test_find_strategy(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.get("/strategies").mock(return_value=rows(ROWS["strategies"]))
@@ -733,6 +738,8 @@ UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "positions": [("id",), ("user_id", "exchange", "symbol")],
     "resting_entries": [("id",), ("user_id", "exchange", "symbol")],
     "trades": [("id",)],
+    "paper_positions": [("id",), ("user_id", "exchange", "symbol")],
+    "paper_trades": [("id",)],
     "bot_credentials": [("id",), ("user_id", "exchange", "environment")],
     "trade_settings_exchange": [("id",), ("user_id", "exchange")],
     "strategies": [("id",)],
@@ -963,34 +970,37 @@ class FakePostgrest:
     # migrations/0006-0019, re-enacted
 
     def _rpc(self, name: str, args: dict[str, Any]) -> httpx.Response:
-        if name == "record_close":
+        # record_paper_close / record_paper_partial_close (0020): the same on the paper tables
+        prefix = "paper_" if name.startswith("record_paper_") else ""
+        trades, positions = f"{prefix}trades", f"{prefix}positions"
+        if name in ("record_close", "record_paper_close"):
             trade = args["p_trade"]
-            if any(t["id"] == trade["id"] for t in self.tables["trades"]):
+            if any(t["id"] == trade["id"] for t in self.tables[trades]):
                 return httpx.Response(204)
             if not any(s["id"] == trade.get("strategy_id") for s in self.tables["strategies"]):
                 trade = {**trade, "strategy_id": None}
-            self._insert("trades", trade)
+            self._insert(trades, trade)
             self._count_on_strategy(trade)
             key = {"user_id": trade["user_id"], "exchange": trade["exchange"], "symbol": trade["symbol"]}
-            self.tables["positions"] = [
-                p for p in self.tables["positions"] if any(p.get(k) != v for k, v in key.items())
+            self.tables[positions] = [
+                p for p in self.tables[positions] if any(p.get(k) != v for k, v in key.items())
             ]
             return httpx.Response(204)
-        if name == "record_partial_close":
+        if name in ("record_partial_close", "record_paper_partial_close"):
             trade, position = args["p_trade"], args["p_position"]
-            if any(t["id"] == trade["id"] for t in self.tables["trades"]):
+            if any(t["id"] == trade["id"] for t in self.tables[trades]):
                 return httpx.Response(204)
             strategies = {s["id"] for s in self.tables["strategies"]}
-            self._insert("trades", trade if trade.get("strategy_id") in strategies else {**trade, "strategy_id": None})
+            self._insert(trades, trade if trade.get("strategy_id") in strategies else {**trade, "strategy_id": None})
             self._count_on_strategy(trade)
             if position.get("strategy_id") not in strategies:
                 position = {**position, "strategy_id": None}
             key = ("user_id", "exchange", "symbol")
-            for row in self.tables["positions"]:
+            for row in self.tables[positions]:
                 if all(row.get(c) == position[c] for c in key):
-                    self._update("positions", row, position)
+                    self._update(positions, row, position)
                     return httpx.Response(204)
-            self._insert("positions", position)
+            self._insert(positions, position)
             return httpx.Response(204)
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))
