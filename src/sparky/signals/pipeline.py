@@ -1,4 +1,4 @@
-"""The life of a webhook (DESIGN §3): intake → authenticate → validate → dedupe → record → execute.
+"""The life of a webhook (docs/ARCHITECTURE.md): intake → authenticate → validate → dedupe → record → execute.
 
 Every rejection names its stage and reason in the response, the log and, once the sender is
 authenticated, the `webhook_requests` row. Nothing is executed before the row is committed.
