@@ -23,6 +23,7 @@ from sparky.cli.users_input import (
     InputError,
 )
 from sparky.exchanges.factory import is_supported
+from sparky.plan_limits import monthly_limit
 from sparky.signals.template import template_notes, tradingview_alert
 from sparky.signals.trading_window import EXTENDED_HOURS
 from sparky.store.base import utcnow
@@ -47,20 +48,25 @@ def _exchange(name: str) -> str:
     return exchange
 
 
+def _limit(plan: str) -> int | None:
+    """Webhooks a UTC month on this plan (None: unlimited), by the server's own rule: an unknown
+    plan gets Free's limit."""
+    return monthly_limit(DEFAULT_PLAN_LIMITS, plan)
+
+
 def _limit_text(plan: str) -> str:
-    """Webhooks a UTC month on this plan (an unknown plan gets Free's limit, as the server does)."""
-    limit = DEFAULT_PLAN_LIMITS.get(plan, DEFAULT_PLAN_LIMITS["Free"])
+    limit = _limit(plan)
     return "unlimited" if limit is None else f"{limit}/month"
 
 
 def _usage_text(plan: str, used: int) -> str:
     """This month's count against the plan's limit: `3/5`, or `3` when unlimited."""
-    limit = DEFAULT_PLAN_LIMITS.get(plan, DEFAULT_PLAN_LIMITS["Free"])
+    limit = _limit(plan)
     return str(used) if limit is None else f"{used}/{limit}"
 
 
 def _plan_text(plan: str) -> str:
-    limit = DEFAULT_PLAN_LIMITS.get(plan, DEFAULT_PLAN_LIMITS["Free"])
+    limit = _limit(plan)
     return f"{plan} (" + ("unlimited webhooks" if limit is None else f"{limit} webhooks a month") + ")"
 
 

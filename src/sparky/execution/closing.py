@@ -23,7 +23,14 @@ from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
 from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
-from sparky.execution.trades import build_trade, plain, record_from_live, remaining_after, venue_asset_class
+from sparky.execution.trades import (
+    build_trade,
+    last_known_price,
+    plain,
+    record_from_live,
+    remaining_after,
+    venue_asset_class,
+)
 from sparky.store.base import PositionRecord, Store, TradeRecord
 
 log = structlog.get_logger("sparky.closing")
@@ -147,7 +154,7 @@ class PositionCloser:
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
                       quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
-        exit_price = order.average_price or await self._last_price(exchange, position)
+        exit_price = order.average_price or await last_known_price(exchange, position)
         closed = order.filled_quantity or quantity
         trade = build_trade(
             position,
@@ -167,21 +174,12 @@ class PositionCloser:
             log.warning("close.exits_left", order_ids=uncancelled)
         return CloseResult(order, trade, uncancelled)
 
-    @staticmethod
-    async def _last_price(exchange: Exchange, position: PositionRecord) -> Decimal:
-        """The close filled without an average price: the venue's last price, else the last known."""
-        try:
-            return await exchange.last_price(position.symbol)
-        except ExchangeError as err:
-            log.warning("close.price_unavailable", error=err.message)
-            return position.current_price or position.entry_price
-
     async def _record_part(self, exchange: Exchange, position: PositionRecord, order: Order,
                            exit_reason: str) -> None:
         """A close that filled only in part: the part is a trade at its fill price, and the position
         row keeps the rest (its stop and target stay as they are)."""
         closed = order.filled_quantity
-        exit_price = order.average_price or await exchange.last_price(position.symbol)
+        exit_price = order.average_price or await last_known_price(exchange, position)
         trade = build_trade(
             position,
             exit_price=exit_price,

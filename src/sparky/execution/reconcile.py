@@ -21,7 +21,6 @@ from decimal import Decimal
 import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderStatus, Position
-from sparky.exchanges.errors import ExchangeError
 from sparky.execution.fees import with_fee
 from sparky.execution.orders import cancel_quietly
 from sparky.execution.pnl_currency import dollar_terms
@@ -31,6 +30,7 @@ from sparky.execution.trades import (
     PNL_QUANT,
     build_trade,
     fill_time,
+    last_known_price,
     plain,
     record_from_live,
     remaining_after,
@@ -105,7 +105,7 @@ class Reconciler:
                 fill = order
                 break
         if exit_price is None:
-            exit_price = await self._last_price(exchange, stored)
+            exit_price = await last_known_price(exchange, stored)
         trade = build_trade(
             stored,
             exit_price=exit_price,
@@ -143,7 +143,7 @@ class Reconciler:
                 else:
                     remaining.take_profit_order_id = None
         else:
-            reason, exit_price, exit_fee = "PARTIAL_CLOSE", await self._last_price(exchange, stored), None
+            reason, exit_price, exit_fee = "PARTIAL_CLOSE", await last_known_price(exchange, stored), None
             exit_time = None
             notes = (f"{plain(closed)} of {plain(stored.quantity)} closed on the exchange outside Sparky; "
                      "exit price is the last price when Sparky saw it")
@@ -174,12 +174,6 @@ class Reconciler:
         log.info("position.grew_on_exchange", symbol=stored.symbol, quantity=str(live.quantity),
                  entry_price=str(live.entry_price))
         return stored
-
-    async def _last_price(self, exchange: Exchange, stored: PositionRecord) -> Decimal:
-        try:
-            return await exchange.last_price(stored.symbol)
-        except ExchangeError:
-            return stored.current_price or stored.entry_price
 
     async def _adopt(self, exchange: Exchange, user_id: str, live: Position) -> PositionRecord:
         record = record_from_live(user_id, exchange.name, live, "Adopted from the exchange",

@@ -22,6 +22,7 @@ from decimal import Decimal
 import structlog
 
 from sparky.exchanges.base import ASSET_CLASSES, DEFAULT_ASSET_CLASS, Exchange, Order, Position
+from sparky.exchanges.errors import ExchangeError
 from sparky.store.base import PositionRecord, TradeRecord, decode_time, utcnow
 
 log = structlog.get_logger("sparky.execution")
@@ -136,6 +137,15 @@ def remaining_after(position: PositionRecord, closed: Decimal) -> PositionRecord
         fees -= entry_fee_share(position, closed) or 0
     return replace(position, quantity=left, position_size_usd=(position.position_size_usd * share).quantize(PNL_QUANT),
                    fees_usd=fees)
+
+
+async def last_known_price(exchange: Exchange, position: PositionRecord) -> Decimal:
+    """An exit price where no fill shows one: the venue's last price, else the last one known."""
+    try:
+        return await exchange.last_price(position.symbol)
+    except ExchangeError as err:
+        log.warning("close.price_unavailable", symbol=position.symbol, error=err.message)
+        return position.current_price or position.entry_price
 
 
 async def venue_asset_class(exchange: Exchange, symbol: str) -> str:
