@@ -196,8 +196,24 @@ async def test_a_leader_cut_off_from_redis_stops_once_its_lock_could_have_lapsed
 
     assert runs == [5, 10, 15, 20, 25]  # until 30: ttl after the last take another server could hold it
     assert a.state(LOOP).leader is False and a.report()["leaderLock"]["reachable"] is False
-    assert [e["event"] for e in logs if e["event"].startswith("background.leader")] == [
-        "background.leader_lock_unavailable"]
+    assert [(e["event"], e["loop"]) for e in logs if e["event"].startswith("background.leader")] == [
+        ("background.leader_lock_unavailable", LOOP), ("background.leader_lapsed", LOOP)]
     with capture_logs() as logs:
-        await a.aclose()  # its key cannot be released: it lapses in Redis by itself
-    assert [e["event"] for e in logs] == ["background.leader_release_failed"]
+        await a.aclose()  # nothing left to release: the key lapsed in Redis too
+    assert logs == []
+
+
+async def test_a_leader_that_cannot_release_at_shutdown_says_so_and_stops(prefix: str, redis_url: str,
+                                                                         tmp_path: Path) -> None:
+    time = SteppedTime()
+    async with own_redis_server(tmp_path) as (url, server):
+        a = stepped_runner(time, url, "server-a", prefix)
+        a.every(LOOP, 5, counting([], "a"), leader_only=True)
+        a.start()
+        await time.advance(1, parked=2)
+        server.kill()
+        await server.wait()
+        with capture_logs() as logs:
+            await a.aclose()  # the key lapses in Redis by itself within one lock period
+    assert [(e["event"], e["loop"]) for e in logs] == [("background.leader_release_failed", LOOP)]
+    assert a.state(LOOP).leader is False

@@ -133,8 +133,11 @@ class RedisLeadership(Leadership):
             except (RedisError, OSError) as err:
                 if self._reachable is not False:
                     log.warning("background.leader_lock_unavailable", loop=name, error=f"{type(err).__name__}: {err}",
-                                leader_until="this server's lock period" if self.holds(name) else "not leader")
+                                leader=self.holds(name))
                 self._reachable = False
+                if claim.valid_until is not None and self._monotonic() >= claim.valid_until:
+                    claim.valid_until = None  # another server may hold it by now: the loop stops here
+                    log.warning("background.leader_lapsed", loop=name)
                 wait = self.ttl_sec / 3
             else:
                 if self._reachable is False:

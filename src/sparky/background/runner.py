@@ -94,6 +94,11 @@ class TaskRunner:
         loop.task = asyncio.create_task(self._run_forever(loop), name=f"background.{loop.state.name}")
 
     @property
+    def stopping(self) -> bool:
+        """True once `aclose()` began: long work may cut itself short (it gets STOP_GRACE_SEC)."""
+        return self._stopping
+
+    @property
     def names(self) -> list[str]:
         return sorted(self._loops)
 

@@ -62,3 +62,27 @@ async def test_health_without_the_admin_token_shows_nothing_of_the_loops(start) 
         assert set(response.json()) == {"status", "version", "uptime", "uptimeFormatted", "apiStatus", "store",
                                         "cache", "exchanges", "inFlight", "timestamp"}
         assert "venue" not in response.text
+
+
+async def test_a_run_in_flight_at_shutdown_finishes_before_the_store_closes(start) -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+    read: list[int] = []
+    server = start()
+    sparky = await server.__aenter__()
+    runner = sparky.services.background
+
+    async def reconcile() -> None:
+        entered.set()
+        await release.wait()
+        read.append(len(await sparky.services.store.list_positions()))  # the store is still open
+
+    runner.every("positions.reconcile", 60, reconcile, first_after=0)
+    await asyncio.wait_for(entered.wait(), 5)
+    shutdown = asyncio.create_task(server.__aexit__(None, None, None))
+    await until(lambda: runner.stopping)
+    release.set()
+    await asyncio.wait_for(shutdown, 10)
+
+    assert read == [0]
+    state = runner.state("positions.reconcile")
+    assert (state.runs, state.failures, state.last_error) == (1, 0, None)
