@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         recovered = await services.dispatcher.recover()
         if recovered:
             log.warning("startup.recovered", requests=[{"id": i, "status": s.value} for i, s in recovered])
+        services.background.start()  # after recovery: no loop runs beside start-up work
         log.info("startup.ready", version=__version__, exchanges=services.exchanges.names(),
                  data_dir=str(settings.sparky_data_dir))
         try:

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     signalstudio_forward_secret: SecretStr | None = None
     #: how often the per-user webhook secrets are re-read from the store
     secret_refresh_sec: float = Field(10, gt=0)
+    #: with REDIS_URL, a background loop that must run on one server only is led by the server
+    #: holding its Redis lock, renewed every third of this; a server that dies is replaced within it
+    background_leader_ttl_sec: float = Field(30, ge=3, le=600)
     #: how long plans, trade settings, strategies, credentials and notification preferences read
     #: from the store are reused: a dashboard edit applies within this many seconds
     tenant_cache_sec: float = Field(10, gt=0, le=300)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from sparky.background import TaskRunner
+from sparky.background import TaskRunner, build_runner
 from sparky.cache import Cache, InProcessCache
 from sparky.cache_redis import RedisCache
 from sparky.config import LegacyConfig, Settings
@@ -77,8 +77,8 @@ class Services:
         return await self.secrets.refresh()
 
     async def aclose(self) -> None:
+        await self.background.aclose()  # first: loops may use the dispatcher, venues, store and Redis
         await self.dispatcher.aclose()
-        await self.background.aclose()
         await self.notifier.drain()
         await self.accounts.aclose()
         await self.exchanges.aclose()
@@ -195,7 +195,8 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
         limits=build_rate_limits(settings, cache, gates),
         max_signal_age_sec=settings.max_signal_age_sec,
     )
-    background = TaskRunner()
+    background = build_runner(settings.redis_url, dispatcher.leases.owner,
+                              leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http)
     if tenants is not None:

@@ -79,6 +79,8 @@ async def _report(request: Request, services: Services) -> tuple[bool, dict[str,
         "inFlight": services.dispatcher.in_flight,
         "timestamp": utcnow().isoformat(),
     }
+    if is_admin(request, services):  # the loops' errors are the operator's to read, like balances
+        body["background"] = services.background.report()
     if store_ok and is_admin(request, services):  # positions come from the store
         positions = await services.store.list_positions()
         body["balance"] = {ex.name: await _balance(ex) for ex in services.exchanges}
