@@ -202,7 +202,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     background = TaskRunner()
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http)
-    services.reconcile = reconcile_loop(services, now=clock)
+    services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once)
     if tenants is not None:
         await directory.refresh()

@@ -166,3 +166,44 @@ async def test_an_unfilled_limit_entry_expires_after_limit_order_ttl(data_dir) -
         order = await sparky.paper.get_order("BTCUSDT", order_id=placed["order"]["orderId"])
         assert order.status is OrderStatus.CANCELED
         assert await sparky.services.store.list_positions() == []
+
+
+async def test_a_position_partly_closed_by_hand_keeps_exits_for_what_is_left(sparky: Sparky) -> None:
+    position = await open_long(sparky)
+    await sparky.paper.note_price("BTCUSDT", D(27100))
+    await sparky.paper.place_order(OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.04"), "by-hand",
+                                                reduce_only=True))
+
+    await cycle(sparky)
+
+    [trade] = await sparky.services.store.list_trades()
+    assert (trade.exit_reason, trade.quantity) == ("PARTIAL_CLOSE", D("0.04"))
+    [stored] = await sparky.services.store.list_positions()
+    assert stored.quantity == D("0.06")
+    resting = sorted(await sparky.paper.open_orders("BTCUSDT"), key=lambda o: o.kind.value)
+    assert [(o.kind, o.side, o.quantity, o.trigger_price, o.reduce_only) for o in resting] == [
+        (OrderKind.STOP, Side.SELL, D("0.06"), D(26460), True),
+        (OrderKind.TAKE_PROFIT, Side.SELL, D("0.06"), D(28080), True)]
+    assert {stored.stop_loss_order_id, stored.take_profit_order_id} == {o.id for o in resting}
+    for old in (position["stopLossOrderId"], position["takeProfitOrderId"]):
+        assert (await sparky.paper.get_order("BTCUSDT", order_id=old)).status is OrderStatus.CANCELED
+
+
+async def test_keys_with_an_order_in_flight_are_looked_at_often_the_others_every_slow_period(data_dir) -> None:
+    seconds = [1000.0]
+    settings = make_settings(data_dir, reconcile_fast_sec=10, reconcile_slow_sec=120)
+    async with running(settings, monotonic=lambda: seconds[0]) as sparky:
+        await open_long(sparky)  # protected: the slow cadence
+        await sparky.paper.note_price("ETHUSDT", D(2000))
+        placed = (await sparky.alert(action="buy", symbol="ETHUSDT", order_type="limit", price=1900,
+                                     position_size_usd=1900, stop_loss_percent=2)).json()
+        assert placed["action"] == "order_placed"  # in flight: the fast cadence
+        loop = sparky.services.reconcile
+
+        assert (await loop.run_once()).checked == 2  # the first pass looks at everything
+        seconds[0] += 9
+        assert (await loop.run_once()).checked == 0
+        seconds[0] += 1
+        assert (await loop.run_once()).checked == 1  # the resting entry only
+        seconds[0] += 110
+        assert (await loop.run_once()).checked == 2

@@ -164,9 +164,11 @@ class ReconcileLoop:
                     check = await self._stops.check(exchange, result.position)
                     if check.replaced or check.resized:
                         cycle.replaced += 1
-                    if check.unprotected is not None:
-                        self._notifier.notify(user_id, "position_unprotected", f"UNPROTECTED POSITION on {symbol}",
-                                              check.unprotected, symbol=symbol, exchange=key[1])
+                    if check.alarm is not None:  # sent whatever the user's preferences: they must know
+                        title = (f"UNPROTECTED POSITION on {symbol}" if check.still_open
+                                 else f"{symbol} closed: its stop-loss could not be placed again")
+                        self._notifier.notify(user_id, "position_unprotected", title, check.alarm, symbol=symbol,
+                                              exchange=key[1])
         except LockNotAcquired:
             cycle.errors.append("/".join(key))
             log.info("monitor.key_busy")

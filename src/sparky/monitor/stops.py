@@ -46,7 +46,9 @@ class StopCheck:
     replaced: bool = False
     resized: bool = False
     #: the stop could not be placed again: what the user and the operator are told
-    unprotected: str | None = None
+    alarm: str | None = None
+    #: ... and the position is still open (the emergency close did not confirm it flat)
+    still_open: bool = False
 
 
 class StopKeeper:
@@ -110,7 +112,7 @@ class StopKeeper:
             outcome = await self._emergency.flatten(exchange, job, f"The stop-loss of {symbol} was gone from "
                                                     f"{exchange.name} and could not be placed again ({err.reason})")
             message = str(outcome.body.get("error") or outcome.body.get("message"))
-            return StopCheck(unprotected=message)
+            return StopCheck(alarm=message, still_open=bool(outcome.extra.get("unprotected")))
         position.stop_loss_order_id = placed.stop_loss.order_id if placed.stop_loss else None
         if placed.take_profit is not None:
             position.take_profit_order_id = placed.take_profit.order_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
     from sparky.services import Services
 
 
-def reconcile_loop(services: Services, *, now: Callable[[], datetime] = utcnow) -> ReconcileLoop:
-    """`now`: the time resting entries expire by (the server's clock, which tests move)."""
+def reconcile_loop(services: Services, *, now: Callable[[], datetime] = utcnow,
+                   monotonic: Callable[[], float] = time.monotonic) -> ReconcileLoop:
+    """`now`: the time resting entries expire by; `monotonic`: the cadence's clock (tests move both)."""
     executor, settings = services.executor, services.settings
     return ReconcileLoop(
         store=services.store, accounts=services.accounts, dispatcher=services.dispatcher,
@@ -25,6 +27,6 @@ def reconcile_loop(services: Services, *, now: Callable[[], datetime] = utcnow) 
         fast_sec=settings.reconcile_fast_sec, slow_sec=settings.reconcile_slow_sec,
         limit_ttl_sec=settings.limit_order_ttl,
         # the operator's own venues are scanned for positions opened outside Sparky even when none is stored
-        now=now,
+        now=now, clock=monotonic,
         local_venues=lambda: [(LOCAL_USER_ID, exchange.name) for exchange in services.exchanges],
     )
