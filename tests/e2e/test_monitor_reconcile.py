@@ -133,7 +133,7 @@ async def test_a_webhook_arriving_while_the_loop_holds_the_key_waits_and_sees_it
 
     sparky.paper.position = slow_position  # type: ignore[method-assign]
     loop_pass = asyncio.create_task(cycle(sparky))
-    await looking.wait()
+    await asyncio.wait_for(looking.wait(), 10)  # a bounded wait for the loop to hold the key
     sparky.paper.position = read_position  # type: ignore[method-assign]
     webhook = asyncio.create_task(sparky.alert(action="close", symbol="BTCUSDT", price=26400))
     for _ in range(10_000):  # a bounded wait for the webhook to be recorded and queued behind the loop

@@ -264,9 +264,10 @@ class TradeExecutor:
                      reversal: CloseResult | None) -> Outcome:
         """Send the entry, then protect and record it.
 
-        Limit entries always carry their bracket (the venue places it on fill). Market entries carry
-        it where the venue attaches brackets — one round trip, exits priced from the reference
-        price; elsewhere the exits are sent after the fill, priced from the actual fill price.
+        Entries carry their bracket where the venue attaches it (limit entries also where it
+        attaches it to limits only) — one round trip, exits priced from the reference price;
+        elsewhere the exits are sent after the fill, priced from the actual fill price (for a limit
+        that rests, when the reconcile loop or the next signal finds it filled: execution/resting.py).
         """
         signal = job.signal
         is_limit = signal.order_type is OrderType.LIMIT
