@@ -145,3 +145,18 @@ async def test_a_partly_filled_limit_entry_is_protected_for_what_filled(start, t
         assert position.quantity == D("0.004") and position.stop_loss_order_id == str(venue.orders[-1]["orderId"])
         [still] = await sparky.services.store.list_resting_entries()  # the rest may still fill
         assert still.client_order_id == limit["clientOrderId"]
+
+        # the rest fills: the exits follow the position (the new stop first, then the old one cancelled)
+        old_stop = position.stop_loss_order_id
+        limit.update(status="FILLED", executedQty="0.010", cumQty="0.010", cumQuote="260")
+        venue._fill(limit, D("0.006"))
+        venue.received.clear()
+        await sparky.services.reconcile.run_once(every_key=True)
+        [position] = await sparky.services.store.list_positions()
+        assert position.quantity == D("0.010")
+        [stop] = venue.sent_orders()
+        assert (stop.side, stop.kind, stop.quantity, stop.trigger_price) == (
+            Side.SELL, OrderKind.STOP, D("0.010"), D("25480.0"))
+        assert order(venue, old_stop)["status"] == "CANCELED"
+        assert [str(o["orderId"]) for o in venue.orders if o["status"] == "NEW"] == [position.stop_loss_order_id]
+        assert await sparky.services.store.list_resting_entries() == []

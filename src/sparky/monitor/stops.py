@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 import structlog
 
@@ -58,6 +59,8 @@ class StopKeeper:
         self._emergency = emergency
         #: (user, exchange, symbol, stop id) → consecutive "not found" answers (this server's view)
         self._misses: dict[tuple[str, str, str, str], int] = {}
+        #: key → the quantity its exits were last resized to
+        self._sized: dict[tuple[str, str, str], Decimal] = {}
 
     def suspect(self, user_id: str, exchange: str, symbol: str) -> bool:
         return any(key[:3] == (user_id, exchange, symbol) for key in self._misses)
@@ -78,7 +81,10 @@ class StopKeeper:
                     return StopCheck(suspect=True)
             self._forget(key)
             if stop is not None and stop.status is OrderStatus.OPEN:
-                if stop.quantity and stop.quantity != position.quantity:  # 0: closes whatever is held
+                # 0: it closes whatever is held. Once per quantity: a venue that reports a stop's size
+                # its own way (a trade's units) is never resized on every pass
+                if stop.quantity and stop.quantity != position.quantity and self._sized.get(key) != position.quantity:
+                    self._sized[key] = position.quantity
                     return await self._resize(exchange, position, stop)
                 return StopCheck()
         self._forget(key)
@@ -135,6 +141,7 @@ class StopKeeper:
                 stop_loss=position.stop_loss_price, take_profit=position.take_profit_price if keep_target else None,
                 client_ids=(job.cid("sl"), job.cid("tp")))
         except ProtectionFailed as err:
+            self._sized.pop((position.user_id, position.exchange, symbol), None)  # try again on the next pass
             log.warning("monitor.resize_failed", symbol=symbol, reason=err.reason)
             return StopCheck(suspect=True)
         old = [stop.id, target.id if keep_target and placed.take_profit else None]
