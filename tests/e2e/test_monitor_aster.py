@@ -160,3 +160,21 @@ async def test_a_partly_filled_limit_entry_is_protected_for_what_filled(start, t
         assert order(venue, old_stop)["status"] == "CANCELED"
         assert [str(o["orderId"]) for o in venue.orders if o["status"] == "NEW"] == [position.stop_loss_order_id]
         assert await sparky.services.store.list_resting_entries() == []
+
+
+async def test_a_venue_that_errors_does_not_stop_the_other_keys_from_being_reconciled(start, tmp_path) -> None:
+    async with on_aster(start, tmp_path) as (sparky, venue):
+        aster = (await alert(sparky, venue, "27000"))["position"]
+        paper = (await sparky.client.post("/webhook", json={
+            "secret": WEBHOOK_SECRET, "exchange": "paper", "symbol": "ETHUSDT", "action": "buy", "price": 2000,
+            "position_size_usd": 2000, "stop_loss_percent": 2})).json()["position"]
+        await sparky.paper.note_price("ETHUSDT", D(1900))  # the paper stop fills
+        venue.routes = {key: (lambda params: venue.error("too_many_requests", 429)) for key in venue.routes}
+
+        done = await sparky.services.reconcile.run_once(every_key=True)
+
+        [trade] = await sparky.services.store.list_trades()
+        assert (trade.exchange, trade.exit_reason, trade.order_id) == ("paper", "STOP_LOSS", paper["stopLossOrderId"])
+        assert done.errors  # Aster's account is reported, and looked at again on the next pass
+        [kept] = await sparky.services.store.list_positions()
+        assert (kept.exchange, kept.stop_loss_order_id) == ("aster", aster["stopLossOrderId"])
