@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     protection_attempts: int = Field(3, ge=1, le=10)
     #: how often a reversal re-reads the position before giving up on a confirmed close
     close_confirm_attempts: int = Field(5, ge=1, le=50)
+    #: the reconcile loop looks at keys with an order in flight or an unconfirmed stop this often (s)
+    reconcile_fast_sec: float = Field(10, gt=0, le=3600)
+    #: and at every other open position (and the venues' positions, to adopt) this often (s)
+    reconcile_slow_sec: float = Field(120, gt=0, le=86_400)
+    #: a limit entry still unfilled after this many seconds is cancelled (0: it rests until a signal replaces it)
+    limit_order_ttl: float = Field(0, ge=0)
 
     paper_starting_equity: Decimal = Field(Decimal(10_000), gt=0)
     paper_leverage: Decimal = Field(Decimal(10), gt=0, le=125)
@@ -226,6 +232,13 @@ class Settings(BaseSettings):
     def _forwarded_allow_ips(cls, value: str) -> str:
         parse_networks(value, setting="FORWARDED_ALLOW_IPS (--forwarded-allow-ips)", presets=False, wildcard=True)
         return value.strip()
+
+    @model_validator(mode="after")
+    def _reconcile_cadence(self) -> Settings:
+        if self.reconcile_slow_sec < self.reconcile_fast_sec:
+            raise ValueError("RECONCILE_SLOW_SEC must be at least RECONCILE_FAST_SEC "
+                             f"({self.reconcile_slow_sec:g} < {self.reconcile_fast_sec:g})")
+        return self
 
     @model_validator(mode="after")
     def _supabase_needs_both(self) -> Settings:

@@ -101,14 +101,7 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
     action = body.get("action")
     closed_on_exchange = outcome.extra.get("closed_on_exchange")
     if closed_on_exchange is not None:
-        reason = closed_on_exchange.exit_reason
-        if reason in ("STOP_LOSS", "TAKE_PROFIT"):
-            event = "stop_loss_triggered" if reason == "STOP_LOSS" else "take_profit_triggered"
-            notifier.notify(user, event, f"{reason.replace('_', ' ').title()} hit on {symbol}",
-                            f"{symbol} closed at {closed_on_exchange.exit_price}: "
-                            f"{cents(closed_on_exchange.pnl_usd)} USD",
-                            symbol=symbol, pnl=float(cents(closed_on_exchange.pnl_usd)),
-                            pnlPercent=float(closed_on_exchange.pnl_percent))
+        notify_closed_on_exchange(notifier, closed_on_exchange, only_exits=True)
     if action in ("opened", "reversed"):
         position = body.get("position", {})
         notifier.notify(user, "trade_opened", f"Opened {position.get('side')} {symbol}",
@@ -137,3 +130,20 @@ def notify_outcome(notifier: Notifier, job: Any, outcome: Any) -> None:
                         symbol=symbol, exchange=job.signal.exchange)
     elif action in ("failed", "protection_failed", "reversal_failed", "close_failed"):
         notifier.notify(user, "trade_failed", f"Trade failed on {symbol}", str(body.get("error")), symbol=symbol)
+
+
+def notify_closed_on_exchange(notifier: Notifier, trade: Any, *, only_exits: bool = False) -> None:
+    """Tell the user the venue closed a position on its own: its stop or target filled, or (unless
+    `only_exits`) it was closed otherwise — liquidated, or by hand."""
+    user, symbol, reason = trade.user_id, trade.symbol, trade.exit_reason
+    pnl = cents(trade.pnl_usd)
+    if reason in ("STOP_LOSS", "TAKE_PROFIT"):
+        event = "stop_loss_triggered" if reason == "STOP_LOSS" else "take_profit_triggered"
+        notifier.notify(user, event, f"{reason.replace('_', ' ').title()} hit on {symbol}",
+                        f"{symbol} closed at {trade.exit_price}: {pnl} USD",
+                        symbol=symbol, pnl=float(pnl), pnlPercent=float(trade.pnl_percent))
+    elif not only_exits:
+        event = "position_closed_profit" if pnl > 0 else "position_closed_loss"
+        notifier.notify(user, event, f"{symbol} closed on {trade.exchange}",
+                        f"{symbol} closed outside Sparky near {trade.exit_price}: {pnl} USD",
+                        symbol=symbol, pnl=float(pnl), pnlPercent=float(trade.pnl_percent), exitReason=reason)

@@ -29,6 +29,8 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.monitor.reconcile import ReconcileLoop
+from sparky.monitor.wiring import reconcile_loop
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir
@@ -66,6 +68,8 @@ class Services:
     http: HttpClientPool
     #: drops the caches below when another process (`sparky users`) changed the store
     store_watch: StoreWatch | None = None
+    #: looks at every open position and resting entry between signals (monitor/reconcile.py)
+    reconcile: ReconcileLoop | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -199,6 +203,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                               leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http)
+    services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
+    background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
+                     leader_only=True)  # one server reconciles; the per-key lock guards the rest
     if tenants is not None:
         await directory.refresh()
         await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers

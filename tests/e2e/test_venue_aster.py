@@ -60,21 +60,6 @@ async def test_webhooks_open_long_reverse_to_short_and_close_on_aster(start, tmp
             assert positions["totalPositions"] == 0
 
 
-async def test_a_limit_alert_on_aster_is_refused_rather_than_left_unprotected(start, tmp_path) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
-    venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start(config_path=config) as sparky:
-            response = await sparky.client.post("/webhook", json={
-                "secret": WEBHOOK_SECRET, "exchange": "aster", "symbol": "BTCUSDT", "action": "buy",
-                "order_type": "limit", "price": 26000, "stop_loss_percent": 2})
-            assert response.status_code == 400
-            assert response.json()["error"] == "Limit entries with protection are not available on aster"
-            assert venue.sent_orders() == []
-
-
 async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the_next_entry(start, tmp_path) -> None:
     """Aster keeps reduce-only exits after the position is gone: one the close could not cancel
     would rest under the next position, so the next signal cancels it before entering."""

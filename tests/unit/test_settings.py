@@ -137,6 +137,12 @@ def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
     ("DEFAULT_TAKE_PROFIT_PERCENT", "-1", "DEFAULT_TAKE_PROFIT_PERCENT: Input should be greater than or equal to 0"),
     ("PROTECTION_ATTEMPTS", "0", "PROTECTION_ATTEMPTS: Input should be greater than or equal to 1"),
     ("CLOSE_CONFIRM_ATTEMPTS", "many", "CLOSE_CONFIRM_ATTEMPTS: Input should be a valid integer"),
+    ("RECONCILE_FAST_SEC", "0", "RECONCILE_FAST_SEC: Input should be greater than 0"),
+    ("RECONCILE_FAST_SEC", "inf", "RECONCILE_FAST_SEC: Input should be a finite number"),
+    ("RECONCILE_SLOW_SEC", "soon", "RECONCILE_SLOW_SEC: Input should be a valid number"),
+    ("RECONCILE_SLOW_SEC", "100000", "RECONCILE_SLOW_SEC: Input should be less than or equal to 86400"),
+    ("LIMIT_ORDER_TTL", "-1", "LIMIT_ORDER_TTL: Input should be greater than or equal to 0"),
+    ("LIMIT_ORDER_TTL", "1h", "LIMIT_ORDER_TTL: Input should be a valid number"),
     ("PAPER_STARTING_EQUITY", "0", "PAPER_STARTING_EQUITY: Input should be greater than 0"),
     ("PAPER_LEVERAGE", "500", "PAPER_LEVERAGE: Input should be less than or equal to 125"),
     ("PAPER_FEE_RATE", "1", "PAPER_FEE_RATE: Input should be less than 1"),
@@ -178,6 +184,11 @@ def test_half_a_supabase_configuration_is_refused_rather_than_served_from_sqlite
     assert problem(clean_env, SUPABASE_URL="https://x.supabase.co").startswith(
         "SUPABASE_SERVICE_ROLE_KEY is not set: Supabase mode needs SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")
     assert problem(clean_env, SUPABASE_SERVICE_ROLE_KEY="service-role").startswith("SUPABASE_URL is not set")
+
+
+def test_the_slow_reconcile_cadence_is_never_faster_than_the_fast_one(clean_env) -> None:
+    assert problem(clean_env, RECONCILE_FAST_SEC="60", RECONCILE_SLOW_SEC="30").startswith(
+        "RECONCILE_SLOW_SEC must be at least RECONCILE_FAST_SEC (30 < 60)")
 
 
 def test_secrets_are_never_echoed_in_messages(clean_env) -> None:

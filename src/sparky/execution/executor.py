@@ -64,7 +64,7 @@ class TradeExecutor:
         self._legacy = legacy
         self._protector = Protector(settings.protection_attempts)
         self._closer = PositionCloser(store, settings.close_confirm_attempts, protector=self._protector)
-        self._resting_entries = RestingEntries(store)
+        self._resting_entries = RestingEntries(store, self._protector)
         self._reconciler = Reconciler(store, self._resting_entries)
         self._emergency = EmergencyExit(self._closer, self._reconciler)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads, cache)
@@ -72,6 +72,18 @@ class TradeExecutor:
     @property
     def reconciler(self) -> Reconciler:
         return self._reconciler
+
+    @property
+    def protector(self) -> Protector:
+        return self._protector
+
+    @property
+    def emergency(self) -> EmergencyExit:
+        return self._emergency
+
+    @property
+    def resting_entries(self) -> RestingEntries:
+        return self._resting_entries
 
     async def execute(self, job: Job) -> Outcome:
         signal = job.signal
@@ -206,8 +218,9 @@ class TradeExecutor:
         caps = exchange.capabilities
         if signal.use_trailing_stop and not caps.trailing_stop:
             return Outcome.rejected(f"Trailing stops are not available on {exchange.name}")
-        if is_limit and not (caps.limit_orders and (caps.attached_brackets or caps.limit_brackets)):
-            return Outcome.rejected(f"Limit entries with protection are not available on {exchange.name}")
+        # where the venue attaches no bracket to a limit entry, the reconcile loop protects its fill
+        if is_limit and not caps.limit_orders:
+            return Outcome.rejected(f"Limit entries are not available on {exchange.name}")
         rules = await exchange.symbol_rules(signal.symbol)
         sl_pct, tp_pct = self._percents(signal)
         # a bracket attached to a market entry is priced before the fill, so from the market now: an
@@ -251,13 +264,15 @@ class TradeExecutor:
                      reversal: CloseResult | None) -> Outcome:
         """Send the entry, then protect and record it.
 
-        Limit entries always carry their bracket (the venue places it on fill). Market entries carry
-        it where the venue attaches brackets — one round trip, exits priced from the reference
-        price; elsewhere the exits are sent after the fill, priced from the actual fill price.
+        Entries carry their bracket where the venue attaches it (limit entries also where it
+        attaches it to limits only) — one round trip, exits priced from the reference price;
+        elsewhere the exits are sent after the fill, priced from the actual fill price (for a limit
+        that rests, when the reconcile loop or the next signal finds it filled: execution/resting.py).
         """
         signal = job.signal
         is_limit = signal.order_type is OrderType.LIMIT
-        attach = is_limit or exchange.capabilities.attached_brackets
+        caps = exchange.capabilities
+        attach = caps.attached_brackets or (is_limit and caps.limit_brackets)
         bracket = None
         if attach and preview != (None, None):
             trailing = signal.trailing_stop_pips if signal.use_trailing_stop else None
@@ -291,7 +306,7 @@ class TradeExecutor:
         if is_limit and order.status is OrderStatus.OPEN:
             await self._resting_entries.record(
                 user_id=job.user_id, exchange=exchange.name, request_id=job.request_id, request=entry,
-                order=order, percents=self._percents(signal), strategy_id=signal.strategy_id)
+                order=order, exits=preview, percents=self._percents(signal), strategy_id=signal.strategy_id)
             return Outcome.order_placed(order, reversal.view() if reversal is not None else None)
         if order.status is not OrderStatus.FILLED:
             try:

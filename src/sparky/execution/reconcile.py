@@ -1,6 +1,7 @@
 """Bring the stored position for (user, exchange, symbol) in line with the exchange.
 
-Runs before every signal for that key (inside its serialised slot) and from `POST /positions/sync`.
+Runs before every signal for that key (inside its serialised slot), from `POST /positions/sync` and
+from the reconcile loop between signals (monitor/reconcile.py).
 The key's resting limit entry is settled first (execution/resting.py): its fill becomes the stored
 position, so what follows compares that position with the venue like any other. A position the
 venue closed on its own (stop-loss, take-profit, trailing stop, liquidation, a manual close) is

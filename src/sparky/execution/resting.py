@@ -1,8 +1,10 @@
 """Limit entries resting on the venue: recorded when they rest, settled before their key is used.
 
-A limit alert (accepted only where the venue attaches the bracket to the entry, so a fill is
-protected the moment it happens) may rest for hours. Its record (`resting_entries`, one per user,
-exchange and symbol) lets Sparky
+A limit alert may rest for hours. Where the venue attaches the bracket to the entry, a fill is
+protected the moment it happens; elsewhere the fill's stop and target are placed when Sparky sees
+it (the reconcile loop looks at keys with a resting entry every `RECONCILE_FAST_SEC`), by the
+same protection code as a market entry's. Its record (`resting_entries`, one per user, exchange
+and symbol) lets Sparky
 - count it toward the open-position limits: it becomes a position without another signal;
 - settle it before anything else looks at the key (`Reconciler.reconcile`): a fill, in full or in
   part, becomes the stored position with the exits the venue attached (if those exits have closed
@@ -22,6 +24,9 @@ import structlog
 
 from sparky.exchanges.base import Exchange, Order, OrderKind, OrderRequest, OrderStatus, Side
 from sparky.exchanges.errors import OrderNotFound, OutcomeUnknown
+from sparky.execution.orders import client_order_id
+from sparky.execution.prices import exit_prices
+from sparky.execution.protection import ProtectionFailed, Protector
 from sparky.execution.trades import venue_asset_class
 from sparky.store.base import PositionRecord, RestingEntryRecord, Store, decode_time, utcnow
 
@@ -60,21 +65,22 @@ async def open_exits(exchange: Exchange, symbol: str, position_side: Side) -> tu
 
 
 class RestingEntries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, protector: Protector | None = None) -> None:
         self._store = store
+        self._protector = protector or Protector(3)
 
     async def record(self, *, user_id: str, exchange: str, request_id: str, request: OrderRequest, order: Order,
-                     percents: tuple[Decimal | None, Decimal | None], strategy_id: str | None) -> None:
+                     exits: tuple[Decimal | None, Decimal | None], percents: tuple[Decimal | None, Decimal | None],
+                     strategy_id: str | None) -> None:
         """Record a limit entry the venue rests. Called under the position-limit lock, so the next
-        entry of the user counts it."""
+        entry of the user counts it. `exits`: its stop and target prices (attached to the order, or
+        placed when it fills)."""
         assert request.price is not None, "a resting entry is a limit order"
-        bracket = request.bracket
         entry = RestingEntryRecord(
             user_id=user_id, exchange=exchange, symbol=request.symbol, side=request.side.value.upper(),
             quantity=request.quantity, limit_price=request.price, client_order_id=request.client_order_id,
             order_id=order.id, request_id=request_id, created_at=utcnow(),
-            stop_loss_price=bracket.stop_loss if bracket else None,
-            take_profit_price=bracket.take_profit if bracket else None,
+            stop_loss_price=exits[0], take_profit_price=exits[1],
             stop_loss_percent=percents[0], take_profit_percent=percents[1], strategy_id=strategy_id,
         )
         await self._store.put_resting_entry(entry)
@@ -137,14 +143,21 @@ class RestingEntries:
             return stored
         side = Side.BUY if entry.side == "BUY" else Side.SELL
         stop_id, target_id = order.stop_loss_order_id, order.take_profit_order_id
-        if stop_id is None and target_id is None:  # the venue does not report them on the entry
+        attaches = exchange.capabilities.attached_brackets or exchange.capabilities.limit_brackets
+        if attaches and stop_id is None and target_id is None:  # the venue does not report them on the entry
             stop, target = await open_exits(exchange, entry.symbol, side)
             stop_id, target_id = stop.id if stop else None, target.id if target else None
         price, quantity = order.average_price or entry.limit_price, filled_quantity(order)
+        stop_price, target_price = entry.stop_loss_price, entry.take_profit_price
+        if not attaches and (entry.stop_loss_percent or entry.take_profit_percent):
+            # priced from the actual fill, as a market entry's exits on such a venue are
+            tick = (await exchange.symbol_rules(entry.symbol)).tick_size
+            stop_price, target_price = exit_prices(side, price, entry.stop_loss_percent, entry.take_profit_percent,
+                                                   tick)
         position = PositionRecord(
             user_id=entry.user_id, exchange=entry.exchange, symbol=entry.symbol, side=entry.side,
             entry_price=price, quantity=quantity, entry_time=_fill_time(order), position_size_usd=price * quantity,
-            stop_loss_price=entry.stop_loss_price, take_profit_price=entry.take_profit_price,
+            stop_loss_price=stop_price, take_profit_price=target_price,
             stop_loss_percent=entry.stop_loss_percent, take_profit_percent=entry.take_profit_percent,
             entry_order_id=order.id, stop_loss_order_id=stop_id, take_profit_order_id=target_id,
             strategy_id=entry.strategy_id, asset_class=await venue_asset_class(exchange, entry.symbol),
@@ -152,9 +165,31 @@ class RestingEntries:
         await self._store.upsert_position(position)
         log.info("resting_entry.filled", symbol=entry.symbol, side=side.value, quantity=str(quantity),
                  price=str(price), stop_loss_order_id=stop_id)
-        if entry.stop_loss_price is not None and stop_id is None:
+        if not attaches and (stop_price is not None or target_price is not None):
+            await self._protect(exchange, entry, position, side)
+        elif entry.stop_loss_price is not None and stop_id is None:
             log.error("resting_entry.stop_not_found", symbol=entry.symbol, order_id=order.id)
         return position
+
+    async def _protect(self, exchange: Exchange, entry: RestingEntryRecord, position: PositionRecord,
+                       side: Side) -> None:
+        """The fill's stop and target, placed as a market entry's are (retried, looked up by client
+        id before any resend). A stop that will not go on leaves the position without a stop id:
+        the reconcile loop sees it unprotected and places it again, or closes it (monitor/stops.py)."""
+        try:
+            placed = await self._protector.protect(
+                exchange, symbol=entry.symbol, position_side=side, quantity=position.quantity,
+                stop_loss=position.stop_loss_price, take_profit=position.take_profit_price,
+                client_ids=(client_order_id(entry.request_id, "sl"), client_order_id(entry.request_id, "tp")),
+                resume=True)
+        except ProtectionFailed as err:
+            log.error("resting_entry.protection_failed", symbol=entry.symbol, reason=err.reason)
+            return
+        position.stop_loss_order_id = placed.stop_loss.order_id if placed.stop_loss else None
+        position.take_profit_order_id = placed.take_profit.order_id if placed.take_profit else None
+        await self._store.upsert_position(position)
+        log.info("resting_entry.protected", symbol=entry.symbol, stop_loss_order_id=position.stop_loss_order_id,
+                 take_profit_order_id=position.take_profit_order_id)
 
 
 async def _look_up(exchange: Exchange, entry: RestingEntryRecord) -> Order | None:
