@@ -28,7 +28,7 @@ test: $(VENV)/.installed-test
 # paper venue in-process, the minimal app, then Sparky against the Aster simulator over HTTP (~4 min)
 bench: $(VENV)/.installed-test
 	$(PY) bench/webhook_latency.py --count 300 --seconds 5
-	$(PY) bench/venue_http.py --seconds 10 --count 50 --users 1000
+	$(PY) bench/venue_http.py --seconds 10 --count 50 --users 300
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

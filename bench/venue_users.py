@@ -2,8 +2,9 @@
 
 The users are written through Sparky's own store API (the one `sparky users add` and
 `sparky users credentials` use), by a subprocess running the tree under test:
-`python bench/venue_users.py DATA_DIR USERS SIM_URL` prints their webhook secrets as JSON.
-User i trades with API key `u<i>` (secret `u<i>-secret`, as the simulator expects) on S<i mod 200>USDT.
+`python bench/venue_users.py DATA_DIR USERS SIM_URL PREFIX` prints their webhook secrets as JSON.
+User i trades with API key `<PREFIX>u<i>` (secret `<key>-secret`, as the simulator expects) on
+S<i mod 200>USDT; each measured run has its own prefix, so its users start flat on the simulator.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from common import BENCH, rss_mib
 CONCURRENCY = 20
 
 
-async def make_users(data_dir: Path, users: int, sim_url: str) -> list[str]:
+async def make_users(data_dir: Path, users: int, sim_url: str, prefix: str) -> list[str]:
     import secrets
 
     from sparky.store.sqlite.store import SqliteStore
@@ -38,7 +39,7 @@ async def make_users(data_dir: Path, users: int, sim_url: str) -> list[str]:
             await store.upsert_credentials(CredentialRecord(user_id=user_id, exchange="webhook",
                                                             webhook_secret=secret_digest(secret)))
             await store.upsert_credentials(CredentialRecord(
-                user_id=user_id, exchange="aster", api_key=f"u{i}", api_secret=f"u{i}-secret",
+                user_id=user_id, exchange="aster", api_key=f"{prefix}u{i}", api_secret=f"{prefix}u{i}-secret",
                 extra_metadata={"apiUrl": sim_url}))
             made.append(secret)
     finally:
@@ -65,30 +66,34 @@ async def send_all(url: str, secrets: list[str]) -> list[str]:
     return failures
 
 
-def measure(src: Path, sim, users: int, server_env, server_class) -> dict:
+def measure(src: Path, sim, users: int, server_env, server_class, prefix: str) -> dict:
     """Users made, server started on their data dir, RSS idle, one webhook each, RSS after."""
     import tempfile
 
     data_dir = Path(tempfile.mkdtemp(prefix="sparky-users-"))
     started = time.monotonic()
-    made = subprocess.run([sys.executable, str(BENCH / "venue_users.py"), str(data_dir), str(users), sim.url],
+    made = subprocess.run([sys.executable, str(BENCH / "venue_users.py"), str(data_dir), str(users), sim.url, prefix],
                           env=server_env(src, data_dir), capture_output=True, text=True, check=True)
     secrets = json.loads(made.stdout)
     setup_s = round(time.monotonic() - started, 1)
     server = server_class(src, sim, "bench-users-legacy", data_dir)
     try:
         idle = rss_mib(server.process.pid)
+        sim.reset()
         started = time.monotonic()
         failures = asyncio.run(send_all(server.url, secrets))
         elapsed = time.monotonic() - started
         server.wait_idle()
         after = rss_mib(server.process.pid)
+        requests = sim.stats()["requests"]
     finally:
         server.stop()
     return {"users": users, "setup_s": setup_s, "rss_mib_idle": idle, "rss_mib_after": after,
             "webhooks_per_sec": round(users / elapsed, 1), "failed": len(failures),
+            # a user's first webhook: their adapter is built, the clock synced, the rules loaded
+            "venue_requests_per_webhook": {k: round(v / users, 2) for k, v in sorted(requests.items())},
             "first_failure": failures[0] if failures else None}
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(make_users(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))))
+    print(json.dumps(asyncio.run(make_users(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]))))
