@@ -25,8 +25,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	PY=$(PY) scripts/test.sh $(PYTEST_ARGS)
 
+# paper venue in-process, the minimal app, then Sparky against the Aster simulator over HTTP (~4 min)
 bench: $(VENV)/.installed-test
-	$(PY) bench/webhook_latency.py
+	$(PY) bench/webhook_latency.py --count 300 --seconds 5
+	$(PY) bench/venue_http.py --seconds 10 --count 50 --users 300
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

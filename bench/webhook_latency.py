@@ -9,8 +9,10 @@ Starts the server in a subprocess on a loopback port with a fresh data dir, then
                 then checks every request reached a terminal row (0 lost) and that every stored
                 position matches the venue's quantity (a duplicated entry would not)
 
-Each server variant (event loop / HTTP parser) is measured in the same run, so ratios compare.
-Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL]
+Each server variant (event loop / HTTP parser) is measured in the same run, so ratios compare; so is
+the minimal app (bench/minimal_app.py: FastAPI + one SQLite insert per request) under the same wrk
+load, and each variant's server CPU per webhook is given as a multiple of the minimal app's.
+Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL] [--no-minimal]
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import minimal_app  # noqa: E402
 
 SECRET = "bench-secret"
 ADMIN = "bench-admin"
@@ -164,7 +169,8 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sparky-bench-"))
     env = {**os.environ, "SPARKY_DATA_DIR": str(data_dir), "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN,
-           "RATE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
+           "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING",
+           "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -220,6 +226,7 @@ async def main() -> int:
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
+    parser.add_argument("--no-minimal", action="store_true", help="skip the minimal app")
     args = parser.parse_args()
     runs = [await run_once(args, *pair.split("/")) for pair in args.servers.split(",")]
     report = {
@@ -227,6 +234,13 @@ async def main() -> int:
         "sqlite_synchronous": args.synchronous,
         "runs": runs,
     }
+    if not args.no_minimal and shutil.which("wrk"):
+        minimal = minimal_app.measure(args.seconds, args.concurrency,
+                                      load=lambda port: run_wrk(port, args.seconds, args.concurrency))
+        report["minimal_app"] = minimal
+        for run in runs:
+            run["throughput"]["server_cpu_vs_minimal_app"] = round(
+                run["throughput"]["server_cpu_ms_per_webhook"] / minimal["server_cpu_ms_per_request"], 1)
     print(json.dumps(report, indent=2))
     return 0
 
