@@ -29,6 +29,7 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.monitor.prices import PriceRefresh
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir
@@ -66,6 +67,8 @@ class Services:
     http: HttpClientPool
     #: drops the caches below when another process (`sparky users`) changed the store
     store_watch: StoreWatch | None = None
+    #: open positions' prices and unrealized P&L (PRICE_REFRESH_SEC; `run_once` is one cycle)
+    prices: PriceRefresh | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -198,6 +201,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     background = TaskRunner()
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http)
+    services.prices = PriceRefresh(store, accounts)
+    if settings.price_refresh_sec:  # one server per store should run it: leader_only once the runner has it
+        background.every("prices.refresh", settings.price_refresh_sec, services.prices.run_once)
     if tenants is not None:
         await directory.refresh()
         await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers

@@ -1002,6 +1002,8 @@ class FakePostgrest:
                     return httpx.Response(204)
             self._insert(positions, position)
             return httpx.Response(204)
+        if name == "mark_positions":
+            return httpx.Response(200, json=self._mark_positions(args["p_marks"]))
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))
         if name == "sparky_publish_plan_limits":
@@ -1014,6 +1016,19 @@ class FakePostgrest:
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
             return httpx.Response(200, json=active[-1]["plan"] if active else "Free")
         return error("function_not_found")
+
+    def _mark_positions(self, marks: list[dict[str, Any]]) -> int:
+        """migrations/0022: each mark on its row while the row is as the mark read it."""
+        written = 0
+        for m in marks:
+            table = "paper_positions" if m["exchange"] == "paper" else "positions"
+            for row in self.tables[table]:
+                if row["id"] == m["id"] and all(row.get(c) == self._load(c, m[c]) for c in
+                                                ("user_id", "exchange", "symbol", "side", "quantity", "entry_price")):
+                    self._update(table, row, {c: m[c] for c in ("current_price", "unrealized_pnl_usd",
+                                                                 "unrealized_pnl_percent", "last_price_update")})
+                    written += 1
+        return written
 
     def _count_on_strategy(self, trade: dict[str, Any]) -> None:
         """migrations/0019: a recorded trade counts on its user's strategy."""
