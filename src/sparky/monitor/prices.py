@@ -146,10 +146,9 @@ class PriceRefresh:
             return None
 
     async def _marks(self, source: _Source, quotes: dict[str, Quote]) -> list[PriceMark]:
+        """Each priced position's mark, concurrently: a rate the owner's venue must read (an OANDA
+        cross, or its instrument the first time) costs one round trip, not one per position."""
         now = self._clock()
-        marks = []
-        for position, adapter in source.holdings:
-            quote = quotes.get(position.symbol)
-            if quote is not None and (found := await mark(position, quote, adapter, now)) is not None:
-                marks.append(found)
-        return marks
+        priced = [(p, quotes[p.symbol], adapter) for p, adapter in source.holdings if p.symbol in quotes]
+        found = await asyncio.gather(*(mark(p, quote, adapter, now) for p, quote, adapter in priced))
+        return [m for m in found if m is not None]
