@@ -157,7 +157,7 @@ class CcxtExchange(Exchange):
         """One `fetch_tickers` for every symbol where the venue has it, else one `fetch_ticker` each.
         Tickers are public endpoints: ccxt signs none of these requests (`price_scope`)."""
         markets = {(await self._market(symbol)).ccxt_symbol: symbol for symbol in symbols}
-        if self._client.has.get("fetchTickers") and len(markets) > 1:
+        if self._client.has.get("fetchTickers"):
             tickers = await self._call(self._client.fetch_tickers(list(markets)))
         else:
             tickers = {name: await self._call(self._client.fetch_ticker(name)) for name in markets}
