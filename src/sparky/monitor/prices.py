@@ -137,18 +137,21 @@ class PriceRefresh:
             pace = self._paces[source.exchange] = Pace(self._budgets(source.exchange).per_second)
         try:
             await pace.turn()  # before taking a slot: a venue's pace never holds up the others
-            async with self._slots:
+            async with self._slots:  # the marks too: their rate reads are requests as well
                 quotes = await source.adapter.prices(source.symbols)
-            return await self._marks(source, quotes)
+                return await self._marks(source, quotes)
         except Exception as err:  # one venue's trouble never stops the others
             log.warning("prices.venue_failed", exchange=source.exchange, symbols=len(source.symbols),
                         error_type=type(err).__name__, error=str(err)[:200])
             return None
 
     async def _marks(self, source: _Source, quotes: dict[str, Quote]) -> list[PriceMark]:
-        """Each priced position's mark, concurrently: a rate the owner's venue must read (an OANDA
-        cross, or its instrument the first time) costs one round trip, not one per position."""
+        """Each priced position's mark, one after the other: a dollar rate the owner's venue must
+        read (an OANDA cross, or its instrument the first time) stays within the request slot."""
         now = self._clock()
-        priced = [(p, quotes[p.symbol], adapter) for p, adapter in source.holdings if p.symbol in quotes]
-        found = await asyncio.gather(*(mark(p, quote, adapter, now) for p, quote, adapter in priced))
-        return [m for m in found if m is not None]
+        marks = []
+        for position, adapter in source.holdings:
+            quote = quotes.get(position.symbol)
+            if quote is not None and (found := await mark(position, quote, adapter, now)) is not None:
+                marks.append(found)
+        return marks
