@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from sparky.store.base import PositionRecord
+from sparky.store.base import PositionRecord, StoreUnavailable
 from sparky.store.tenants import CredentialRecord, LocalUser
 from tests.conftest import Sparky
 
@@ -213,3 +213,17 @@ async def test_a_single_tradier_quote_comes_as_one_object_and_is_read(server: Sp
     assert (quotes.call_count, report.written) == (1, 1)
     assert quotes.calls.last.request.url.params["symbols"] == "AAPL"
     assert await row(server, BOB, "tradier", "AAPL") == (D("150.24"), D("2.4"), D("0.16"))
+
+
+async def test_a_store_outage_fails_that_cycle_only(server: Sparky, venues: respx.MockRouter) -> None:
+    """The runner logs the failed cycle and runs the next one: nothing is kept from the failed one."""
+    books = aster_books(venues)
+    await hold(server, ALICE, "aster", "BTCUSDT", "BUY", "0.01", "27000")
+    store = server.services.store
+    await store.aclose()  # the database goes away
+    with pytest.raises(StoreUnavailable):
+        await refresh(server)
+    assert books.call_count == 0
+    await store.open()  # and comes back
+    assert (await refresh(server)).written == 1
+    assert await row(server, ALICE, "aster", "BTCUSDT") == (D("27990.0"), D("9.9"), D("3.6667"))
