@@ -24,6 +24,7 @@ import pytest
 from sparky.store.base import (
     DuplicateRequest,
     PositionRecord,
+    PriceMark,
     RequestStatus,
     RestingEntryRecord,
     Store,
@@ -125,6 +126,12 @@ def make_resting_entry(**overrides: object) -> RestingEntryRecord:
     }
     values.update(overrides)
     return RestingEntryRecord(**values)  # type: ignore[arg-type]
+
+
+def price_mark(position: PositionRecord, price: Decimal, pnl: Decimal, percent: Decimal, at: datetime) -> PriceMark:
+    assert position.id is not None
+    return PriceMark(position.user_id, position.exchange, position.symbol, position.id, position.side,
+                     position.quantity, position.entry_price, price, pnl, percent, at)
 
 
 class StoreContract:
@@ -452,6 +459,40 @@ class StoreContract:
         assert await store.get_position("user-1", "paper", "BTCUSDT") is None
         assert await store.get_position("user-2", "paper", "BTCUSDT") is not None
         await store.delete_position("user-1", "paper", "BTCUSDT")  # missing: silent
+
+    # price marks (the background price refresh)
+
+    async def test_marks_write_each_owners_own_row(self, store: Store) -> None:
+        for user, exchange in (("user-1", "paper"), ("user-2", "paper"), ("user-1", "aster")):
+            await store.upsert_position(make_position(user_id=user, exchange=exchange))
+        rows = await store.list_positions()
+        at = T0 + timedelta(hours=1)
+        marks = [price_mark(p, Decimal(27100 + i), Decimal(i + 1), Decimal("0.5"), at) for i, p in enumerate(rows)]
+        assert await store.mark_positions(marks) == 3
+        for written in marks:
+            row = await store.get_position(written.user_id, written.exchange, written.symbol)
+            assert row is not None
+            assert (row.current_price, row.unrealized_pnl_usd, row.unrealized_pnl_percent, row.last_price_update) \
+                == (written.current_price, written.unrealized_pnl_usd, written.unrealized_pnl_percent, at)
+            assert (row.quantity, row.entry_price, row.side) == (written.quantity, written.entry_price, written.side)
+        assert await store.mark_positions([]) == 0
+
+    async def test_a_mark_never_writes_a_row_that_changed_since_it_was_read(self, store: Store) -> None:
+        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"):
+            await store.upsert_position(make_position(exchange="aster", symbol=symbol))
+        read = {p.symbol: p for p in await store.list_positions()}
+        await store.delete_position("user-1", "aster", "BTCUSDT")  # closed meanwhile
+        await store.upsert_position(replace(read["ETHUSDT"], quantity=Decimal("0.0001")))  # partly closed
+        await store.delete_position("user-1", "aster", "SOLUSDT")  # closed, and opened again
+        await store.upsert_position(make_position(exchange="aster", symbol="SOLUSDT"))
+        marks = [price_mark(p, Decimal(30000), Decimal(1), Decimal(1), T0) for p in read.values()]
+        assert await store.mark_positions(marks) == 1
+        assert await store.get_position("user-1", "aster", "BTCUSDT") is None  # not resurrected
+        for symbol in ("ETHUSDT", "SOLUSDT"):
+            row = await store.get_position("user-1", "aster", symbol)
+            assert row is not None and row.current_price is None and row.last_price_update is None
+        kept = await store.get_position("user-1", "aster", "XRPUSDT")
+        assert kept is not None and kept.current_price == Decimal(30000)
 
     # trades
 

@@ -72,6 +72,10 @@ class LegacyConfig(BaseModel):
         return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
+#: the shortest PRICE_REFRESH_SEC but 0 (off)
+MIN_PRICE_REFRESH_SEC = 5
+
+
 class Settings(BaseSettings):
     """Every knob, read from the environment (upper-case names) and `.env`."""
 
@@ -153,6 +157,8 @@ class Settings(BaseSettings):
     #: the paper venue attaches SL/TP to entries (one request per open, like OANDA); false makes
     #: it behave like venues that take SL/TP as separate orders after the fill (like Aster)
     paper_attached_brackets: bool = True
+    #: how often open positions get their current price and unrealized P&L (monitor/prices.py); 0: never
+    price_refresh_sec: float = Field(30, ge=0, le=3600)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
@@ -219,6 +225,13 @@ class Settings(BaseSettings):
         for plan, rates in value.items():
             if not parse_rates(rates, setting=f"PLAN_RATE_LIMITS[{plan!r}]"):
                 raise ValueError(f"PLAN_RATE_LIMITS[{plan!r}]: empty; give the plan a limit or leave it out")
+        return value
+
+    @field_validator("price_refresh_sec")
+    @classmethod
+    def _price_refresh(cls, value: float) -> float:
+        if 0 < value < MIN_PRICE_REFRESH_SEC:  # every cycle asks every venue: faster spends their rate limits
+            raise ValueError(f"0 (off) or at least {MIN_PRICE_REFRESH_SEC:g} seconds")
         return value
 
     @field_validator("allowed_ips")

@@ -31,6 +31,7 @@ from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.monitor.reconcile import ReconcileLoop
 from sparky.monitor.wiring import reconcile_loop
+from sparky.monitor.prices import PriceRefresh
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir
@@ -70,6 +71,8 @@ class Services:
     store_watch: StoreWatch | None = None
     #: looks at every open position and resting entry between signals (monitor/reconcile.py)
     reconcile: ReconcileLoop | None = None
+    #: open positions' prices and unrealized P&L (PRICE_REFRESH_SEC; `run_once` is one cycle)
+    prices: PriceRefresh | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -206,6 +209,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest
+    services.prices = PriceRefresh(store, accounts)
+    if settings.price_refresh_sec:  # one server per store writes the prices (the leader lock with Redis)
+        background.every("prices.refresh", settings.price_refresh_sec, services.prices.run_once, leader_only=True)
     if tenants is not None:
         await directory.refresh()
         await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers

@@ -31,7 +31,8 @@ async def test_the_operator_sees_each_loop_its_runs_and_its_last_error(start) ->
     assert response.status_code == 200
     background = response.json()["background"]
     assert background["leaderLock"] == {"backend": "local", "ttlSec": None, "reachable": None}
-    assert sorted(background["loops"]) == ["secrets.refresh", "store.watch", "venue.check"]
+    assert sorted(background["loops"]) == ["positions.reconcile", "prices.refresh", "secrets.refresh", "store.watch",
+                                          "venue.check"]
     refresh = background["loops"]["secrets.refresh"]
     assert (refresh["periodSec"], refresh["leaderOnly"], refresh["leader"]) == (0.05, False, None)
     assert refresh["runs"] >= 2 and refresh["failures"] == 0 and refresh["lastError"] is None
@@ -76,7 +77,7 @@ async def test_a_run_in_flight_at_shutdown_finishes_before_the_store_closes(star
         await release.wait()
         read.append(len(await sparky.services.store.list_positions()))  # the store is still open
 
-    runner.every("positions.reconcile", 60, reconcile, first_after=0)
+    runner.every("test.reconcile", 60, reconcile, first_after=0)
     await asyncio.wait_for(entered.wait(), 5)
     shutdown = asyncio.create_task(server.__aexit__(None, None, None))
     await until(lambda: runner.stopping)

@@ -21,6 +21,12 @@ Optional methods (every venue may override the default)
     quote_value_usd   -- US dollars one unit of the price's currency is worth: what turns a price
                          difference into dollars of P&L. Default: 1 (prices in USD or a dollar
                          stablecoin); OANDA converts (USD_JPY is priced in yen, EUR_GBP in pounds).
+    prices            -- quotes of many symbols in one request where the venue allows it (the
+                         background price refresh, monitor/prices.py). Default: `last_price` each.
+    price_scope       -- who may share this adapter's quotes: adapters with the same (non-None)
+                         scope get the same public prices, so one request serves all their users;
+                         such an adapter's `prices` sends no credentials. Default None: the
+                         account's own prices (OANDA, Tradier: the account's token reads them).
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -29,11 +35,12 @@ The executor asks about capabilities, never about venue names. All prices and qu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from sparky.exchanges.errors import NotSupported
+from sparky.exchanges.errors import InvalidOrder, NotSupported
 
 #: the values of the shared database's `asset_class_type` enum
 ASSET_CLASSES = ("crypto", "forex", "stocks", "options", "futures")
@@ -167,6 +174,22 @@ class Position:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A symbol's prices as the venue gives them; a venue may leave out what it does not quote."""
+
+    symbol: str
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    last: Decimal | None = None
+
+    def exit_price(self, side: Side) -> Decimal | None:
+        """What a position held on `side` would get now: a long sells at the bid, a short buys at
+        the ask; the last trade where the venue quotes no book."""
+        book = self.bid if side is Side.BUY else self.ask
+        return book if book is not None and book > 0 else (self.last if self.last and self.last > 0 else None)
+
+
+@dataclass(frozen=True)
 class Balance:
     currency: str
     total: Decimal
@@ -251,6 +274,23 @@ class Exchange(ABC):
         """US dollars one unit of the currency `symbol` is priced in is worth, `price` being its
         price now (see the module docstring)."""
         return Decimal(1)
+
+    async def prices(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Quotes of `symbols`, in as few requests as the venue allows. Symbols the venue has no
+        price for are left out; an error for the whole request raises. Default: `last_price` of
+        each, one after the other (a venue with no batched quote)."""
+        quotes = {}
+        for symbol in symbols:
+            try:
+                quotes[symbol] = Quote(symbol, last=await self.last_price(symbol))
+            except InvalidOrder:  # no price known for it (UnknownSymbol included): left out
+                continue
+        return quotes
+
+    @property
+    def price_scope(self) -> Hashable | None:
+        """See the module docstring: a key shared by adapters whose prices are public, else None."""
+        return None
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

@@ -31,9 +31,16 @@ async def dollar_terms(exchange: Exchange, symbol: str, exit_price: Decimal, qua
         venue_pnl = fill.realized_pnl
         if quantity < fill.filled_quantity:
             venue_pnl = venue_pnl * quantity / fill.filled_quantity
+    quote_usd = await quote_value(exchange, symbol, exit_price, event="trade.pnl_unconverted")
+    return DollarTerms(Decimal(1) if quote_usd is None else quote_usd, venue_pnl)
+
+
+async def quote_value(exchange: Exchange, symbol: str, price: Decimal, *, event: str) -> Decimal | None:
+    """Dollars one unit of `symbol`'s quote currency is worth at `price`; None when the venue cannot
+    say right now (logged as `event`). Also what open positions' unrealized P&L is converted with
+    (monitor/marks.py)."""
     try:
-        quote_usd = await exchange.quote_value_usd(symbol, exit_price)
+        return await exchange.quote_value_usd(symbol, price)
     except ExchangeError as err:
-        log.warning("trade.pnl_unconverted", symbol=symbol, error=err.message)
-        quote_usd = Decimal(1)
-    return DollarTerms(quote_usd, venue_pnl)
+        log.warning(event, symbol=symbol, error=err.message)
+        return None

@@ -8,7 +8,7 @@ quantities are `Decimal`. Adapters: `SqliteStore` (embedded default); a Supabase
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -194,6 +194,26 @@ class RestingEntryRecord:
     id: str | None = None
 
 
+@dataclass(frozen=True)
+class PriceMark:
+    """The market's price on one open position and what the position is worth there, computed from
+    the row `position_id` as it was read: written only while that row still holds the same side,
+    quantity and entry price (monitor/prices.py), so a position closed or changed meanwhile is left
+    as it is and never written back."""
+
+    user_id: str
+    exchange: str
+    symbol: str
+    position_id: str
+    side: str
+    quantity: Decimal
+    entry_price: Decimal
+    current_price: Decimal
+    unrealized_pnl_usd: Decimal
+    unrealized_pnl_percent: Decimal
+    last_price_update: datetime
+
+
 class DuplicateRequest(Exception):
     """A webhook request with the same (user_id, idempotency_key) is already recorded."""
 
@@ -279,6 +299,12 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None: ...
+
+    @abstractmethod
+    async def mark_positions(self, marks: Sequence[PriceMark]) -> int:
+        """Write each mark's price, unrealized P&L and time on its own row, all in one transaction
+        (one request), only where the row is still the one the mark was computed from (see
+        `PriceMark`). Returns how many rows were written."""
 
     # trades
     @abstractmethod

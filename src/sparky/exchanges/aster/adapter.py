@@ -25,6 +25,7 @@ import structlog
 
 from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
 from sparky.exchanges.aster.fills import fill_fee
+from sparky.exchanges.aster.quotes import AsterQuotes
 from sparky.exchanges.aster.rules import SymbolSpec, parse_exchange_info, prepare
 from sparky.exchanges.aster.wire import (
     INVALID_TIMESTAMP,
@@ -76,7 +77,7 @@ CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # the docs' newClientOrderI
 RULES_RELOAD_MS = 60_000
 
 
-class AsterExchange(Exchange):
+class AsterExchange(AsterQuotes, Exchange):
     name = NAME
     capabilities = Capabilities(reduce_only=True, batch_orders=True, limit_orders=True)  # no hedge mode
 

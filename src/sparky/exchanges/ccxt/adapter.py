@@ -13,7 +13,8 @@ otherwise reduce-only trigger orders (ccxt routes Binance's to its algo endpoint
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +32,7 @@ from sparky.exchanges.base import (
     OrderRequest,
     OrderStatus,
     Position,
+    Quote,
     Side,
     SymbolRules,
 )
@@ -150,6 +152,29 @@ class CcxtExchange(Exchange):
             raise InvalidOrder(f"{self.name}: no last price for {symbol}", exchange=self.name)
         self._prices[symbol] = price
         return price
+
+    async def prices(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """One `fetch_tickers` for every symbol where the venue has it, else one `fetch_ticker` each.
+        Tickers are public endpoints: ccxt signs none of these requests (`price_scope`)."""
+        markets = {(await self._market(symbol)).ccxt_symbol: symbol for symbol in symbols}
+        if self._client.has.get("fetchTickers"):
+            tickers = await self._call(self._client.fetch_tickers(list(markets)))
+        else:
+            tickers = {name: await self._call(self._client.fetch_ticker(name)) for name in markets}
+        quotes = {}
+        for name, ticker in tickers.items():
+            if name in markets:
+                bid, ask, last = (dec(ticker.get(k)) for k in ("bid", "ask", "last"))
+                quote = Quote(markets[name], bid=bid, ask=ask, last=last or dec(ticker.get("close")))
+                if any(p is not None and p > 0 for p in (quote.bid, quote.ask, quote.last)):
+                    quotes[markets[name]] = quote
+        return quotes
+
+    @property
+    def price_scope(self) -> Hashable | None:
+        """Clients of the same venue, market type and hosts read the same public tickers."""
+        return ("ccxt", self.name, self._market_type, json.dumps(self._client.urls.get("api"), sort_keys=True,
+                                                                 default=str))
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         self._prices[symbol] = price  # only for the min-notional pre-check of market orders

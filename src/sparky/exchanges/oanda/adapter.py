@@ -21,7 +21,7 @@ HTTP in `api.py`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from sparky.exchanges.base import (
     OrderRequest,
     OrderStatus,
     Position,
+    Quote,
     Side,
     SymbolRules,
 )
@@ -76,6 +77,7 @@ from sparky.exchanges.oanda.wire import (
     fill_summary,
     mid_price,
     order_from_venue,
+    parse_quotes,
     position_from,
     reject_code,
 )
@@ -144,6 +146,13 @@ class OandaExchange(Exchange):
 
     async def last_price(self, symbol: str) -> Decimal:
         return await self._mid(await self._spec(symbol))
+
+    async def prices(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Every instrument in one `GET /pricing?instruments=A,B` (symbols are OANDA's names)."""
+        if not symbols:
+            return {}
+        data = await self._api.read("/pricing", params={"instruments": ",".join(symbols)})
+        return parse_quotes(data, set(symbols))
 
     async def _mid(self, spec: InstrumentSpec) -> Decimal:
         data = await self._api.read("/pricing", params={"instruments": spec.name})

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from sparky.exchanges.base import Order, OrderKind, OrderRequest, OrderStatus, Position, Side
+from sparky.exchanges.base import Order, OrderKind, OrderRequest, OrderStatus, Position, Quote, Side
 from sparky.exchanges.errors import (
     AuthenticationError,
     ExchangeError,
@@ -199,6 +199,24 @@ def mid_price(price: dict[str, Any], spec: InstrumentSpec) -> Decimal:
         raise InvalidOrder(f"oanda: no bid/ask quoted for {spec.name}", exchange=NAME)
     mid = (decimal(bid, "bid") + decimal(ask, "ask")) / 2
     return mid.quantize(spec.tick, rounding=ROUND_HALF_UP)
+
+
+def parse_quotes(data: dict[str, Any], instruments: set[str]) -> dict[str, Quote]:
+    """The bid and ask of each of `instruments` in a `GET /pricing` reply: the best of `bids` /
+    `asks`, else `closeoutBid` / `closeoutAsk` (what OANDA would close at when it lists no depth)."""
+    quotes = {}
+    for price in data.get("prices") or []:
+        name = price.get("instrument")
+        if name not in instruments:
+            continue
+        bids, asks = price.get("bids") or [], price.get("asks") or []
+        bid = bids[0].get("price") if bids else price.get("closeoutBid")
+        ask = asks[0].get("price") if asks else price.get("closeoutAsk")
+        if bid is None and ask is None:
+            continue
+        quotes[name] = Quote(name, bid=None if bid is None else decimal(bid, "bid"),
+                             ask=None if ask is None else decimal(ask, "ask"))
+    return quotes
 
 
 def dependent_id(reply: dict[str, Any], key: str, order: dict[str, Any], on_fill: str) -> str | None:

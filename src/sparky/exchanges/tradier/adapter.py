@@ -14,7 +14,7 @@ market order returns filled or raises); resting orders are read once to catch a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +32,7 @@ from sparky.exchanges.base import (
     OrderRequest,
     OrderStatus,
     Position,
+    Quote,
     SymbolRules,
 )
 from sparky.exchanges.credentials import VenueCredentials
@@ -140,6 +141,14 @@ class TradierExchange(Exchange):
         if price is None:
             raise InvalidOrder(f"tradier: no last, bid or ask price for {key}", exchange=NAME)
         return price
+
+    async def prices(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Every symbol in one `GET /markets/quotes?symbols=A,B` (the account's token reads them)."""
+        keys = {forms.normalise_symbol(symbol): symbol for symbol in symbols}
+        if not keys:
+            return {}
+        found = wire.parse_quotes(await self._api.get("/markets/quotes", {"symbols": ",".join(keys)}), set(keys))
+        return {keys[key]: replace(quote, symbol=keys[key]) for key, quote in found.items()}
 
     # ----------------------------------------------------------------- placing orders
     async def place_order(self, request: OrderRequest) -> Order:

@@ -22,7 +22,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sparky.exchanges.base import Balance, Order, OrderKind, OrderStatus, Position, Side
+from sparky.exchanges.base import Balance, Order, OrderKind, OrderStatus, Position, Quote, Side
 from sparky.exchanges.errors import (
     ExchangeError,
     ExchangeUnavailable,
@@ -133,6 +133,18 @@ def quote_price(quote: dict[str, Any]) -> Decimal | None:
     if bid is not None and ask is not None and bid > 0 and ask > 0:
         return (bid + ask) / 2
     return None
+
+
+def parse_quotes(body: Any, symbols: set[str]) -> dict[str, Quote]:
+    """Bid, ask and last of each of `symbols` in a `/markets/quotes` reply (one object when one
+    symbol was asked); symbols listed in `unmatched_symbols`, or quoted with nothing, are left out."""
+    quotes = {}
+    for raw in items(body.get("quotes") if isinstance(body, dict) else None, "quote"):
+        symbol = str(raw.get("symbol", "")).upper()
+        prices = [p if p is not None and p > 0 else None for p in (dec(raw.get(k)) for k in ("bid", "ask", "last"))]
+        if symbol in symbols and any(prices):
+            quotes[symbol] = Quote(symbol, bid=prices[0], ask=prices[1], last=prices[2])
+    return quotes
 
 
 def find_quote(body: Any, symbol: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from importlib import resources
@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from sparky.private_files import DIR_MODE, open_private, tighten_file
 from sparky.store.base import (
     PositionRecord,
+    PriceMark,
     RequestStatus,
     RestingEntryRecord,
     Store,
@@ -33,6 +34,7 @@ from sparky.store.base import (
     utcnow,
 )
 from sparky.store.sqlite import codec, leases
+from sparky.store.sqlite.marks import mark_rows, write_marks
 from sparky.store.sqlite.tenants import SqliteTenants
 from sparky.store.sqlite.upgrade import add_missing_columns
 from sparky.store.sqlite.writer import Work, Writer
@@ -218,6 +220,10 @@ class SqliteStore(Store, SqliteTenants):
     async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None:
         args = (user_id, exchange, symbol)
         await self._call(lambda c: c.execute(codec.DELETE_POSITION, args), write=True)
+
+    async def mark_positions(self, marks: Sequence[PriceMark]) -> int:
+        rows = mark_rows(marks)  # one job: one transaction (marks.py)
+        return await self._call(lambda c: write_marks(c, rows), write=True) if rows else 0
 
     # trades
 

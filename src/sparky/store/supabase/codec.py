@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 
 from sparky.store.base import (
     PositionRecord,
+    PriceMark,
     RequestStatus,
     RestingEntryRecord,
     TradeRecord,
@@ -170,6 +172,17 @@ def webhook_row(record: WebhookRequestRecord) -> dict[str, Any]:
 def position_row(position: PositionRecord) -> dict[str, Any]:
     # id, created_at: the database's on insert, untouched on update; updated_at: its trigger
     return _strategy_ref(to_row(position, omit=frozenset({"id", "created_at", "updated_at"})))
+
+
+def mark_rows(marks: Sequence[PriceMark]) -> list[dict[str, Any]]:
+    """`mark_positions`' argument (migrations/0022); a mark for a row whose id is no uuid names no row."""
+    return [{
+        "id": m.position_id, "user_id": m.user_id, "exchange": m.exchange, "symbol": m.symbol, "side": m.side,
+        "quantity": encode_decimal(m.quantity), "entry_price": encode_decimal(m.entry_price),
+        "current_price": encode_decimal(m.current_price), "unrealized_pnl_usd": encode_decimal(m.unrealized_pnl_usd),
+        "unrealized_pnl_percent": encode_decimal(m.unrealized_pnl_percent),
+        "last_price_update": encode_time(m.last_price_update),
+    } for m in marks if is_uuid(m.position_id)]  # fmt: skip
 
 
 def trade_row(trade: TradeRecord) -> dict[str, Any]:

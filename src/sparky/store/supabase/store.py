@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from postgrest.types import ReturnMethod
 from sparky.store.base import (
     DuplicateRequest,
     PositionRecord,
+    PriceMark,
     RequestStatus,
     RestingEntryRecord,
     Store,
@@ -262,6 +263,14 @@ class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
             .eq("symbol", symbol)
         )
         await self._db.run(f"delete {table}", query)
+
+    async def mark_positions(self, marks: Sequence[PriceMark]) -> int:
+        """One RPC (migrations/0022) for the whole cycle, both tables, only rows still as read."""
+        rows = codec.mark_rows(marks)
+        if not rows:
+            return 0
+        written = await self._db.run("rpc mark_positions", self._db.client.rpc("mark_positions", {"p_marks": rows}))
+        return int(written.data or 0)
 
     # trades
 

@@ -62,7 +62,8 @@ KEY, SECRET = "test-api-key", "test-api-secret"
 NOW = 1_700_000_000.0  # our clock, seconds
 SERVER_MS = 1_700_000_000_250  # the venue's clock runs 250 ms ahead of ours
 RULES = SymbolRules("BTCUSDT", D("0.1"), D("0.001"), D("0.001"), D("5"))
-UNSIGNED = {"/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/ticker/price", "/fapi/v1/ping"}
+UNSIGNED = {"/fapi/v1/time", "/fapi/v1/exchangeInfo", "/fapi/v1/ticker/price", "/fapi/v1/ticker/bookTicker",
+            "/fapi/v1/ping"}
 ORDER_PATHS = {"/fapi/v1/order", "/fapi/v1/batchOrders"}
 KINDS = {"MARKET": OrderKind.MARKET, "LIMIT": OrderKind.LIMIT, "STOP_MARKET": OrderKind.STOP,
          "TAKE_PROFIT_MARKET": OrderKind.TAKE_PROFIT}

@@ -268,7 +268,8 @@ class BinanceVenue(FakeVenue):
         if route == ("GET", "/fapi/v1/exchangeInfo"):
             return 200, fixture("binanceusdm_exchange_info")
         if route == ("GET", "/fapi/v1/ticker/24hr"):
-            return 200, {**fixture("binanceusdm_ticker_24hr"), "lastPrice": str(self.last)}
+            ticker = {**fixture("binanceusdm_ticker_24hr"), "lastPrice": str(self.last)}
+            return 200, ticker if "symbol" in p else [ticker]  # without a symbol: every symbol's, a list
         if route == ("GET", "/fapi/v1/time"):
             return 200, {"serverTime": 1765000000000}
         if route == ("GET", "/fapi/v1/leverageBracket"):
@@ -1222,3 +1223,25 @@ async def test_hyperliquid_stop_is_priced_around_its_trigger(hyperliquid: Hyperl
     assert venue.sent_orders() == [{"a": 1, "b": False, "p": "1852.5", "s": "0.05", "r": True,
                                     "t": {"trigger": {"isMarket": True, "triggerPx": "1950", "tpsl": "sl"}},
                                     "c": wire_client_id("sp0000-sl", quirks_for("hyperliquid"))}]
+
+
+# =========================================================================== prices (background refresh)
+async def test_prices_come_from_a_public_ticker_that_carries_no_key(any_venue: FakeVenue) -> None:
+    venue = any_venue
+    venue.market(D("2012.5"))
+    quotes = await venue.exchange.prices(["ETHUSDT"])  # fetch_tickers: one request for any number
+    assert set(quotes) == {"ETHUSDT"} and quotes["ETHUSDT"].last == D("2012.5")
+    [ticker] = [r for r in venue.requests if "ticker" in r.path]
+    assert "symbol" not in ticker.query  # every symbol's ticker in one reply
+    assert "signature" not in ticker.query and KEY not in json.dumps(ticker.headers)  # signed by nobody
+
+
+async def test_adapters_of_the_same_venue_share_a_price_scope_whatever_their_keys() -> None:
+    alice, bob = BinanceVenue(), BinanceVenue(api_key="bob-key", api_secret="bob-secret")
+    spot = BinanceVenue(extra={"market_type": "spot"})
+    try:
+        assert alice.exchange.price_scope == bob.exchange.price_scope
+        assert alice.exchange.price_scope != spot.exchange.price_scope
+    finally:
+        for venue in (alice, bob, spot):
+            await venue.exchange.aclose()

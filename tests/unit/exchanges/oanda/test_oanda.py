@@ -49,6 +49,7 @@ FIXTURE_SOURCES = {
     "instruments.json": "account-ep GET /accounts/{id}/instruments; primitives-df Instrument",
     "instruments_unknown.json": "account-ep GET /instruments 400 (assumed: errorMessage only, not verified)",
     "pricing.json": "pricing-ep GET /accounts/{id}/pricing; pricing-df ClientPrice",
+    "pricing_many.json": "pricing-ep GET /accounts/{id}/pricing?instruments=EUR_USD,USD_JPY; pricing-df ClientPrice",
     "order_market_filled.json": "order-ep POST /accounts/{id}/orders 201; transaction-df OrderFillTransaction",
     "order_fok_cancelled.json": "order-ep POST /orders 201 with orderCancelTransaction (FOK not filled)",
     "order_rejected.json": "order-ep POST /orders 400; transaction-df MarketOrderRejectTransaction",

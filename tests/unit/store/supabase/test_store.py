@@ -370,6 +370,20 @@ class TestRequests:
         assert (trade["pnl_usd"], trade["is_winner"], trade["exit_reason"]) == ("0.0617435175", True, "TAKE_PROFIT")
         assert route.calls.last.request.url.params == httpx.QueryParams()
 
+    async def test_a_cycles_price_marks_are_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
+        route = api.post("/rpc/mark_positions").mock(return_value=httpx.Response(200, json=1))
+        held = make_position(user_id=A, exchange="aster", id=str(uuid.uuid4()))
+        at = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+        marks = [store_contract.price_mark(held, Decimal("27500.5"), Decimal("0.06"), Decimal("1.85"), at),
+                 store_contract.price_mark(replace(held, id="not-a-uuid"), Decimal(1), Decimal(1), Decimal(1), at)]
+        assert await store.mark_positions(marks) == 1
+        [sent] = body(route.calls.last.request)["p_marks"]  # a row whose id is no uuid cannot exist there
+        assert sent == {"id": held.id, "user_id": A, "exchange": "aster", "symbol": "BTCUSDT", "side": "BUY",
+                        "quantity": "0.00012345", "entry_price": "27000.1", "current_price": "27500.5",
+                        "unrealized_pnl_usd": "0.06", "unrealized_pnl_percent": "1.85",
+                        "last_price_update": "2026-03-02T07:30:00.000000+00:00"}
+        assert await store.mark_positions([]) == 0 and route.call_count == 1  # nothing to write: no request
+
     async def test_record_partial_close_is_one_rpc(self, store: SupabaseStore, api: respx.MockRouter) -> None:
         route = api.post("/rpc/record_partial_close").mock(return_value=httpx.Response(204))
         rest = make_position(user_id=A, exchange="aster", quantity=Decimal("0.6"), fees_usd=Decimal("0.12"))
@@ -1002,6 +1016,8 @@ class FakePostgrest:
                     return httpx.Response(204)
             self._insert(positions, position)
             return httpx.Response(204)
+        if name == "mark_positions":
+            return httpx.Response(200, json=self._mark_positions(args["p_marks"]))
         if name == "record_webhook_request":
             return httpx.Response(200, json=self._record_webhook_request(args["p_row"], args["p_monthly_limit"]))
         if name == "sparky_publish_plan_limits":
@@ -1014,6 +1030,19 @@ class FakePostgrest:
                       if s.get("user_id") == args["p_user_id"] and s.get("status") == "active"]  # fmt: skip
             return httpx.Response(200, json=active[-1]["plan"] if active else "Free")
         return error("function_not_found")
+
+    def _mark_positions(self, marks: list[dict[str, Any]]) -> int:
+        """migrations/0022: each mark on its row while the row is as the mark read it."""
+        written = 0
+        for m in marks:
+            table = "paper_positions" if m["exchange"] == "paper" else "positions"
+            for row in self.tables[table]:
+                if row["id"] == m["id"] and all(row.get(c) == self._load(c, m[c]) for c in
+                                                ("user_id", "exchange", "symbol", "side", "quantity", "entry_price")):
+                    self._update(table, row, {c: m[c] for c in ("current_price", "unrealized_pnl_usd",
+                                                                 "unrealized_pnl_percent", "last_price_update")})
+                    written += 1
+        return written
 
     def _count_on_strategy(self, trade: dict[str, Any]) -> None:
         """migrations/0019: a recorded trade counts on its user's strategy."""
