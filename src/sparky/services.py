@@ -29,9 +29,9 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
 from sparky.monitor.wiring import reconcile_loop
-from sparky.monitor.prices import PriceRefresh
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir

@@ -85,5 +85,5 @@ async def test_a_run_in_flight_at_shutdown_finishes_before_the_store_closes(star
     await asyncio.wait_for(shutdown, 10)
 
     assert read == [0]
-    state = runner.state("positions.reconcile")
+    state = runner.state("test.reconcile")
     assert (state.runs, state.failures, state.last_error) == (1, 0, None)
