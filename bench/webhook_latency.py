@@ -10,7 +10,7 @@ Starts the server in a subprocess on a loopback port with a fresh data dir, then
                 position matches the venue's quantity (a duplicated entry would not)
 
 Each server variant (event loop / HTTP parser) is measured in the same run, so ratios compare.
-Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL]
+Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL] [--src DIR]
 """
 
 from __future__ import annotations
@@ -166,6 +166,8 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
     env = {**os.environ, "SPARKY_DATA_DIR": str(data_dir), "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN,
            "RATE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
+    if args.src:  # another checkout's sources (e.g. the previous commit's, exported with git archive)
+        env["PYTHONPATH"] = str(Path(args.src).resolve())
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--loop", loop, "--http", http],
@@ -218,6 +220,8 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--src", default=None, metavar="DIR",
+                        help="run the server from the sources in DIR (a `src` directory) instead of the installed ones")
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
     args = parser.parse_args()
