@@ -12,7 +12,7 @@ Starts the server in a subprocess on a loopback port with a fresh data dir, then
 Each server variant (event loop / HTTP parser) is measured in the same run, so ratios compare; so is
 the minimal app (bench/minimal_app.py: FastAPI + one SQLite insert per request) under the same wrk
 load, and each variant's server CPU per webhook is given as a multiple of the minimal app's.
-Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL] [--no-minimal]
+Usage: python bench/webhook_latency.py [--count 1000] [--seconds 10] [--synchronous FULL] [--no-minimal] [--src DIR]
 """
 
 from __future__ import annotations
@@ -172,6 +172,8 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
            "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING",
            "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
+    if args.src:  # another checkout's sources (e.g. the previous commit's, exported with git archive)
+        env["PYTHONPATH"] = str(Path(args.src).resolve())
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--loop", loop, "--http", http],
@@ -224,6 +226,8 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--src", default=None, metavar="DIR",
+                        help="run the server from the sources in DIR (a `src` directory) instead of the installed ones")
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
     parser.add_argument("--no-minimal", action="store_true", help="skip the minimal app")

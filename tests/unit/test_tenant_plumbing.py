@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import respx
 from pydantic import ValidationError
 
 from sparky.config import Settings
 from sparky.exchanges.accounts import ExchangeAccounts, MissingCredentials
+from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
@@ -91,3 +96,35 @@ def test_the_store_is_supabase_only_when_both_settings_are_given(tmp_path: Path)
         Settings(**base, supabase_url="https://x.supabase.co")
     chosen = build_store(Settings(**base, supabase_url="https://x.supabase.co", supabase_service_role_key="k"))
     assert type(chosen).__name__ == "SupabaseStore"
+
+
+async def test_the_adapters_kept_are_bounded_and_one_dropped_is_rebuilt_from_its_own_keys(
+        store: SqliteStore, tmp_path: Path) -> None:
+    bob, carol = "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+                                paper_factory=lambda path: PaperExchange(state_path=path), ttl=60,
+                                clock=lambda: 0.0, max_adapters=2)
+    for user in (ALICE, bob, carol):
+        await store.upsert_credentials(CredentialRecord(user, "aster", api_key=f"key-{user[:1]}", api_secret="s"))
+    reads = Counting(store, "get_credentials")
+    alice, bob_adapter = await accounts.get(ALICE, "aster"), await accounts.get(bob, "aster")
+    assert await accounts.get(ALICE, "aster") is alice  # used last: bob's is now the oldest
+    await accounts.get(carol, "aster")  # a third user: bob's adapter is dropped
+    assert reads.calls == 3
+    assert await accounts.get(ALICE, "aster") is alice and reads.calls == 3  # still cached
+    rebuilt = await accounts.get(bob, "aster")  # read again, built again, from bob's own row
+    assert reads.calls == 4 and rebuilt is not bob_adapter
+    assert await _key_sent_by(rebuilt) == "key-2" and await _key_sent_by(alice) == "key-1"
+    await accounts.aclose()
+
+
+async def _key_sent_by(adapter) -> str | None:
+    """The API key the adapter signs its requests with, as the venue receives it."""
+    with respx.mock(assert_all_called=False) as venue:
+        venue.get(path__regex=r"/time$").mock(return_value=httpx.Response(200, json={"serverTime": time.time_ns() // 10**6}))
+        route = venue.route().mock(return_value=httpx.Response(500, json={"code": -1000, "msg": "stop here"}))
+        with contextlib.suppress(ExchangeError):
+            await adapter.balance()
+    keys = {call.request.headers.get("X-MBX-APIKEY") for call in route.calls} - {None}
+    assert len(keys) == 1
+    return keys.pop()

@@ -3,8 +3,10 @@
 The local user (legacy secret, config.json) trades on the registry's adapters. Every other user
 trades on adapters built from their own `bot_credentials` row, cached per (user, exchange,
 environment) for `ttl` seconds; an adapter whose credentials changed is replaced and closed.
-`evict()` makes the next signal re-read them. Each user gets their own paper account (state in
-`<data>/paper/<user uuid>.json`, named from the user id only once it reads as a UUID).
+`evict()` makes the next signal re-read them. At most `max_adapters` are kept (the least recently
+used is dropped and closed first), so memory does not grow with every user who ever traded. Each
+user gets their own paper account (state in `<data>/paper/<user uuid>.json`, named from the user
+id only once it reads as a UUID).
 
 Who wrote the rows decides what they may say: on the embedded SQLite store the operator did
 (`sparky users credentials`), so a base URL there is used as given; on Supabase each tenant wrote
@@ -18,6 +20,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,10 @@ from sparky.store.tenants import CredentialRecord, TenantStore
 log = structlog.get_logger("sparky.accounts")
 
 CREDENTIALS_HINT = "Add your exchange API keys in SignalStudio → Settings → Bot Credentials"
+
+#: users' adapters kept at most (one per user and venue): ~8 KiB each for the native venues, more for a
+#: ccxt one (it holds its venue's markets once loaded); one dropped is rebuilt on its user's next signal
+MAX_CACHED_ADAPTERS = 1000
 
 #: where a user's missing keys are added: (user id, exchange) → the hint the refusal carries
 CredentialsHint = Callable[[str, str], str]
@@ -90,7 +97,7 @@ class ExchangeAccounts:
     def __init__(self, registry: ExchangeRegistry, store: TenantStore | None, http: HttpClientPool, *,
                  paper_factory: Callable[[Path], Exchange], paper_dir: Path, ttl: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, credentials_hint: CredentialsHint = dashboard_hint,
-                 operator_credentials: bool = False) -> None:
+                 operator_credentials: bool = False, max_adapters: int = MAX_CACHED_ADAPTERS) -> None:
         self._registry = registry
         self._store = store
         self._http = http
@@ -101,7 +108,8 @@ class ExchangeAccounts:
         self._hint = credentials_hint
         #: the rows were written by the operator (embedded store), not by each tenant (Supabase)
         self._operator_credentials = operator_credentials
-        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()  # least recently used first
+        self._max_adapters = max_adapters
         self._papers: dict[str, Exchange] = {}
         self._lock = asyncio.Lock()
         self._evictions = 0
@@ -127,6 +135,7 @@ class ExchangeAccounts:
         key = (user_id, exchange)
         cached = self._cache.get(key)
         if cached is not None and cached.expires > self._clock():
+            self._cache.move_to_end(key)
             return cached.exchange
         async with self._lock:
             evictions = self._evictions
@@ -139,15 +148,22 @@ class ExchangeAccounts:
             fingerprint = _fingerprint(record)
             if cached is not None and cached.fingerprint == fingerprint:
                 cached.expires = expires
+                self._cache.move_to_end(key)
                 return cached.exchange
             credentials = credentials_of(record)
             if not self._operator_credentials:  # a tenant's own row: official hosts only
                 credentials = tenant_credentials(credentials)
             adapter = create_adapter(credentials, self._http)
             self._cache[key] = _Cached(adapter, fingerprint, expires)
+            self._cache.move_to_end(key)
+            retired = []
             if cached is not None:  # keys changed: retire the old adapter
                 log.info("exchange.credentials_changed", exchange=exchange)
-                await cached.exchange.aclose()
+                retired.append(cached.exchange)
+            while len(self._cache) > self._max_adapters:
+                retired.append(self._cache.popitem(last=False)[1].exchange)
+            for old in retired:
+                await old.aclose()
             return adapter
 
     def _paper(self, user_id: str) -> Exchange:

@@ -26,8 +26,17 @@ def cents(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+#: values returned as they are, looked up by exact type first (most values in a body are these)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Decimals become JSON numbers (int when integral; text beyond 1e±100 or not finite), datetimes ISO 8601 UTC."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN else jsonable(v) for k, v in value.items()}
     if isinstance(value, Decimal):
         if not value.is_finite() or abs(value.adjusted()) > _NUMBER_EXPONENT_LIMIT:
             return str(value)

@@ -49,6 +49,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _copy(order: Order) -> Order:
+    """What callers get: a copy they may change without touching the book (`Order(**vars())` is
+    ~3× cheaper than `dataclasses.replace`, and Order has no `__post_init__` to skip)."""
+    return Order(**vars(order))
+
+
 @dataclass
 class _Fault:
     error: ExchangeError
@@ -166,7 +172,7 @@ class PaperExchange(Exchange):
         self.requests.append(request)
         stop = request.kind is OrderKind.STOP
         operations = ("place_order", "stop_loss") if stop else ("place_order",)
-        return replace(self._call(operations, lambda: self._book.place(request), mutates=True))
+        return _copy(self._call(operations, lambda: self._book.place(request), mutates=True))
 
     async def place_exit_pair(
         self, stop_loss: OrderRequest, take_profit: OrderRequest
@@ -174,24 +180,24 @@ class PaperExchange(Exchange):
         self.requests += [stop_loss, take_profit]
         sl, tp = self._call(("place_exit_pair", "stop_loss"),
                             lambda: self._book.place_pair(stop_loss, take_profit), mutates=True)
-        return replace(sl), replace(tp)
+        return _copy(sl), _copy(tp)
 
     async def get_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
     ) -> Order | None:
         order = self._call(
             ("get_order",), lambda: self._book.find(symbol, order_id, client_order_id))
-        return None if order is None else replace(order)
+        return None if order is None else _copy(order)
 
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
-        return replace(self._call(
+        return _copy(self._call(
             ("cancel_order",), lambda: self._book.cancel(symbol, order_id), mutates=True))
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         def collect() -> list[Order]:
             books = [self._book.resting.get(symbol, {})] if symbol else self._book.resting.values()
             resting = sorted((o for book in books for o in book.values()), key=lambda o: int(o.id[1:]))
-            return [replace(o) for o in resting]
+            return [_copy(o) for o in resting]
         return self._call(("open_orders",), collect)
 
     async def position(self, symbol: str) -> Position | None:

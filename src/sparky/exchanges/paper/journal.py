@@ -16,6 +16,7 @@ import tempfile
 from contextlib import suppress
 from dataclasses import fields
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,8 +36,15 @@ def _d(value: Any) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+#: field names, looked up once: the journal writes an order on every change to it
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
+_RULES_FIELDS = tuple(f.name for f in fields(SymbolRules))
+_order_values = attrgetter(*_ORDER_FIELDS)
+
+
 def _dump_order(book: PaperBook, order: Order) -> dict[str, Any]:
-    data = {f.name: _s(getattr(order, f.name)) for f in fields(Order)}
+    data = {name: str(value) if isinstance(value, Decimal) else value
+            for name, value in zip(_ORDER_FIELDS, _order_values(order), strict=True)}
     bracket = book.brackets.get(order.id)
     data["bracket"] = None if bracket is None else {
         "stop_loss": _s(bracket.stop_loss), "take_profit": _s(bracket.take_profit)}
@@ -49,7 +57,7 @@ def _dump_symbol(book: PaperBook, symbol: str) -> dict[str, Any]:
     return {
         "position": {"quantity": str(qty), "entry_price": str(entry)},
         "last": _s(book.last.get(symbol)),
-        "rules": None if rules is None else {f.name: _s(getattr(rules, f.name)) for f in fields(SymbolRules)},
+        "rules": None if rules is None else {name: _s(getattr(rules, name)) for name in _RULES_FIELDS},
         "pinned": sorted(book.pinned.get(symbol, ()), key=lambda i: int(i[1:])),
     }
 
