@@ -1072,8 +1072,8 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         assert [c for c in calls(fake) if c[0] != "GET"] == [("PUT", "/positions/EUR_USD/close"),
                                                                 ("POST", "/orders")]
         # + reconcile, the resting orders (pending orders and their trades, read alongside), price,
-        # confirm flat, 2 exit cancels (already gone)
-        assert len(calls(fake)) == 9
+        # 2 exit cancels (already gone); the close filled all of it: no second read of the position
+        assert len(calls(fake)) == 8
         assert [t["units"] for t in fake.trades] == [D("-1000")]
 
         fake.router.calls.clear()
