@@ -263,3 +263,51 @@ async def test_a_users_first_webhook_loads_rules_and_clock_at_once(start, tmp_pa
             assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
             assert venue_side.apart == []
             assert venue.calls().count("GET /fapi/v1/exchangeInfo") == 1 and venue.calls().count("GET /fapi/v1/time") == 1
+
+
+async def test_the_configured_leverage_is_set_beside_the_first_reads_not_before_the_entry(start, tmp_path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET, "leverage": 5}}))
+    venue = FakeAster()
+    venue_side = Together(venue)
+    venue_side.expect(*READS, "POST /fapi/v1/leverage")
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=venue_side.handle)
+        async with start(config_path=config) as sparky:
+            venue.price = venue.fill_price = D("27000")
+            opened = await post(sparky, "buy", "27000")
+            assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
+            # the leverage went out with the position and order reads, and was answered before the entry
+            assert venue_side.apart == []
+            calls = [c for c in venue.calls() if c not in LOADED_ONCE and c != "GET /fapi/v1/ping"]
+            assert sorted(calls[:3]) == sorted([*READS, "POST /fapi/v1/leverage"])
+            assert calls[3] == "POST /fapi/v1/order"
+            [leverage] = venue.requests_to("POST", "/fapi/v1/leverage")
+            assert (form(leverage)["symbol"], form(leverage)["leverage"]) == ("BTCUSDT", "5")
+
+            venue.received.clear()
+            venue.price = venue.fill_price = D("27100")
+            assert (await post(sparky, "close", "27100")).json()["action"] == "closed"
+            venue.price = venue.fill_price = D("27200")
+            assert (await post(sparky, "buy", "27200")).json()["action"] == "opened"
+            assert "POST /fapi/v1/leverage" not in venue.calls()  # once per symbol
+
+
+async def test_a_leverage_the_venue_refused_early_is_set_again_before_the_entry(start, tmp_path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET, "leverage": 5}}))
+    venue = FakeAster()
+    answer = venue.routes[("POST", "/fapi/v1/leverage")]
+    refusals = [venue.error("too_many_requests", 429)]
+    venue.routes[("POST", "/fapi/v1/leverage")] = lambda params: refusals.pop() if refusals else answer(params)
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=venue.handle)
+        async with start(config_path=config) as sparky:
+            venue.price = venue.fill_price = D("27000")
+            opened = await post(sparky, "buy", "27000")
+            assert opened.status_code == 200 and opened.json()["action"] == "opened", opened.text
+            calls = [c for c in venue.calls() if c not in LOADED_ONCE and c != "GET /fapi/v1/ping"]
+            # the early attempt was refused; the entry set it itself first, as it always did
+            assert calls.count("POST /fapi/v1/leverage") == 2
+            assert calls.index("POST /fapi/v1/order") > max(i for i, c in enumerate(calls)
+                                                            if c == "POST /fapi/v1/leverage")

@@ -9,6 +9,8 @@ Optional methods (guarded by `Capabilities`)
 Optional methods (every venue may override the default)
     cancel_orders     -- several orders of one symbol cancelled at once: one request where the venue
                          has a batch cancel (Aster), else one cancel per order, all concurrent.
+    prepare_entry     -- an entry signal for `symbol` arrived: start (in the background) what its
+                         order will need first (Aster: the configured leverage). Default: nothing.
     warm_up           -- what the venue's first order would otherwise wait for (symbol rules, clock
                          offset), loaded ahead in the background when the adapter is built. Default:
                          nothing.
@@ -89,6 +91,8 @@ class Capabilities:
     oco: bool = False
     reduce_only: bool = False
     batch_orders: bool = False
+    #: the account may hold a long and a short of one symbol at once: a close's fill then does not
+    #: prove the symbol flat, and the position is read again after it (`execution/closing.py`)
     hedge_mode: bool = False
     trailing_stop: bool = False
     options: bool = False
@@ -239,6 +243,11 @@ class Exchange(ABC):
 
         ids = list(dict.fromkeys(order_ids))
         return dict(zip(ids, await asyncio.gather(*(cancel(oid) for oid in ids)), strict=True))
+
+    def prepare_entry(self, symbol: str) -> None:
+        """An entry on `symbol` is coming: start what its order needs first, in the background (the
+        adapter keeps the task, and its order waits for it or does the work itself). Never raises."""
+        return None
 
     async def warm_up(self) -> None:
         """Load ahead what the first signal would otherwise wait for (see the module docstring).

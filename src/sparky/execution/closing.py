@@ -1,14 +1,16 @@
-"""Closing a position: reduce-only market order, confirmed flat, trade recorded, exits cancelled.
+"""Closing a position: reduce-only market order, flat by its fill or confirmed, trade recorded,
+exits cancelled.
 
-The venue decides the outcome: once the close filled and the position reads flat, the close is
-done and is reported so. A reduce-only close the venue reports filled for the whole position is
-flat by the venue's own word on a one-way account (reduce-only cannot open the other side, and all
-of it filled): no second read of the position is made, and the exits are cancelled at once, while
-the fill's fee is read. A partial fill, a venue whose account may hold both sides
-(`capabilities.hedge_mode`) or one without reduce-only still has the position re-read until it is
-gone. What follows is best effort — an exit that will not cancel is returned
-in `CloseResult.uncancelled` (and swept on the next signal, `execution/exits.py`), a price that
-cannot be read falls back to the last one known — never a reason to call the close failed."""
+The venue decides the outcome. A reduce-only close it reports filled for the whole position is
+flat by its own word on a one-way account (reduce-only cannot open the other side, and nothing is
+left to fill): the position is not read again, and the exits are cancelled at once while the
+fill's fee is read — one round trip after the fill. A partial fill, a venue without reduce-only or
+whose account may hold both sides (`capabilities.hedge_mode`), or a position that was inferred
+rather than read (the emergency path) has the position re-read until the venue reports it gone.
+Once flat, the close is done and is reported so. What follows is best effort — an exit that will
+not cancel is returned in `CloseResult.uncancelled` (and swept on the next signal,
+`execution/exits.py`), a price that cannot be read falls back to the last one known — never a
+reason to call the close failed."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ together in one `batchOrders` request and the executor cancels the survivor.
 
 credentials.extra: `working_type` (MARK_PRICE | CONTRACT_PRICE, default MARK_PRICE) triggers the
 exits; `recv_window` (ms, default 5000); `margin_asset` (default USDT) for `balance()`; `leverage`
-(1–125) set on each symbol before its first entry.
+(1–125) set on each symbol before its first entry (`leverage.py`: started beside the signal's reads).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import structlog
 from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
 from sparky.exchanges.aster.cancels import cancel_batch
 from sparky.exchanges.aster.fills import fill_fee
+from sparky.exchanges.aster.leverage import Leverage
 from sparky.exchanges.aster.rules import SymbolSpec, parse_exchange_info, prepare
 from sparky.exchanges.aster.settle import settled
 from sparky.exchanges.aster.wire import (
@@ -104,10 +105,10 @@ class AsterExchange(Exchange):
         #: last ticker price per symbol: the reference for the min-notional check of market orders
         self._prices: dict[str, Decimal] = {}
         #: leverage to set on a symbol before its first entry (credentials option `leverage`)
-        self._leverage = int(extra["leverage"]) if extra.get("leverage") else None
-        if self._leverage is not None and not 1 <= self._leverage <= 125:
-            raise ValueError(f"aster: leverage must be between 1 and 125, got {self._leverage}")
-        self._leverage_set: set[str] = set()
+        leverage = int(extra["leverage"]) if extra.get("leverage") else None
+        if leverage is not None and not 1 <= leverage <= 125:
+            raise ValueError(f"aster: leverage must be between 1 and 125, got {leverage}")
+        self._leverage = Leverage(leverage, self.set_leverage)
 
     # ------------------------------------------------------------------ transport
     async def _call(self, method: str, path: str, params: Sequence[tuple[str, str]] = (), *,
@@ -231,10 +232,12 @@ class AsterExchange(Exchange):
         log.info("aster.leverage.set", symbol=symbol, leverage=applied)
         return applied
 
+    def prepare_entry(self, symbol: str) -> None:
+        self._leverage.start(symbol)  # the configured leverage, beside the signal's first reads
+
     async def place_order(self, request: OrderRequest) -> Order:
-        if self._leverage is not None and not request.reduce_only and request.symbol not in self._leverage_set:
-            await self.set_leverage(request.symbol, self._leverage)  # once per symbol, before its first entry
-            self._leverage_set.add(request.symbol)
+        if not request.reduce_only:
+            await self._leverage.ensure(request.symbol)  # once per symbol, before its first entry
         params = self._order_params(await self._spec(request.symbol), request)
         # RESULT: a market order's reply carries its fill (status, executedQty, avgPrice)
         params.append(("newOrderRespType", "RESULT"))
@@ -363,6 +366,9 @@ class AsterExchange(Exchange):
     async def order_fee(self, order: Order) -> Decimal | None:
         """Aster's order replies carry no commission: it is read from the trade list (`fills.py`)."""
         return await fill_fee(self._call, self._spec, order, default_asset=self._margin_asset)
+
+    async def aclose(self) -> None:
+        await self._leverage.aclose()
 
     async def ping(self) -> bool:
         try:
