@@ -5,8 +5,9 @@ The venue decides the outcome. A reduce-only close it reports filled for the who
 flat by its own word on a one-way account (reduce-only cannot open the other side, and nothing is
 left to fill): the position is not read again, and the exits are cancelled at once while the
 fill's fee is read — one round trip after the fill. A partial fill, a venue without reduce-only or
-whose account may hold both sides (`capabilities.hedge_mode`), or a position that was inferred
-rather than read (the emergency path) has the position re-read until the venue reports it gone.
+whose account may hold both sides (`capabilities.hedge_mode`), a position that was inferred rather
+than read (the emergency path), or a request resumed after a crash (its close may be one sent
+before it) has the position re-read until the venue reports it gone.
 Once flat, the close is done and is reported so. What follows is best effort — an exit that will
 not cancel is returned in `CloseResult.uncancelled` (and swept on the next signal,
 `execution/exits.py`), a price that cannot be read falls back to the last one known — never a
@@ -112,7 +113,9 @@ class PositionCloser:
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record",
                                               await venue_asset_class(exchange, live.symbol))
         exits = [*self._exits(stored), *stale]
-        if not inferred and flat_by_fill(exchange, request, order, live):
+        # a resumed request's close may be the one sent before the crash, for a position since
+        # replaced: its fill says nothing of the position now, so only a close sent now is trusted
+        if not inferred and not resume and flat_by_fill(exchange, request, order, live):
             # invariant 4 at once: the exits go while the fee is read (one round trip for both)
             uncancelled, order = await alongside(self._cancel_exits(exchange, live.symbol, exits), exchange, order)
             return await self._record(exchange, position, order, exit_reason, live.quantity, uncancelled)
