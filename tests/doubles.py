@@ -176,3 +176,24 @@ class LegHeldAsOrder(Delegating):
         if order_id == self.LEG.id:
             return replace(self.LEG, status=OrderStatus.CANCELED)
         return await self.paper.cancel_order(symbol, order_id)
+
+
+class CountsPositionReads(Delegating):
+    """Counts the times the position is read, after each order the venue received."""
+
+    def __init__(self, paper: PaperExchange) -> None:
+        super().__init__(paper)
+        #: (orders received so far, symbol) per position read
+        self.position_reads: list[tuple[int, str]] = []
+
+    async def position(self, symbol: str) -> Position | None:
+        self.position_reads.append((len(self.paper.requests), symbol))
+        return await super().position(symbol)
+
+
+class HedgeModeAccount(CountsPositionReads):
+    """An account that may hold both sides of a symbol (`capabilities.hedge_mode`)."""
+
+    def __init__(self, paper: PaperExchange) -> None:
+        super().__init__(paper)
+        self.capabilities = replace(paper.capabilities, hedge_mode=True)

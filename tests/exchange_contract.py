@@ -16,7 +16,14 @@ from typing import Protocol
 import pytest
 
 from sparky.exchanges.base import Exchange, OrderKind, OrderRequest, OrderStatus, Position, Side, SymbolRules
-from sparky.exchanges.errors import AuthenticationError, ExchangeError, InsufficientFunds, InvalidOrder, RateLimited
+from sparky.exchanges.errors import (
+    AuthenticationError,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+)
 from sparky.execution.orders import send_order
 
 
@@ -134,6 +141,33 @@ class ExchangeContract:
         assert sent[OrderKind.TAKE_PROFIT].side is exit_side
         assert target_at in (sent[OrderKind.TAKE_PROFIT].trigger_price, sent[OrderKind.TAKE_PROFIT].price)
         assert all(o.reduce_only for o in sent.values())
+
+    async def test_exits_cancelled_together_are_gone_and_a_gone_one_is_not_found(self, venue: VenueHarness) -> None:
+        """`cancel_orders` (one request where the venue has a batch cancel, else one per order):
+        each id answered, none raised; a second cancel finds them gone."""
+        venue.market(venue.price)
+        venue.holding(Side.BUY, venue.quantity, venue.price)
+        venue.fills_at(venue.price)
+        tick = venue.rules.tick_size
+        stop = OrderRequest(venue.symbol, Side.SELL, OrderKind.STOP, venue.quantity, "sp0001-sl",
+                            trigger_price=venue.price - 100 * tick, reduce_only=True)
+        target = OrderRequest(venue.symbol, Side.SELL, OrderKind.TAKE_PROFIT, venue.quantity, "sp0001-tp",
+                              trigger_price=venue.price + 100 * tick, reduce_only=True)
+        caps = venue.exchange.capabilities
+        if caps.oco or caps.batch_orders:
+            placed = [o for o in await venue.exchange.place_exit_pair(stop, target) if o is not None]
+        else:
+            placed = [await venue.exchange.place_order(stop), await venue.exchange.place_order(target)]
+        ids = list(dict.fromkeys(o.id for o in placed))
+        outcomes = await venue.exchange.cancel_orders(venue.symbol, ids)
+        assert set(outcomes) == set(ids)
+        # an OCO's legs go together: the second may already be gone
+        assert all(err is None or isinstance(err, OrderNotFound) for err in outcomes.values()), outcomes
+        assert any(err is None for err in outcomes.values())
+        resting = {o.id for o in await venue.exchange.open_orders(venue.symbol)}
+        assert not resting & set(ids)
+        again = await venue.exchange.cancel_orders(venue.symbol, ids)
+        assert all(isinstance(err, OrderNotFound) for err in again.values()), again
 
     async def test_position_is_read_from_the_venue(self, venue: VenueHarness) -> None:
         venue.market(venue.price)

@@ -219,4 +219,5 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
         services.store_watch = StoreWatch(tenants, services.reload_caches)
         if await services.store_watch.start():
             background.every("store.watch", WATCH_INTERVAL_SEC, services.store_watch.poll)
+    accounts.warm_up()  # in the background: never delays start-up, nor fails it when a venue is down
     return services

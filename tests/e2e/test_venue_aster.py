@@ -66,7 +66,7 @@ async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
     venue = FakeAster()
-    cancel = venue.routes[("DELETE", "/fapi/v1/order")]
+    cancel = venue.routes[("DELETE", "/fapi/v1/batchOrders")]
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         router.route().mock(side_effect=venue.handle)
         async with start(config_path=config) as sparky:
@@ -82,9 +82,9 @@ async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the
             opened = await alert("buy", "27000")
             old_exits = [opened["position"]["stopLossOrderId"], opened["position"]["takeProfitOrderId"]]
 
-            venue.routes[("DELETE", "/fapi/v1/order")] = lambda params: venue.error("too_many_requests", 429)
+            venue.routes[("DELETE", "/fapi/v1/batchOrders")] = lambda params: venue.error("too_many_requests", 429)
             closed = await alert("close", "27270")
-            # the close filled and the venue reads flat: it is done, whatever the cancels said
+            # the close filled in full (reduce-only): it is done, whatever the cancel said
             assert closed["success"] is True and closed["action"] == "closed"
             assert closed["pnl"]["usd"] == 2.7
             assert closed["warning"] == (f"Exit orders {', '.join(old_exits)} on BTCUSDT could not be cancelled; "
@@ -92,17 +92,17 @@ async def test_exits_that_will_not_cancel_after_a_close_are_cancelled_before_the
             assert venue.positions == {}
             assert sorted(str(o["orderId"]) for o in venue.orders if o["status"] == "NEW") == sorted(old_exits)
 
-            venue.routes[("DELETE", "/fapi/v1/order")] = cancel
+            venue.routes[("DELETE", "/fapi/v1/batchOrders")] = cancel
             reopened = await alert("buy", "27100")
             assert reopened["action"] == "opened" and "warning" not in reopened
             calls = [c for c in venue.calls() if "time" not in c]
             assert sorted(calls[:2]) == ["GET /fapi/v1/openOrders", "GET /fapi/v2/positionRisk"]
-            # the old exits go before the new entry; then the entry and its own exits (and its fee)
-            assert calls[2:5] == ["DELETE /fapi/v1/order", "DELETE /fapi/v1/order", "POST /fapi/v1/order"]
-            assert sorted(calls[5:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
-            cancelled = sorted(dict(parse_qsl(r.url.query.decode()))["orderId"]
-                               for r in venue.requests_to("DELETE", "/fapi/v1/order"))
-            assert cancelled == sorted(old_exits)
+            # the old exits go (one batch cancel) before the new entry; then the entry and its own exits (and its fee)
+            assert calls[2:4] == ["DELETE /fapi/v1/batchOrders", "POST /fapi/v1/order"]
+            assert sorted(calls[4:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
+            [sweep] = venue.requests_to("DELETE", "/fapi/v1/batchOrders")
+            assert json.loads(dict(parse_qsl(sweep.url.query.decode()))["orderIdList"]) == [
+                int(oid) for oid in old_exits]
             resting = [o for o in venue.orders if o["status"] == "NEW"]
             assert sorted(str(o["orderId"]) for o in resting) == sorted(
                 [reopened["position"]["stopLossOrderId"], reopened["position"]["takeProfitOrderId"]])

@@ -112,13 +112,14 @@ async def test_a_market_bybit_does_not_list_is_refused_naming_the_symbol(bybit, 
 async def test_markets_that_cannot_be_loaded_get_503_and_nothing_is_recorded(bybit, start, tmp_path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"bybit": {"apiKey": KEY, "apiSecret": SECRET}}))
+    answer = bybit._fetch
+
+    async def refused(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
+        raise ccxt_async.ExchangeNotAvailable(f"bybit {method} {url}") from ConnectionRefusedError(111)
+
+    bybit._fetch = refused  # the venue cannot be reached, from start-up on: its markets cannot be loaded
     async with start(config_path=config) as sparky:
-        answer = bybit.client.fetch
-
-        async def refused(url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
-            raise ccxt_async.ExchangeNotAvailable(f"bybit {method} {url}") from ConnectionRefusedError(111)
-
-        bybit.client.fetch = refused  # the venue cannot be reached: its markets cannot be loaded
+        await sparky.services.accounts.warmed()  # the warm-up at start-up failed
         alert = {"secret": WEBHOOK_SECRET, "exchange": "bybit", "symbol": "ETHUSDT", "action": "buy",
                  "price": 2000, "quantity": "0.05", "stop_loss_percent": 2}
         response = await sparky.client.post("/webhook", json=alert)

@@ -34,6 +34,7 @@ def oanda(start: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyP
         async with start(config_path=config) as server:
             yield server, fake
 
+    running.fake = fake  # type: ignore[attr-defined]  # scripted before the server starts
     return running
 
 
@@ -132,6 +133,8 @@ async def test_the_same_alert_in_another_spelling_is_a_duplicate(oanda: Any) -> 
 
 async def test_an_instrument_oanda_does_not_list_is_refused_naming_the_symbol(oanda: Any) -> None:
     async with oanda() as (server, fake):
+        await server.services.accounts.warmed()  # the account's instruments, listed at start-up
+        fake.router.calls.clear()
         response = await server.alert(exchange="oanda", action="buy", symbol="FOOBAR", quantity=1000)
         assert response.status_code == 400, response.text
         body = response.json()
@@ -142,7 +145,9 @@ async def test_an_instrument_oanda_does_not_list_is_refused_naming_the_symbol(oa
 
 
 async def test_an_unreachable_venue_gets_503_and_nothing_is_recorded(oanda: Any) -> None:
+    oanda.fake.instrument_failures.extend([503] * 3)  # down from start-up on: the warm-up fails
     async with oanda() as (server, fake):
+        await server.services.accounts.warmed()
         fake.instrument_failures.extend([503] * 3)  # every retry of the instrument read
         response = await server.alert(exchange="oanda", action="buy", symbol="EURUSD", quantity=1000)
         assert response.status_code == 503, response.text

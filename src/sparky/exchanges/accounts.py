@@ -34,6 +34,7 @@ from sparky.exchanges.endpoints import tenant_credentials
 from sparky.exchanges.factory import NATIVE, create_adapter, is_supported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.registry import ExchangeRegistry
+from sparky.exchanges.warmup import WarmUps
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.tenants import CredentialRecord, TenantStore
 
@@ -113,6 +114,16 @@ class ExchangeAccounts:
         self._papers: dict[str, Exchange] = {}
         self._lock = asyncio.Lock()
         self._evictions = 0
+        self._warm_ups = WarmUps()
+
+    def warm_up(self) -> None:
+        """Start warming up the local user's venues (config.json) in the background (`warmup.py`)."""
+        for exchange in self._registry:
+            self._warm_ups.start(exchange)
+
+    async def warmed(self) -> None:
+        """Until the warm-ups started so far have finished, well or not."""
+        await self._warm_ups.settled()
 
     def supports(self, user_id: str, exchange: str) -> bool:
         """Whether a signal for `exchange` can be accepted from this user at all."""
@@ -156,6 +167,7 @@ class ExchangeAccounts:
             adapter = create_adapter(credentials, self._http)
             self._cache[key] = _Cached(adapter, fingerprint, expires)
             self._cache.move_to_end(key)
+            self._warm_ups.start(adapter)  # beside this signal, which needs the same rules and clock
             retired = []
             if cached is not None:  # keys changed: retire the old adapter
                 log.info("exchange.credentials_changed", exchange=exchange)
@@ -186,6 +198,7 @@ class ExchangeAccounts:
             cached.expires = 0
 
     async def aclose(self) -> None:
+        await self._warm_ups.aclose()
         adapters = [c.exchange for c in self._cache.values()] + list(self._papers.values())
         self._cache.clear()
         self._papers.clear()

@@ -7,6 +7,13 @@ Optional methods (guarded by `Capabilities`)
     place_exit_pair   -- capabilities.oco or batch_orders: stop-loss and take-profit in one request
     note_price        -- simulated venues use prices carried by signals; real venues ignore them
 Optional methods (every venue may override the default)
+    cancel_orders     -- several orders of one symbol cancelled at once: one request where the venue
+                         has a batch cancel (Aster), else one cancel per order, all concurrent.
+    prepare_entry     -- an entry signal for `symbol` arrived: start (in the background) what its
+                         order will need first (Aster: the configured leverage). Default: nothing.
+    warm_up           -- what the venue's first order would otherwise wait for (symbol rules, clock
+                         offset), loaded ahead in the background when the adapter is built. Default:
+                         nothing.
     canonical_symbol  -- an alert's symbol as the venue's own instrument id (EURUSD → EUR_USD on
                          OANDA): one spelling per instrument, so the per-symbol key, the duplicate
                          check, rows and responses all name one position the same way. Idempotent;
@@ -34,13 +41,14 @@ The executor asks about capabilities, never about venue names. All prices and qu
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from sparky.exchanges.errors import InvalidOrder, NotSupported
+from sparky.exchanges.errors import ExchangeError, InvalidOrder, NotSupported
 
 #: the values of the shared database's `asset_class_type` enum
 ASSET_CLASSES = ("crypto", "forex", "stocks", "options", "futures")
@@ -89,6 +97,8 @@ class Capabilities:
     oco: bool = False
     reduce_only: bool = False
     batch_orders: bool = False
+    #: the account may hold a long and a short of one symbol at once: a close's fill then does not
+    #: prove the symbol flat, and the position is read again after it (`execution/closing.py`)
     hedge_mode: bool = False
     trailing_stop: bool = False
     options: bool = False
@@ -240,6 +250,31 @@ class Exchange(ABC):
     @abstractmethod
     async def balance(self) -> Balance:
         """Account balance in the settlement currency."""
+
+    async def cancel_orders(self, symbol: str, order_ids: Sequence[str]) -> dict[str, ExchangeError | None]:
+        """Cancel every order in `order_ids` (of `symbol`); by id, None where it was cancelled, else
+        what the venue said (OrderNotFound when it is not open). Never raises an ExchangeError: a
+        refusal is the answer for that id. Default: one `cancel_order` per id, all at once."""
+
+        async def cancel(order_id: str) -> ExchangeError | None:
+            try:
+                await self.cancel_order(symbol, order_id)
+            except ExchangeError as err:
+                return err
+            return None
+
+        ids = list(dict.fromkeys(order_ids))
+        return dict(zip(ids, await asyncio.gather(*(cancel(oid) for oid in ids)), strict=True))
+
+    def prepare_entry(self, symbol: str) -> None:
+        """An entry on `symbol` is coming: start what its order needs first, in the background (the
+        adapter keeps the task, and its order waits for it or does the work itself). Never raises."""
+        return None
+
+    async def warm_up(self) -> None:
+        """Load ahead what the first signal would otherwise wait for (see the module docstring).
+        Run in the background; a failure is logged and the first signal loads it as it would have."""
+        return None
 
     async def place_exit_pair(
         self, stop_loss: OrderRequest, take_profit: OrderRequest

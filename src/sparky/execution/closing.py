@@ -1,9 +1,17 @@
-"""Closing a position: reduce-only market order, confirmed flat, trade recorded, exits cancelled.
+"""Closing a position: reduce-only market order, flat by its fill or confirmed, trade recorded,
+exits cancelled.
 
-The venue decides the outcome: once the close filled and the position reads flat, the close is
-done and is reported so. What follows is best effort — an exit that will not cancel is returned
-in `CloseResult.uncancelled` (and swept on the next signal, `execution/exits.py`), a price that
-cannot be read falls back to the last one known — never a reason to call the close failed."""
+The venue decides the outcome. A reduce-only close it reports filled for the whole position is
+flat by its own word on a one-way account (reduce-only cannot open the other side, and nothing is
+left to fill): the position is not read again, and the exits are cancelled at once while the
+fill's fee is read — one round trip after the fill. A partial fill, a venue without reduce-only or
+whose account may hold both sides (`capabilities.hedge_mode`), a position that was inferred rather
+than read (the emergency path), or a request resumed after a crash (its close may be one sent
+before it) has the position re-read until the venue reports it gone.
+Once flat, the close is done and is reported so. What follows is best effort — an exit that will
+not cancel is returned in `CloseResult.uncancelled` (and swept on the next signal,
+`execution/exits.py`), a price that cannot be read falls back to the last one known — never a
+reason to call the close failed."""
 
 from __future__ import annotations
 
@@ -82,9 +90,12 @@ class PositionCloser:
         client_order_id: str,
         resume: bool = False,
         stale: Sequence[str] = (),
+        inferred: bool = False,
     ) -> CloseResult:
         """`stale`: other reduce-only orders of the key, cancelled with the position's exits once
-        it is flat (`execution/exits.py`)."""
+        it is flat (`execution/exits.py`). `inferred`: `live` is what an entry filled, not what the
+        venue reported (it would not say): the venue may hold more, so the close is confirmed by
+        reading the position whatever its fill says."""
         stored = await self._store.get_position(user_id, exchange.name, live.symbol)
         request = OrderRequest(
             symbol=live.symbol,
@@ -101,6 +112,13 @@ class PositionCloser:
             raise
         position = stored or record_from_live(user_id, exchange.name, live, "Closed without a Sparky record",
                                               await venue_asset_class(exchange, live.symbol))
+        exits = [*self._exits(stored), *stale]
+        # a resumed request's close may be the one sent before the crash, for a position since
+        # replaced: its fill says nothing of the position now, so only a close sent now is trusted
+        if not inferred and not resume and flat_by_fill(exchange, request, order, live):
+            # invariant 4 at once: the exits go while the fee is read (one round trip for both)
+            uncancelled, order = await alongside(self._cancel_exits(exchange, live.symbol, exits), exchange, order)
+            return await self._record(exchange, position, order, exit_reason, live.quantity, uncancelled)
         try:  # the fill's fee (a venue that reports it apart) is read while the position is re-read
             _, order = await alongside(self._confirm_flat(exchange, live), exchange, order)
         except (ExchangeError, CloseNotConfirmed) as err:
@@ -109,8 +127,8 @@ class PositionCloser:
                 await self._record_part(exchange, position, await with_fee(exchange, order), exit_reason)
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
-        return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None,
-                                  stale=stale)
+        return await self._record(exchange, position, order, exit_reason, live.quantity,
+                                  await self._cancel_exits(exchange, live.symbol, exits))
 
     async def _after_failed_close(self, exchange: Exchange, stored: PositionRecord | None, err: Exception,
                                   client_order_id: str, resume: bool) -> None:
@@ -141,8 +159,8 @@ class PositionCloser:
             log.warning("close.sent_but_unrecorded", client_order_id=client_order_id, order_id=order.id)
             return None
         log.info("close.finished_after_restart", client_order_id=client_order_id, order_id=order.id)
-        return await self._record(exchange, stored, await with_fee(exchange, order), exit_reason, stored.quantity,
-                                  stored=True)
+        uncancelled, order = await alongside(self._cancel_exits(exchange, symbol, self._exits(stored)), exchange, order)
+        return await self._record(exchange, stored, order, exit_reason, stored.quantity, uncancelled)
 
     async def _recorded(self, exchange: Exchange, user_id: str, symbol: str, order_id: str) -> TradeRecord | None:
         """The trade an order's fill was already recorded as (a request resumed after a crash)."""
@@ -151,9 +169,24 @@ class PositionCloser:
                 return trade
         return None
 
+    @staticmethod
+    def _exits(stored: PositionRecord | None) -> list[str | None]:
+        if stored is None:
+            return []
+        return [stored.stop_loss_order_id, stored.take_profit_order_id, stored.trailing_stop_order_id]
+
+    @staticmethod
+    async def _cancel_exits(exchange: Exchange, symbol: str, order_ids: Sequence[str | None]) -> list[str]:
+        """Invariant 4: a close cancels both exits (and any other the key still has); the ids that
+        would not go are returned (best effort: the next signal sweeps them)."""
+        uncancelled = await cancel_quietly(exchange, symbol, order_ids)
+        if uncancelled:
+            log.warning("close.exits_left", order_ids=uncancelled)
+        return uncancelled
+
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
-                      quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
-        """The trade from the close's fill; the position row goes with it, and so do its exits."""
+                      quantity: Decimal, uncancelled: list[str]) -> CloseResult:
+        """The trade from the close's fill; the position row goes with it."""
         exit_price = order.average_price or await last_known_price(exchange, position)
         closed = order.filled_quantity or quantity
         trade = build_trade(
@@ -166,12 +199,6 @@ class PositionCloser:
             dollars=await dollar_terms(exchange, position.symbol, exit_price, closed, order),
         )
         await self._store.record_close(trade)
-        exits = [position.stop_loss_order_id, position.take_profit_order_id,
-                 position.trailing_stop_order_id] if stored else []
-        # invariant 4: a close cancels both exits (and any other the key still has)
-        uncancelled = await cancel_quietly(exchange, position.symbol, [*exits, *stale])
-        if uncancelled:
-            log.warning("close.exits_left", order_ids=uncancelled)
         return CloseResult(order, trade, uncancelled)
 
     async def _record_part(self, exchange: Exchange, position: PositionRecord, order: Order,
@@ -210,3 +237,9 @@ class PositionCloser:
             if attempt + 1 < self._confirm_attempts:
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
         raise CloseNotConfirmed(f"{live.symbol} {problem}")
+
+
+def flat_by_fill(exchange: Exchange, request: OrderRequest, order: Order, live: Position) -> bool:
+    """Whether the close's own answer proves the position gone (see the module docstring)."""
+    return (request.reduce_only and not exchange.capabilities.hedge_mode and order.status is OrderStatus.FILLED
+            and order.filled_quantity >= live.quantity)

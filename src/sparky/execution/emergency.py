@@ -73,7 +73,7 @@ class EmergencyExit:
         try:
             result = await self._closer.close(exchange, user_id=job.user_id, live=target,
                                               exit_reason="PROTECTION_FAILED", client_order_id=job.cid("f"),
-                                              resume=job.resume)
+                                              resume=job.resume, inferred=not known)
         except Exception as err:  # noqa: BLE001 — whatever it was, the venue decides what is open
             log.error("emergency.close_failed", error=_described(err))
             if working is None and await self._confirmed_flat(exchange, symbol):

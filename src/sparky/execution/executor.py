@@ -141,6 +141,8 @@ class TradeExecutor:
         """The stored position brought in line with the venue, and the key's resting orders read
         at the same time (no added wait) to find exits that outlived their position."""
         reading = asyncio.create_task(resting_orders(exchange, job.signal.symbol))
+        if job.signal.action.is_entry:
+            exchange.prepare_entry(job.signal.symbol)  # e.g. the leverage an entry needs set first
         try:
             reconciled = await self._reconciler.reconcile(exchange, job.user_id, job.signal.symbol,
                                                           later_request=job.request_id)

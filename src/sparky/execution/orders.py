@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 import structlog
@@ -57,18 +56,21 @@ async def cancel_quietly(exchange: Exchange, symbol: str, order_ids: Iterable[st
 
     Best effort: an order the venue would not cancel (rate limit, outage) is logged and its id
     returned, never raised — the caller decides what a survivor means (`execution/exits.py`)."""
-
-    async def cancel(order_id: str) -> str | None:
-        try:
-            await exchange.cancel_order(symbol, order_id)
-            log.info("order.cancelled", order_id=order_id)
-        except OrderNotFound:
-            pass
-        except ExchangeError as err:
-            log.warning("order.cancel_failed", order_id=order_id, error_type=type(err).__name__, error=err.message)
-            return order_id
-        return None
-
     ids = list(dict.fromkeys(oid for oid in order_ids if oid))
-    failed = await asyncio.gather(*(cancel(oid) for oid in ids))
-    return [oid for oid in failed if oid is not None]
+    if not ids:
+        return []
+    # one request where the venue has a batch cancel (`Exchange.cancel_orders`)
+    outcomes = await exchange.cancel_orders(symbol, ids)
+    failed = []
+    for order_id in ids:
+        if order_id not in outcomes:  # the venue said nothing of it: it may still rest
+            log.warning("order.cancel_unanswered", order_id=order_id)
+            failed.append(order_id)
+            continue
+        err = outcomes[order_id]
+        if err is None:
+            log.info("order.cancelled", order_id=order_id)
+        elif not isinstance(err, OrderNotFound):
+            log.warning("order.cancel_failed", order_id=order_id, error_type=type(err).__name__, error=err.message)
+            failed.append(order_id)
+    return failed

@@ -7,7 +7,7 @@ together in one `batchOrders` request and the executor cancels the survivor.
 
 credentials.extra: `working_type` (MARK_PRICE | CONTRACT_PRICE, default MARK_PRICE) triggers the
 exits; `recv_window` (ms, default 5000); `margin_asset` (default USDT) for `balance()`; `leverage`
-(1–125) set on each symbol before its first entry.
+(1–125) set on each symbol before its first entry (`leverage.py`: started beside the signal's reads).
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ from typing import Any
 import structlog
 
 from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
+from sparky.exchanges.aster.cancels import cancel_batch
 from sparky.exchanges.aster.fills import fill_fee
+from sparky.exchanges.aster.leverage import Leverage
 from sparky.exchanges.aster.quotes import AsterQuotes
 from sparky.exchanges.aster.rules import SymbolSpec, parse_exchange_info, prepare
+from sparky.exchanges.aster.settle import settled
 from sparky.exchanges.aster.wire import (
     INVALID_TIMESTAMP,
     WIRE_TYPES,
@@ -103,10 +106,10 @@ class AsterExchange(AsterQuotes, Exchange):
         #: last ticker price per symbol: the reference for the min-notional check of market orders
         self._prices: dict[str, Decimal] = {}
         #: leverage to set on a symbol before its first entry (credentials option `leverage`)
-        self._leverage = int(extra["leverage"]) if extra.get("leverage") else None
-        if self._leverage is not None and not 1 <= self._leverage <= 125:
-            raise ValueError(f"aster: leverage must be between 1 and 125, got {self._leverage}")
-        self._leverage_set: set[str] = set()
+        leverage = int(extra["leverage"]) if extra.get("leverage") else None
+        if leverage is not None and not 1 <= leverage <= 125:
+            raise ValueError(f"aster: leverage must be between 1 and 125, got {leverage}")
+        self._leverage = Leverage(leverage, self.set_leverage)
 
     # ------------------------------------------------------------------ transport
     async def _call(self, method: str, path: str, params: Sequence[tuple[str, str]] = (), *,
@@ -176,6 +179,16 @@ class AsterExchange(AsterQuotes, Exchange):
             log.info("aster.rules.loaded", symbols=len(self._specs))
             return self._specs
 
+    async def warm_up(self) -> None:
+        """exchangeInfo and (with keys) the clock offset, at once: the first signal's symbol check
+        and first signed request would otherwise wait for each in turn."""
+        work = [self._load_specs("")] if self._specs is None else []
+        if self._has_keys:
+            work.append(self._clock.sync(self._server_time))
+        failures = [r for r in await asyncio.gather(*work, return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
     async def canonical_symbol(self, symbol: str) -> str:  # BTC/USDT, BTC-USDT → BTCUSDT, if listed
         return (await self._spec(joined(symbol))).rules.symbol
 
@@ -220,10 +233,12 @@ class AsterExchange(AsterQuotes, Exchange):
         log.info("aster.leverage.set", symbol=symbol, leverage=applied)
         return applied
 
+    def prepare_entry(self, symbol: str) -> None:
+        self._leverage.start(symbol)  # the configured leverage, beside the signal's first reads
+
     async def place_order(self, request: OrderRequest) -> Order:
-        if self._leverage is not None and not request.reduce_only and request.symbol not in self._leverage_set:
-            await self.set_leverage(request.symbol, self._leverage)  # once per symbol, before its first entry
-            self._leverage_set.add(request.symbol)
+        if not request.reduce_only:
+            await self._leverage.ensure(request.symbol)  # once per symbol, before its first entry
         params = self._order_params(await self._spec(request.symbol), request)
         # RESULT: a market order's reply carries its fill (status, executedQty, avgPrice)
         params.append(("newOrderRespType", "RESULT"))
@@ -233,48 +248,11 @@ class AsterExchange(AsterQuotes, Exchange):
                                 what=f"{request.kind.value} order")
         order = read(lambda: parse_order(body), what="order reply", places_order=True)
         if request.kind is OrderKind.MARKET:
-            order = await self._settled(order, request)
+            order = await settled(order, request, look_up=self.get_order, cancel=self._cancel,
+                                  lookups=self._fill_lookups, poll_seconds=self._fill_poll_seconds)
         log.info("aster.order.placed", client_order_id=order.client_order_id, order_id=order.id,
                  status=order.status.value, filled=str(order.filled_quantity))
         return order
-
-    async def _settled(self, order: Order, request: OrderRequest) -> Order:
-        """A market order is filled (perhaps partly) or refused, never left open: one not final yet
-        is looked up a bounded number of times, then what is left of it is cancelled."""
-        try:
-            order = await self._final(order, request)
-        except OutcomeUnknown:
-            raise
-        except ExchangeError as err:  # the order exists: the caller must look it up, not resend it
-            raise OutcomeUnknown(f"{NAME}: market order {request.client_order_id} was placed but its fill "
-                                 f"could not be confirmed ({err.message})", exchange=NAME) from err
-        if order.filled_quantity > 0:
-            if order.status is not OrderStatus.FILLED:
-                log.warning("aster.order.partial_fill", client_order_id=order.client_order_id,
-                            filled=str(order.filled_quantity), quantity=str(order.quantity))
-                order = replace(order, status=OrderStatus.FILLED)  # done: what filled is the position
-            if order.average_price is None:  # no avgPrice, no cumQuote: the look-up by client id has it
-                raise OutcomeUnknown(f"{NAME}: {request.client_order_id} filled at a price not given", exchange=NAME)
-            return order
-        raise InvalidOrder(f"{NAME}: market order {request.client_order_id} ended {order.status.value} unfilled",
-                           exchange=NAME)
-
-    async def _final(self, order: Order, request: OrderRequest) -> Order:
-        symbol, cid = request.symbol, request.client_order_id
-        for _ in range(self._fill_lookups):
-            if order.status.is_final:
-                return order
-            await asyncio.sleep(self._fill_poll_seconds)
-            order = await self.get_order(symbol, client_order_id=cid) or order
-        if order.status.is_final:
-            return order
-        try:
-            return await self._cancel(symbol, [("origClientOrderId", cid)])
-        except OrderNotFound:  # it completed between the last look-up and the cancel
-            found = await self.get_order(symbol, client_order_id=cid)
-            if found is None:
-                raise OutcomeUnknown(f"{NAME}: market order {cid} vanished", exchange=NAME) from None
-            return found
 
     async def get_order(self, symbol: str, *, order_id: str | None = None,
                         client_order_id: str | None = None) -> Order | None:
@@ -292,6 +270,10 @@ class AsterExchange(AsterQuotes, Exchange):
     async def cancel_order(self, symbol: str, order_id: str) -> Order:
         key = "orderId" if order_id.isdigit() else "origClientOrderId"
         return await self._cancel(symbol, [(key, order_id)])
+
+    async def cancel_orders(self, symbol: str, order_ids: Sequence[str]) -> dict[str, ExchangeError | None]:
+        """One `DELETE /fapi/v1/batchOrders` naming the ids (`cancels.py`), not one request each."""
+        return await cancel_batch(self._call, symbol, order_ids)
 
     async def _cancel(self, symbol: str, key: Params) -> Order:
         body = await self._call("DELETE", "/fapi/v1/order", [("symbol", symbol), *key], signed=True,
@@ -385,6 +367,9 @@ class AsterExchange(AsterQuotes, Exchange):
     async def order_fee(self, order: Order) -> Decimal | None:
         """Aster's order replies carry no commission: it is read from the trade list (`fills.py`)."""
         return await fill_fee(self._call, self._spec, order, default_asset=self._margin_asset)
+
+    async def aclose(self) -> None:
+        await self._leverage.aclose()
 
     async def ping(self) -> bool:
         try:

@@ -131,6 +131,11 @@ class CcxtExchange(Exchange):
         cid = client_order_id or self._our_ids.get(wire or "") or unwire_client_id(wire, self._quirks)
         return parse_order(raw, market, client_order_id=cid, now=self._clock(), kind=kind)
 
+    async def warm_up(self) -> None:
+        """The venue's markets (one `load_markets()`), which the first signal would wait for."""
+        if not self._client.markets:
+            await self._call(self._client.load_markets())
+
     # ------------------------------------------------------------------ market data
     async def canonical_symbol(self, symbol: str) -> str:
         """Base + quote of the venue's market for `symbol` (`BTCUSDT` for BTCUSDT, BTC/USDT:USDT,

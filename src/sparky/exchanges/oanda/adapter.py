@@ -109,6 +109,18 @@ class OandaExchange(Exchange):
         self._protection = TradeProtection(self._api, self._trades, self._find, self._trailing_distance)
         self._dollars = DollarValue(self._spec, self._mid, clock)
 
+    async def warm_up(self) -> None:
+        """Every instrument of the account in one request (`GET /instruments`, no filter): the
+        first signal for each would otherwise ask for its own before its order."""
+        listed = (await self._api.read("/instruments")).get("instruments") or []
+        for item in listed:
+            try:
+                spec = InstrumentSpec.from_venue(item)
+            except Exception:  # noqa: BLE001 — a malformed entry: the signal that needs it asks for it alone
+                continue
+            self._specs.setdefault(spec.name, spec)
+        log.info("oanda.rules.loaded", instruments=len(listed))
+
     # ------------------------------------------------------------------ market data
     async def _spec(self, symbol: str) -> InstrumentSpec:
         instrument = instrument_name(symbol)

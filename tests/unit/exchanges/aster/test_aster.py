@@ -107,6 +107,8 @@ class FakeAster:
         self.fill_after_lookups: int | None = None  # a NEW market order fills on the n-th look-up
         self.lookups = 0
         self.batch_errors: dict[int, dict[str, Any]] = {}  # item index -> error object
+        #: batch cancels answer these ids with this error object instead of cancelling them
+        self.cancel_errors: dict[str, dict[str, Any]] = {}
         self.bad_signatures = 0
         #: every fill, as the account's trade list shows it; each fill is charged this rate, in this asset
         self.trades: list[dict[str, Any]] = []
@@ -121,6 +123,7 @@ class FakeAster:
             ("POST", "/fapi/v1/batchOrders"): self._batch,
             ("GET", "/fapi/v1/order"): self._query,
             ("DELETE", "/fapi/v1/order"): self._cancel,
+            ("DELETE", "/fapi/v1/batchOrders"): self._batch_cancel,
             ("GET", "/fapi/v1/openOrders"): self._open_orders,
             ("GET", "/fapi/v2/positionRisk"): self._position_risk,
             ("GET", "/fapi/v2/balance"): lambda p: fixture("balance"),
@@ -274,6 +277,26 @@ class FakeAster:
         order["status"] = "CANCELED"
         # the documented cancel reply has no avgPrice: what filled shows in executedQty and cumQuote
         return {key: value for key, value in order.items() if key != "avgPrice"}
+
+    def _batch_cancel(self, params: dict[str, str]) -> Any:
+        """'Cancel Multiple Orders': one item per id, in the order sent (fixture `batch_cancel_mixed`)."""
+        if ("orderIdList" in params) == ("origClientOrderIdList" in params):
+            return self.error("invalid_message")
+        key, listed = (("orderId", params["orderIdList"]) if "orderIdList" in params
+                       else ("origClientOrderId", params["origClientOrderIdList"]))
+        if " " in listed:  # the docs: no space after the comma
+            return self.error("invalid_message")
+        ids = [str(i) for i in json.loads(listed)]
+        if len(ids) > 10:
+            return self.error("invalid_message")
+        items = []
+        for oid in ids:
+            if oid in self.cancel_errors:
+                items.append(self.cancel_errors[oid])
+                continue
+            reply = self._cancel({"symbol": params["symbol"], key: oid})
+            items.append(json.loads(reply.content) if isinstance(reply, httpx.Response) else reply)
+        return items
 
     def _user_trades(self, params: dict[str, str]) -> Any:
         return [t for t in self.trades if t["symbol"] == params["symbol"]
@@ -953,11 +976,13 @@ async def test_round_trips_of_a_reversal(fake, http) -> None:
     assert result.trade.exit_price == D("27100.0") and result.trade.pnl_usd == D("1.00000000")
     calls = fake.calls()
     assert calls[:2] == ["GET /fapi/v2/positionRisk", "POST /fapi/v1/order"]
-    # the close's fee is read from the trade list while the position is re-read: no round trip added
-    assert sorted(calls[2:4]) == ["GET /fapi/v1/userTrades", "GET /fapi/v2/positionRisk"]
-    assert sorted(calls[4:6]) == ["DELETE /fapi/v1/order"] * 2  # the old SL and TP, cancelled concurrently
-    assert calls[6:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
-    assert len(calls) == 8  # no sleep: the close is confirmed by reading the position once
+    # filled in full and reduce-only: flat by the venue's word, no second read of the position; the old
+    # SL and TP go in one batch cancel while the close's fee is read from the trade list
+    assert sorted(calls[2:4]) == ["DELETE /fapi/v1/batchOrders", "GET /fapi/v1/userTrades"]
+    assert calls[4:] == ["POST /fapi/v1/order", "POST /fapi/v1/batchOrders"]
+    cancel = dict(parse_qsl(query_of(fake.requests_to("DELETE", "/fapi/v1/batchOrders")[0])))
+    assert (cancel["symbol"], cancel["orderIdList"]) == (
+        "BTCUSDT", f"[{old.stop_loss.order_id},{old.take_profit.order_id}]")
     sent = fake.sent_orders()[-4:]
     assert [(o.side, o.kind, o.reduce_only) for o in sent] == [
         (Side.SELL, OrderKind.MARKET, True), (Side.SELL, OrderKind.MARKET, False),
@@ -999,8 +1024,10 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
             (Side.SELL, OrderKind.TAKE_PROFIT, D("28080.0"))]
 
         assert (await alert(2, "sell", "27100"))["action"] == "reversed"
-        # 2 concurrent reads, close, confirm read (+ its fee), 2 cancels, entry, batch (+ its fee)
-        assert len(fake.calls()) == 10
+        # 2 concurrent reads, close, one batch cancel (+ the close's fee), entry, batch (+ its fee):
+        # the close filled in full, so no second position read
+        assert len(fake.calls()) == 8
+        assert sorted(fake.calls()[3:5]) == ["DELETE /fapi/v1/batchOrders", "GET /fapi/v1/userTrades"]
         assert fake.calls()[-3] == "POST /fapi/v1/order"
         assert sorted(fake.calls()[-2:]) == ["GET /fapi/v1/userTrades", "POST /fapi/v1/batchOrders"]
         assert [o["status"] for o in fake.orders[1:3]] == ["CANCELED", "CANCELED"]  # the long's SL and TP

@@ -797,6 +797,14 @@ async def test_markets_load_once_and_map_alert_symbols(binance: BinanceVenue) ->
     assert order.symbol == "ETHUSDT" and binance.requests[-1].body["symbol"] == "ETHUSDT"
 
 
+async def test_warm_up_loads_the_markets_the_first_signal_needs(binance: BinanceVenue) -> None:
+    await binance.exchange.warm_up()
+    assert since(binance, 0) == [("GET", "/fapi/v1/exchangeInfo")]
+    assert await binance.exchange.canonical_symbol("ETH/USDT") == "ETHUSDT"
+    await binance.exchange.warm_up()  # loaded already: nothing more to ask
+    assert binance.round_trips() == 1
+
+
 async def test_capabilities_come_from_ccxt_has() -> None:
     binance, bybit = BinanceVenue(), BybitVenue(exchange="Bybit")
     assert (binance.exchange.capabilities.attached_brackets, binance.exchange.capabilities.reduce_only) == (False, True)

@@ -157,8 +157,9 @@ class FakeOanda:
     def _instruments(self, request: httpx.Request) -> httpx.Response:
         if self.instrument_failures:
             return httpx.Response(self.instrument_failures.popleft(), text="Service Unavailable")
-        wanted = request.url.params.get("instruments", "")
-        listed = [i for i in fixture("instruments.json")["instruments"] if i["name"] in wanted.split(",")]
+        wanted = request.url.params.get("instruments")
+        listed = [i for i in fixture("instruments.json")["instruments"]  # no filter: every instrument
+                  if wanted is None or i["name"] in wanted.split(",")]
         if not listed:
             return reply(400, "instruments_unknown.json")
         return reply(200, {"instruments": listed, "lastTransactionID": "6356"})
@@ -587,6 +588,15 @@ async def test_rules_are_loaded_once_per_instrument(venue: OandaHarness) -> None
     assert venue.fake.router.calls[0].request.url.params["instruments"] == "EUR_USD"
     gold = await venue.exchange.symbol_rules("XAUUSD")
     assert (gold.tick_size, gold.step_size, gold.min_quantity) == (D("0.001"), D("1"), D("1"))
+
+
+async def test_warm_up_loads_every_instrument_in_one_request(venue: OandaHarness) -> None:
+    await venue.exchange.warm_up()
+    assert calls(venue) == [("GET", "/instruments")]
+    assert "instruments" not in venue.fake.router.calls[0].request.url.params  # the account's whole list
+    assert await venue.exchange.symbol_rules("EURUSD") == RULES
+    assert (await venue.exchange.symbol_rules("XAUUSD")).tick_size == D("0.001")
+    assert len(calls(venue)) == 1  # the first signals for them ask for nothing more
 
 
 async def test_unknown_instrument_is_unknown_symbol(venue: OandaHarness) -> None:
@@ -1073,8 +1083,8 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
         assert [c for c in calls(fake) if c[0] != "GET"] == [("PUT", "/positions/EUR_USD/close"),
                                                                 ("POST", "/orders")]
         # + reconcile, the resting orders (pending orders and their trades, read alongside), price,
-        # confirm flat, 2 exit cancels (already gone)
-        assert len(calls(fake)) == 9
+        # 2 exit cancels (already gone); the close filled all of it: no second read of the position
+        assert len(calls(fake)) == 8
         assert [t["units"] for t in fake.trades] == [D("-1000")]
 
         fake.router.calls.clear()

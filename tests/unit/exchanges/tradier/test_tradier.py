@@ -1081,7 +1081,7 @@ async def test_the_executor_opens_and_reverses_with_the_measured_round_trips(
     assert sorted(requests[:2]) == [("GET", ORDERS), ("GET", positions)]  # what is held and what rests
     assert requests[2:] == [
         ("GET", quotes),  # price
-        ("POST", ORDERS), ("GET", f"{ORDERS}/257463"), ("GET", positions),  # close, confirmed flat
+        ("POST", ORDERS), ("GET", f"{ORDERS}/257463"),  # close, filled in full: flat, no second read
         ("GET", old), ("DELETE", old),  # the old OCO (both legs: one cancel)
         ("POST", ORDERS), ("GET", f"{ORDERS}/257464"), ("POST", ORDERS), ("GET", f"{ORDERS}/257465"),
     ]
@@ -1107,7 +1107,7 @@ async def test_a_close_cancels_the_oco_of_both_exits_with_one_delete(
     sent = venue.fake.requests()
     assert sorted(sent[:2]) == [("GET", ORDERS), ("GET", positions)]  # the position and the resting orders
     assert sent[2:] == [
-        ("POST", ORDERS), ("GET", f"{ORDERS}/257463"), ("GET", positions),
+        ("POST", ORDERS), ("GET", f"{ORDERS}/257463"),  # filled in full: flat by the fill, no second read
         ("GET", oco), ("DELETE", oco),  # the OCO holding both exits: read once, cancelled once
     ]
     assert [f.get("side") for f in venue.fake.forms[2:]] == ["sell"]
