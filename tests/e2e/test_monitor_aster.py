@@ -38,6 +38,14 @@ async def alert(sparky: Sparky, venue: FakeAster, price: str, **fields) -> dict:
     return response.json()
 
 
+def cancelled_ids(venue: FakeAster) -> set[str]:
+    """Order ids the venue was asked to cancel, one by one or in a batch."""
+    one = {dict(parse_qsl(r.url.query.decode()))["orderId"] for r in venue.requests_to("DELETE", "/fapi/v1/order")}
+    batches = [json.loads(dict(parse_qsl(r.url.query.decode()))["orderIdList"])
+               for r in venue.requests_to("DELETE", "/fapi/v1/batchOrders")]
+    return one | {str(i) for batch in batches for i in batch}
+
+
 def order(venue: FakeAster, order_id: str) -> dict:
     return next(o for o in venue.orders if str(o["orderId"]) == order_id)
 
@@ -58,8 +66,7 @@ async def test_a_stop_filled_between_signals_is_recorded_and_its_target_cancelle
             "STOP_LOSS", D("26455.5"), position["stopLossOrderId"], D("0.010"))
         assert await sparky.services.store.list_positions() == []
         # the surviving take-profit (Aster has no OCO) is cancelled by its id; nothing else is touched
-        cancels = {dict(parse_qsl(r.url.query.decode()))["orderId"] for r in venue.requests_to("DELETE",
-                                                                                             "/fapi/v1/order")}
+        cancels = cancelled_ids(venue)
         assert position["takeProfitOrderId"] in cancels
         assert cancels <= {position["takeProfitOrderId"], position["stopLossOrderId"]}
         assert order(venue, position["takeProfitOrderId"])["status"] == "CANCELED"
