@@ -164,8 +164,10 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sparky-bench-"))
     env = {**os.environ, "SPARKY_DATA_DIR": str(data_dir), "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN,
-           "RATE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
+           "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
+    if args.src:  # the server runs these sources (to compare two versions in one session)
+        env["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--loop", loop, "--http", http],
@@ -220,11 +222,14 @@ async def main() -> int:
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
+    parser.add_argument("--src", type=Path, default=None,
+                        help="run the server from this source tree (a checkout's src/) instead of the installed one")
     args = parser.parse_args()
     runs = [await run_once(args, *pair.split("/")) for pair in args.servers.split(",")]
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
         "sqlite_synchronous": args.synchronous,
+        "src": str(args.src) if args.src else "installed",
         "runs": runs,
     }
     print(json.dumps(report, indent=2))

@@ -20,6 +20,7 @@ from sparky.execution.exits import survivors_warning
 from sparky.execution.fees import alongside, with_fee
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
+from sparky.execution.pending_writes import PendingWrites
 from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
@@ -82,9 +83,11 @@ class PositionCloser:
         client_order_id: str,
         resume: bool = False,
         stale: Sequence[str] = (),
+        writes: PendingWrites | None = None,
     ) -> CloseResult:
         """`stale`: other reduce-only orders of the key, cancelled with the position's exits once
-        it is flat (`execution/exits.py`)."""
+        it is flat (`execution/exits.py`). `writes`: where the trade is held back to be written
+        with the request's status (`pending_writes.py`); without it the trade is written at once."""
         stored = await self._store.get_position(user_id, exchange.name, live.symbol)
         request = OrderRequest(
             symbol=live.symbol,
@@ -110,7 +113,7 @@ class PositionCloser:
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
         return await self._record(exchange, position, order, exit_reason, live.quantity, stored=stored is not None,
-                                  stale=stale)
+                                  stale=stale, writes=writes)
 
     async def _after_failed_close(self, exchange: Exchange, stored: PositionRecord | None, err: Exception,
                                   client_order_id: str, resume: bool) -> None:
@@ -152,7 +155,8 @@ class PositionCloser:
         return None
 
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
-                      quantity: Decimal, *, stored: bool, stale: Sequence[str] = ()) -> CloseResult:
+                      quantity: Decimal, *, stored: bool, stale: Sequence[str] = (),
+                      writes: PendingWrites | None = None) -> CloseResult:
         """The trade from the close's fill; the position row goes with it, and so do its exits."""
         exit_price = order.average_price or await last_known_price(exchange, position)
         closed = order.filled_quantity or quantity
@@ -165,7 +169,10 @@ class PositionCloser:
             exit_fee=order.fee,
             dollars=await dollar_terms(exchange, position.symbol, exit_price, closed, order),
         )
-        await self._store.record_close(trade)
+        if writes is not None:
+            writes.close(trade)
+        else:
+            await self._store.record_close(trade)
         exits = [position.stop_loss_order_id, position.take_profit_order_id,
                  position.trailing_stop_order_id] if stored else []
         # invariant 4: a close cancels both exits (and any other the key still has)
