@@ -164,7 +164,8 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="sparky-bench-"))
     env = {**os.environ, "SPARKY_DATA_DIR": str(data_dir), "WEBHOOK_SECRET": SECRET, "ADMIN_TOKEN": ADMIN,
-           "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING", "SQLITE_SYNCHRONOUS": args.synchronous,
+           "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING",
+           "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
     if args.src:  # the server runs these sources (to compare two versions in one session)
         env["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
@@ -220,10 +221,10 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
-                        help="comma-separated loop/http pairs to measure in this run")
     parser.add_argument("--src", type=Path, default=None,
                         help="run the server from this source tree (a checkout's src/) instead of the installed one")
+    parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
+                        help="comma-separated loop/http pairs to measure in this run")
     args = parser.parse_args()
     runs = [await run_once(args, *pair.split("/")) for pair in args.servers.split(",")]
     report = {

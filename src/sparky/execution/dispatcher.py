@@ -118,17 +118,23 @@ class Dispatcher:
         async with slot:
             try:
                 async with self._locked(self._key_of(job)):
-                    outcome = await self._executor.execute(job)
+                    outcome = await self._execute(job)
+                    # its rows are written before another server may take the key and read them
+                    await self._finish(job.request_id, outcome, job.writes.take())
             except LockNotAcquired:
                 outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")
-            except Exception as err:  # never lose a recorded request to an unexpected bug
-                log.exception("execution.crashed")
-                outcome = Outcome.failed(f"Internal error while executing: {type(err).__name__}")
-            await self._finish(job.request_id, outcome, job.writes.take())
+                await self._finish(job.request_id, outcome)
         log.info("webhook.finished", status=outcome.status.value, action=outcome.body.get("action"))
         if self._on_outcome is not None:
             self._on_outcome(job, outcome)
         return outcome
+
+    async def _execute(self, job: Job) -> Outcome:
+        try:
+            return await self._executor.execute(job)
+        except Exception as err:  # never lose a recorded request to an unexpected bug
+            log.exception("execution.crashed")
+            return Outcome.failed(f"Internal error while executing: {type(err).__name__}")
 
     async def _finish(self, request_id: str, outcome: Outcome, writes: Sequence[ExecutionWrite] = ()) -> None:
         """The execution's held-back rows (its position, its close's trade) and the request's final
