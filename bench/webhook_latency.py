@@ -168,7 +168,8 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
            "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
     if args.src:  # the server runs these sources (to compare two versions in one session)
-        env["PYTHONPATH"] = os.pathsep.join([str(args.src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
+        src = args.src / "src" if (args.src / "src" / "sparky").is_dir() else args.src
+        env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--loop", loop, "--http", http],
@@ -222,7 +223,7 @@ async def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     parser.add_argument("--src", type=Path, default=None,
-                        help="run the server from this source tree (a checkout's src/) instead of the installed one")
+                        help="run the server from this tree (DIR/src or DIR holding the sparky package) instead of the installed one")
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
     args = parser.parse_args()
