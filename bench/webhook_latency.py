@@ -172,8 +172,9 @@ async def run_once(args: argparse.Namespace, loop: str, http: str) -> dict:
            "RATE_LIMIT": "", "AUTH_FAILURE_LIMIT": "", "LOG_LEVEL": "WARNING",
            "SQLITE_SYNCHRONOUS": args.synchronous,
            "DUPLICATE_WINDOW_SEC": "0", "PAPER_STARTING_EQUITY": "100000000"}
-    if args.src:  # another checkout's sources (e.g. the previous commit's, exported with git archive)
-        env["PYTHONPATH"] = str(Path(args.src).resolve())
+    if args.src:  # the server runs these sources (to compare two versions in one session)
+        src = args.src / "src" if (args.src / "src" / "sparky").is_dir() else args.src
+        env["PYTHONPATH"] = os.pathsep.join([str(src.resolve()), *filter(None, [env.get("PYTHONPATH")])])
     server = subprocess.Popen(
         [sys.executable, "-m", "sparky", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--loop", loop, "--http", http],
@@ -226,8 +227,8 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10, help="length of the wrk throughput phase")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    parser.add_argument("--src", default=None, metavar="DIR",
-                        help="run the server from the sources in DIR (a `src` directory) instead of the installed ones")
+    parser.add_argument("--src", type=Path, default=None,
+                        help="run the server from this tree (DIR/src or DIR holding the sparky package) instead of the installed one")
     parser.add_argument("--servers", default="asyncio/h11,uvloop/httptools",
                         help="comma-separated loop/http pairs to measure in this run")
     parser.add_argument("--no-minimal", action="store_true", help="skip the minimal app")
@@ -236,6 +237,7 @@ async def main() -> int:
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}",
         "sqlite_synchronous": args.synchronous,
+        "src": str(args.src) if args.src else "installed",
         "runs": runs,
     }
     if not args.no_minimal and shutil.which("wrk"):

@@ -22,8 +22,10 @@ from decimal import Decimal
 import pytest
 
 from sparky.store.base import (
+    CloseWrite,
     DuplicateRequest,
     PositionRecord,
+    PositionWrite,
     PriceMark,
     RequestStatus,
     RestingEntryRecord,
@@ -555,6 +557,84 @@ class StoreContract:
         kept = await store.get_position("user-1", "paper", "BTCUSDT")
         assert kept is not None and (kept.quantity, kept.notes) == (Decimal("2"), "Closed without a Sparky record")
         assert len(await store.list_trades()) == 1
+
+    # an execution's rows with its request's final status
+
+    async def test_finish_execution_records_the_position_with_the_status(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None,
+                                     result={"action": "opened"}, http_status=200,
+                                     writes=[PositionWrite(make_position())])
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None
+        assert (loaded.status, loaded.result, loaded.http_status) == (RequestStatus.SUCCESS, {"action": "opened"}, 200)
+        assert loaded.processed_at is not None
+        position = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert position is not None and position.quantity == Decimal("0.00012345")
+        assert position.id is not None and position.created_at is not None
+
+    async def test_finish_execution_records_the_close_with_the_status(self, store: Store) -> None:
+        record = make_request(action="close")
+        await store.insert_webhook_request(record)
+        await store.upsert_position(make_position())
+        trade = make_trade()
+        await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None,
+                                     result={"action": "closed"}, http_status=200, writes=[CloseWrite(trade)])
+        assert (await store.get_webhook_request(record.id)).status is RequestStatus.SUCCESS  # type: ignore[union-attr]
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+        (loaded,) = await store.list_trades(user_id="user-1")
+        assert replace(loaded, id=None, created_at=None) == trade
+
+    async def test_finish_execution_writes_in_the_order_given(self, store: Store) -> None:
+        """A reversal: the old position's trade (which deletes its row), then the new position."""
+        record = make_request(action="sell")
+        await store.insert_webhook_request(record)
+        await store.upsert_position(make_position())
+        short = make_position(side="SELL", entry_price=Decimal("27500.25"), entry_order_id="o-short")
+        await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None, result=None,
+                                     http_status=200, writes=[CloseWrite(make_trade()), PositionWrite(short)])
+        position = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert position is not None and (position.side, position.entry_order_id) == ("SELL", "o-short")
+        assert [t.side for t in await store.list_trades()] == ["BUY"]
+
+    async def test_finish_execution_without_writes_finishes_the_request(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_execution(record.id, RequestStatus.FAILED, error_message="venue down", result=None,
+                                     http_status=200)
+        loaded = await store.get_webhook_request(record.id)
+        assert loaded is not None and (loaded.status, loaded.error_message) == (RequestStatus.FAILED, "venue down")
+
+    async def test_finish_execution_needs_a_terminal_status_and_then_writes_nothing(self, store: Store) -> None:
+        record = make_request()
+        await store.insert_webhook_request(record)
+        with pytest.raises(ValueError):
+            await store.finish_execution(record.id, RequestStatus.PENDING, error_message=None, result=None,
+                                         http_status=None, writes=[PositionWrite(make_position())])
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+        assert (await store.get_webhook_request(record.id)).status is RequestStatus.PENDING  # type: ignore[union-attr]
+
+    async def test_finish_execution_leaves_a_terminal_request_as_it_is(self, store: Store) -> None:
+        """Its rows are still written: they are what happened on the venue."""
+        record = make_request()
+        await store.insert_webhook_request(record)
+        await store.finish_webhook_request(record.id, RequestStatus.EXPIRED, error_message="late", result=None,
+                                           http_status=200)
+        first = await store.get_webhook_request(record.id)
+        await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None, result={"n": 2},
+                                     http_status=200, writes=[PositionWrite(make_position())])
+        assert await store.get_webhook_request(record.id) == first
+        assert await store.get_position("user-1", "paper", "BTCUSDT") is not None
+
+    async def test_record_execution_writes_in_order(self, store: Store) -> None:
+        await store.upsert_position(make_position())
+        short = make_position(side="SELL", entry_order_id="o-short")
+        await store.record_execution([CloseWrite(make_trade()), PositionWrite(short)])
+        position = await store.get_position("user-1", "paper", "BTCUSDT")
+        assert position is not None and position.side == "SELL"
+        assert len(await store.list_trades()) == 1
+        await store.record_execution([])  # nothing to write: nothing happens
 
     async def test_list_trades_most_recent_first_with_limit(self, store: Store) -> None:
         for hours in (1, 3, 2):

@@ -25,8 +25,8 @@ from sparky.store.base import RequestStatus, Store, StoreUnavailable, WebhookReq
 from tests.conftest import Sparky, make_settings, running
 from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
 
-WRITES = ("insert_webhook_request", "finish_webhook_request", "upsert_position", "delete_position", "record_close",
-          "put_resting_entry", "delete_resting_entry")
+WRITES = ("insert_webhook_request", "finish_webhook_request", "finish_execution", "record_execution",
+          "upsert_position", "delete_position", "record_close", "put_resting_entry", "delete_resting_entry")
 
 OPEN_LONG = {"action": "buy", "symbol": "BTCUSDT", "price": 27000, "position_size_usd": 2700, "stop_loss_percent": 2}
 SIGNALS = {
@@ -86,11 +86,9 @@ async def book(sparky: Sparky) -> dict:
 
 
 @pytest.mark.parametrize(("signal", "crash_at"), [
-    ("close", "record_close"),              # the close filled; its trade was not written
-    ("close", "finish_webhook_request"),    # the trade was written; the request was not finished
-    ("reverse", "record_close"),            # the reversal's close filled; nothing after it happened
-    ("reverse", "upsert_position"),         # the new entry filled too; its position row was not written
-    ("reverse", "finish_webhook_request"),  # everything but finishing the request
+    ("close", "finish_execution"),      # the close filled; neither its trade nor the request's status was written
+    ("reverse", "record_close"),        # the reversal's close filled; nothing after it happened
+    ("reverse", "finish_execution"),    # the new entry filled and is protected; its position, the status: not
 ])
 async def test_a_request_resumed_after_its_close_filled_answers_as_if_uninterrupted(
         start, tmp_path, monkeypatch, signal: str, crash_at: str) -> None:
@@ -197,7 +195,7 @@ async def test_a_resumed_close_never_takes_a_newer_position_for_the_one_it_close
 
 @pytest.mark.parametrize("crash_at", [
     "put_resting_entry",       # the limit rests on the venue; its record was not written
-    "finish_webhook_request",  # the record was written; the request was not finished
+    "finish_execution",        # the record was written; the request was not finished
 ])
 async def test_a_limit_entry_resting_at_the_crash_is_recorded_at_restart_never_resent(
         start, tmp_path, monkeypatch, crash_at: str) -> None:

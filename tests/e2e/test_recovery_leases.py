@@ -114,7 +114,7 @@ async def test_a_server_resumes_its_own_requests_at_once_and_a_dead_servers_once
     rids = {}
     for name in ("a", "b"):  # each server sends its orders, then dies before finishing its row
         async with server(name, clock) as sparky:
-            lose_database_from(monkeypatch, sparky.services.store, "finish_webhook_request")
+            lose_database_from(monkeypatch, sparky.services.store, "finish_execution")
             response = await sparky.alert(**{**OPEN_LONG, "symbol": "ETHUSDT" if name == "a" else "BTCUSDT"})
             rids[name] = response.json()["request_id"]
             monkeypatch.undo()

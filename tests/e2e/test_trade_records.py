@@ -157,7 +157,7 @@ async def test_a_partial_close_resumed_after_a_crash_is_not_recorded_twice(start
             await sparky.client.post("/webhook", json={**body, "action": "buy", "price": "27000"})
             venue.price = venue.fill_price = D("27500")
             venue.fill_at_most = D("0.004")
-            lose_database_from(monkeypatch, sparky.services.store, "finish_webhook_request")  # crash after the part
+            lose_database_from(monkeypatch, sparky.services.store, "finish_execution")  # crash after the part
             rid = (await sparky.client.post("/webhook", json={**body, "action": "close", "price": "27500"})).json()[
                 "request_id"]
             monkeypatch.undo()

@@ -28,6 +28,7 @@ from sparky.execution.exits import survivors_warning
 from sparky.execution.fees import alongside, with_fee
 from sparky.execution.orders import cancel_quietly, send_order
 from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
+from sparky.execution.pending_writes import PendingWrites
 from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.protection import Protector
 from sparky.execution.reprotect import ExitGuard
@@ -91,11 +92,13 @@ class PositionCloser:
         resume: bool = False,
         stale: Sequence[str] = (),
         inferred: bool = False,
+        writes: PendingWrites | None = None,
     ) -> CloseResult:
         """`stale`: other reduce-only orders of the key, cancelled with the position's exits once
         it is flat (`execution/exits.py`). `inferred`: `live` is what an entry filled, not what the
         venue reported (it would not say): the venue may hold more, so the close is confirmed by
-        reading the position whatever its fill says."""
+        reading the position whatever its fill says. `writes`: where the trade is held back to be
+        written with the request's status (`pending_writes.py`); without it the trade is written at once."""
         stored = await self._store.get_position(user_id, exchange.name, live.symbol)
         request = OrderRequest(
             symbol=live.symbol,
@@ -118,7 +121,8 @@ class PositionCloser:
         if not inferred and not resume and flat_by_fill(exchange, request, order, live):
             # invariant 4 at once: the exits go while the fee is read (one round trip for both)
             uncancelled, order = await alongside(self._cancel_exits(exchange, live.symbol, exits), exchange, order)
-            return await self._record(exchange, position, order, exit_reason, live.quantity, uncancelled)
+            return await self._record(exchange, position, order, exit_reason, live.quantity, uncancelled,
+                                      writes=writes)
         try:  # the fill's fee (a venue that reports it apart) is read while the position is re-read
             _, order = await alongside(self._confirm_flat(exchange, live), exchange, order)
         except (ExchangeError, CloseNotConfirmed) as err:
@@ -128,7 +132,7 @@ class PositionCloser:
             await self._after_failed_close(exchange, stored, err, client_order_id, resume)
             raise
         return await self._record(exchange, position, order, exit_reason, live.quantity,
-                                  await self._cancel_exits(exchange, live.symbol, exits))
+                                  await self._cancel_exits(exchange, live.symbol, exits), writes=writes)
 
     async def _after_failed_close(self, exchange: Exchange, stored: PositionRecord | None, err: Exception,
                                   client_order_id: str, resume: bool) -> None:
@@ -185,8 +189,9 @@ class PositionCloser:
         return uncancelled
 
     async def _record(self, exchange: Exchange, position: PositionRecord, order: Order, exit_reason: str,
-                      quantity: Decimal, uncancelled: list[str]) -> CloseResult:
-        """The trade from the close's fill; the position row goes with it."""
+                      quantity: Decimal, uncancelled: list[str], *, writes: PendingWrites | None = None) -> CloseResult:
+        """The trade from the close's fill; the position row goes with it (at once, or held back in
+        `writes` to be written with the request's status)."""
         exit_price = order.average_price or await last_known_price(exchange, position)
         closed = order.filled_quantity or quantity
         trade = build_trade(
@@ -198,7 +203,10 @@ class PositionCloser:
             exit_fee=order.fee,
             dollars=await dollar_terms(exchange, position.symbol, exit_price, closed, order),
         )
-        await self._store.record_close(trade)
+        if writes is not None:
+            writes.close(trade)
+        else:
+            await self._store.record_close(trade)
         return CloseResult(order, trade, uncancelled)
 
     async def _record_part(self, exchange: Exchange, position: PositionRecord, order: Order,

@@ -10,7 +10,7 @@ claim: its own, or those whose lease ended (leases.py) — never a request anoth
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
@@ -25,7 +25,7 @@ from sparky.execution.leases import Leases
 from sparky.execution.outcome import Outcome
 from sparky.execution.serializer import KeyedSerializer, Slot
 from sparky.signals.models import Signal
-from sparky.store.base import RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
+from sparky.store.base import ExecutionWrite, RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
 
 log = structlog.get_logger("sparky.dispatcher")
 
@@ -118,28 +118,36 @@ class Dispatcher:
         async with slot:
             try:
                 async with self._locked(self._key_of(job)):
-                    outcome = await self._executor.execute(job)
+                    outcome = await self._execute(job)
+                    # its rows are written before another server may take the key and read them
+                    await self._finish(job.request_id, outcome, job.writes.take())
             except LockNotAcquired:
                 outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")
-            except Exception as err:  # never lose a recorded request to an unexpected bug
-                log.exception("execution.crashed")
-                outcome = Outcome.failed(f"Internal error while executing: {type(err).__name__}")
-            await self._finish(job.request_id, outcome)
+                await self._finish(job.request_id, outcome)
         log.info("webhook.finished", status=outcome.status.value, action=outcome.body.get("action"))
         if self._on_outcome is not None:
             self._on_outcome(job, outcome)
         return outcome
 
-    async def _finish(self, request_id: str, outcome: Outcome) -> None:
+    async def _execute(self, job: Job) -> Outcome:
+        try:
+            return await self._executor.execute(job)
+        except Exception as err:  # never lose a recorded request to an unexpected bug
+            log.exception("execution.crashed")
+            return Outcome.failed(f"Internal error while executing: {type(err).__name__}")
+
+    async def _finish(self, request_id: str, outcome: Outcome, writes: Sequence[ExecutionWrite] = ()) -> None:
+        """The execution's held-back rows (its position, its close's trade) and the request's final
+        status in one store transaction: all of it is recorded, or none and the row stays pending."""
         self.leases.release(request_id)
         try:
-            await self._store.finish_webhook_request(
+            await self._store.finish_execution(
                 request_id, outcome.status, error_message=outcome.error,
-                result=outcome.body, http_status=outcome.http_status,
+                result=outcome.body, http_status=outcome.http_status, writes=writes,
             )
         except StoreUnavailable:
             # the row stays pending; recovery resumes it by client order id, never re-sends
-            log.error("webhook.finish_unrecorded", request_id=request_id)
+            log.error("webhook.finish_unrecorded", request_id=request_id, unrecorded_rows=len(writes))
 
     async def recover(self) -> list[tuple[str, RequestStatus]]:
         """Resolve requests a crash left pending, oldest first. Returns (id, final status).

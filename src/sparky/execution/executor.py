@@ -8,7 +8,7 @@ executor asks about capabilities, never about venue names.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
@@ -27,6 +27,7 @@ from sparky.execution.fills import price_from_position, settle_unfilled_market
 from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
 from sparky.execution.orders import client_order_id, send_order
 from sparky.execution.outcome import Outcome, add_warning, order_view, pnl_view, position_view
+from sparky.execution.pending_writes import PendingWrites
 from sparky.execution.prices import exit_prices
 from sparky.execution.protection import ProtectionFailed, Protector
 from sparky.execution.reconcile import Reconciled, Reconciler
@@ -50,6 +51,8 @@ class Job:
     signal: Signal
     #: re-run after a crash: orders may already exist, look them up by client id before sending
     resume: bool = False
+    #: the rows written with the request's final status, in one transaction (pending_writes.py)
+    writes: PendingWrites = field(default_factory=PendingWrites, compare=False, repr=False)
 
     def cid(self, role: str) -> str:
         return client_order_id(self.request_id, role)
@@ -68,6 +71,10 @@ class TradeExecutor:
         self._reconciler = Reconciler(store, self._resting_entries)
         self._emergency = EmergencyExit(self._closer, self._reconciler)
         self._position_limit = PositionLimit(store, legacy.risk_management.max_positions, tenant_reads, cache)
+
+    @property
+    def store(self) -> Store:
+        return self._store
 
     @property
     def reconciler(self) -> Reconciler:
@@ -177,7 +184,8 @@ class TradeExecutor:
                                    f"({symbol} is {held})")
         try:
             result = await self._closer.close(exchange, user_id=job.user_id, live=live, exit_reason="MANUAL",
-                                              client_order_id=job.cid("x"), resume=job.resume, stale=stale or ())
+                                              client_order_id=job.cid("x"), resume=job.resume, stale=stale or (),
+                                              writes=job.writes)
         except CloseNotConfirmed as err:
             return Outcome.failed(str(err), action="close_failed")
         return self._closed(symbol, exchange, result)
@@ -246,9 +254,12 @@ class TradeExecutor:
         try:
             # limits that count entries are checked, and the entry made and recorded, under the
             # user's lock: concurrent alerts, here or on another server, cannot overshoot them
-            async with self._position_limit.opening(job.user_id, exchange.name, new_position=live is None):
+            async with self._position_limit.opening(job.user_id, exchange.name, new_position=live is None) as counted:
                 if live is None:
-                    return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
+                    outcome = await self._enter(job, exchange, side, quantity, preview, rules.tick_size, None)
+                    if counted:  # recorded before the lock goes: the user's next entry counts this one
+                        await job.writes.flush(self._store)
+                    return outcome
                 try:  # done once the venue says flat: an exit that will not cancel does not stop the entry
                     reversal = await self._closer.close(exchange, user_id=job.user_id, live=live,
                                                         exit_reason="REVERSAL", client_order_id=job.cid("rx"),
@@ -257,7 +268,10 @@ class TradeExecutor:
                     log.error("reversal.close_failed", error=str(err))
                     return Outcome.failed(f"Could not close the {live.side.value.upper()} position before "
                                           f"reversing: {err}", action="reversal_failed")
-                return await self._enter(job, exchange, side, quantity, preview, rules.tick_size, reversal)
+                outcome = await self._enter(job, exchange, side, quantity, preview, rules.tick_size, reversal)
+                if counted:
+                    await job.writes.flush(self._store)
+                return outcome
         except EntryRefused as err:
             return err.outcome
 
@@ -372,7 +386,7 @@ class TradeExecutor:
             strategy_id=signal.strategy_id, fees_usd=order.fee,
             asset_class=await venue_asset_class(exchange, signal.symbol),
         )
-        await self._store.upsert_position(record)
+        job.writes.position(record)  # written with the request's status (the dispatcher's finish)
         body = {"success": True, "action": "reversed" if reversal else "opened",
                 "position": position_view(record), "entryOrder": order_view(order)}
         if reversal is not None:

@@ -133,25 +133,26 @@ class PositionLimit:
         return len(await self._store.list_resting_entries(user_id=user_id, exchange=exchange))
 
     @asynccontextmanager
-    async def opening(self, user_id: str, exchange: str, *, new_position: bool = True) -> AsyncIterator[None]:
+    async def opening(self, user_id: str, exchange: str, *, new_position: bool = True) -> AsyncIterator[bool]:
         """Hold while making an entry and recording it; raises EntryRefused (before anything was
         sent) when a limit is reached or cannot be checked. `new_position` is False for a reversal,
-        which the open-position limits do not count."""
+        which the open-position limits do not count. Yields True when it holds the user's lock:
+        the entry must then be recorded before the block ends."""
         if self._local(user_id):
             limit = self._local_max if new_position else None
             if not limit:
-                yield
+                yield False
                 return
             async with self._held(user_id):
                 current = len(await self._store.list_positions(user_id=user_id)) + await self.resting_count(user_id)
                 if current >= limit:
                     raise EntryLimitReached("max_positions", current, limit,
                                             f"Maximum open positions reached ({current}/{limit})")
-                yield
+                yield True
             return
         settings = await self._settings(user_id, exchange)
         if not counts_entries(settings, open_positions=new_position):
-            yield
+            yield False
             return
         assert settings is not None and self._reads is not None
         async with self._held(user_id):
@@ -162,7 +163,7 @@ class PositionLimit:
                 raise LimitsUnchecked("Risk limits could not be checked") from err
             if decision is not None:
                 raise EntryLimitReached(decision.limit_type, decision.current, decision.limit, decision.message)
-            yield
+            yield True
 
     @asynccontextmanager
     async def _held(self, user_id: str) -> AsyncIterator[None]:

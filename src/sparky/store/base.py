@@ -214,6 +214,24 @@ class PriceMark:
     last_price_update: datetime
 
 
+@dataclass(frozen=True)
+class PositionWrite:
+    """An execution's write: the key's position row inserted or replaced (`Store.upsert_position`)."""
+
+    position: PositionRecord
+
+
+@dataclass(frozen=True)
+class CloseWrite:
+    """An execution's write: a close's trade inserted and its position row deleted (`Store.record_close`)."""
+
+    trade: TradeRecord
+
+
+#: what an execution records about the venue, applied in the order it happened
+ExecutionWrite = PositionWrite | CloseWrite
+
+
 class DuplicateRequest(Exception):
     """A webhook request with the same (user_id, idempotency_key) is already recorded."""
 
@@ -321,6 +339,42 @@ class Store(ABC):
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
     ) -> list[TradeRecord]:
         """Most recent first."""
+
+    # an execution's rows with its request's final status
+    async def record_execution(self, writes: Sequence[ExecutionWrite]) -> None:
+        """Apply `writes` in order. Adapters that have transactions apply them in one."""
+        for write in writes:
+            await self._apply(write)
+
+    async def finish_execution(
+        self,
+        request_id: str,
+        status: RequestStatus,
+        *,
+        error_message: str | None,
+        result: dict[str, Any] | None,
+        http_status: int | None,
+        writes: Sequence[ExecutionWrite] = (),
+    ) -> None:
+        """`writes` (in order), then the request finished as `finish_webhook_request` does.
+
+        Adapters that have transactions do it all in one: if any of it fails nothing is written and
+        the request stays PENDING for recovery. This default writes the request last, so a failure
+        leaves it PENDING all the same; what was written before is what recovery finds recorded
+        (a close's trade is looked up by its order id before it is recorded again)."""
+        if not RequestStatus(status).is_terminal:  # refused before anything is written
+            raise ValueError(f"finishing a request needs a terminal status, not {status!r}")
+        await self.record_execution(writes)
+        await self.finish_webhook_request(request_id, status, error_message=error_message, result=result,
+                                          http_status=http_status)
+
+    async def _apply(self, write: ExecutionWrite) -> None:
+        if isinstance(write, PositionWrite):
+            await self.upsert_position(write.position)
+        elif isinstance(write, CloseWrite):
+            await self.record_close(write.trade)
+        else:
+            raise TypeError(f"not an execution write: {type(write).__name__}")
 
     # resting_entries (keyed by user_id, exchange, symbol)
     @abstractmethod

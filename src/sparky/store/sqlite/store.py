@@ -1,6 +1,9 @@
 """`SqliteStore`: the embedded default adapter of the `Store` port (standard-library sqlite3).
 
-Every read and write is a job on one writer thread (`writer.py`). Why one writer thread with group commit: every webhook is recorded durably (synchronous=FULL, an
+Every write, and every read but the point reads, is a job on one writer thread (`writer.py`); point
+reads (a row by its key) run on a read connection of their own (`reader.py`). An execution's rows
+and its request's final status are one job (`finish_execution`, `executions.py`). Why one writer
+thread with group commit: every webhook is recorded durably (synchronous=FULL, an
 fsync per COMMIT) before any order, and the server must sustain >1,000 webhooks/s on two cores.
 One fsync per request cannot keep up; one fsync per *batch* can. So a single thread owns the
 connection. Callers queue jobs (functions of the connection) and await a future. The thread takes
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 
 from sparky.private_files import DIR_MODE, open_private, tighten_file
 from sparky.store.base import (
+    ExecutionWrite,
     PositionRecord,
     PriceMark,
     RequestStatus,
@@ -31,10 +35,10 @@ from sparky.store.base import (
     StoreUnavailable,
     TradeRecord,
     WebhookRequestRecord,
-    utcnow,
 )
-from sparky.store.sqlite import codec, leases
+from sparky.store.sqlite import codec, executions, leases
 from sparky.store.sqlite.marks import mark_rows, write_marks
+from sparky.store.sqlite.reader import PointReader
 from sparky.store.sqlite.tenants import SqliteTenants
 from sparky.store.sqlite.upgrade import add_missing_columns
 from sparky.store.sqlite.writer import Work, Writer
@@ -57,6 +61,7 @@ class SqliteStore(Store, SqliteTenants):
         self._path = Path(path)
         self._synchronous = synchronous.upper()
         self._writer: Writer | None = None
+        self._reader = PointReader(self._path)
 
     def _connect(self) -> sqlite3.Connection:
         """Runs on the writer thread, which then owns the connection."""
@@ -96,8 +101,13 @@ class SqliteStore(Store, SqliteTenants):
         except BaseException:
             self._writer = None
             raise
+        try:
+            self._reader.open()
+        except sqlite3.Error:  # point reads then go to the writer thread, as every read did
+            pass
 
     async def aclose(self) -> None:
+        self._reader.close()
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.stop()
@@ -106,6 +116,14 @@ class SqliteStore(Store, SqliteTenants):
         if self._writer is None:
             raise StoreUnavailable("SQLite store is not open")
         return await self._writer.call(work, write=write)
+
+    async def _point_read(self, work: Work[T]) -> T:
+        """A read of one row by its key: on the read connection when it can, else the writer thread."""
+        if self._writer is not None:
+            served, value = self._reader.read(work)
+            if served:
+                return value  # type: ignore[return-value]
+        return await self._call(work, write=False)
 
     async def ping(self) -> bool:
         """True when a query runs; False when the store is closed or failing (never raises)."""
@@ -129,24 +147,36 @@ class SqliteStore(Store, SqliteTenants):
         result: dict[str, Any] | None,
         http_status: int | None,
     ) -> None:
-        if not RequestStatus(status).is_terminal:
-            raise ValueError(f"finish_webhook_request needs a terminal status, not {status!r}")
-        params = {
-            "id": request_id,
-            "status": RequestStatus(status).value,
-            "error_message": error_message,
-            "result": codec.encode_json(result),
-            "http_status": http_status,
-            "processed_at": codec.encode_time(utcnow()),
-        }
-        await self._call(lambda c: c.execute(codec.FINISH_REQUEST, params), write=True)
+        finish = executions.finish_request(request_id, status, error_message=error_message, result=result,
+                                           http_status=http_status)
+        await self._call(finish, write=True)
+
+    async def record_execution(self, writes: Sequence[ExecutionWrite]) -> None:
+        """One transaction (one writer job): every write or none."""
+        await self._call(executions.in_order(executions.steps_of(writes)), write=True)
+
+    async def finish_execution(
+        self,
+        request_id: str,
+        status: RequestStatus,
+        *,
+        error_message: str | None,
+        result: dict[str, Any] | None,
+        http_status: int | None,
+        writes: Sequence[ExecutionWrite] = (),
+    ) -> None:
+        """The writes and the request's status in one writer job (one savepoint of one group
+        commit): a failure rolls all of it back and the request stays PENDING for recovery."""
+        finish = executions.finish_request(request_id, status, error_message=error_message, result=result,
+                                           http_status=http_status)
+        await self._call(executions.in_order([*executions.steps_of(writes), finish]), write=True)
 
     async def get_webhook_request(self, request_id: str) -> WebhookRequestRecord | None:
         def get(conn: sqlite3.Connection) -> WebhookRequestRecord | None:
             row = conn.execute(f"{codec.SELECT_REQUEST} WHERE id = ?", (request_id,)).fetchone()
             return None if row is None else codec.from_row(WebhookRequestRecord, row)
 
-        return await self._call(get, write=False)
+        return await self._point_read(get)
 
     async def pending_webhook_requests(self) -> list[WebhookRequestRecord]:
         sql = f"{codec.SELECT_REQUEST} WHERE status = 'pending' ORDER BY created_at, rowid"
@@ -193,7 +223,7 @@ class SqliteStore(Store, SqliteTenants):
             row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
             return None if row is None else codec.from_row(PositionRecord, row)
 
-        return await self._call(get, write=False)
+        return await self._point_read(get)
 
     async def list_positions(
         self, *, user_id: str | None = None, exchange: str | None = None
@@ -206,16 +236,7 @@ class SqliteStore(Store, SqliteTenants):
         )
 
     async def upsert_position(self, position: PositionRecord) -> None:
-        now = utcnow()
-        row = codec.to_row(
-            replace(
-                position,
-                id=position.id or str(uuid.uuid4()),
-                created_at=position.created_at or now,
-                updated_at=now,
-            )
-        )
-        await self._call(lambda c: c.execute(codec.UPSERT_POSITION, row), write=True)
+        await self._call(executions.upsert_position(position), write=True)
 
     async def delete_position(self, user_id: str, exchange: str, symbol: str) -> None:
         args = (user_id, exchange, symbol)
@@ -228,34 +249,10 @@ class SqliteStore(Store, SqliteTenants):
     # trades
 
     async def record_close(self, trade: TradeRecord) -> None:
-        row = codec.to_row(
-            replace(
-                trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or utcnow()
-            )
-        )
-        key = (trade.user_id, trade.exchange, trade.symbol)
-
-        def close(conn: sqlite3.Connection) -> None:
-            conn.execute(codec.INSERT_TRADE, row)
-            _count_on_strategy(conn, trade)
-            conn.execute(codec.DELETE_POSITION, key)
-
-        await self._call(close, write=True)
+        await self._call(executions.record_close(trade), write=True)
 
     async def record_partial_close(self, trade: TradeRecord, remaining: PositionRecord) -> None:
-        now = utcnow()
-        row = codec.to_row(replace(trade, id=trade.id or str(uuid.uuid4()), created_at=trade.created_at or now))
-        position = codec.to_row(
-            replace(remaining, id=remaining.id or str(uuid.uuid4()), created_at=remaining.created_at or now,
-                    updated_at=now)
-        )
-
-        def close_part(conn: sqlite3.Connection) -> None:
-            conn.execute(codec.INSERT_TRADE, row)
-            _count_on_strategy(conn, trade)
-            conn.execute(codec.UPSERT_POSITION, position)
-
-        await self._call(close_part, write=True)
+        await self._call(executions.record_partial_close(trade, remaining), write=True)
 
     async def list_trades(
         self, *, user_id: str | None = None, symbol: str | None = None, limit: int = 100
@@ -278,7 +275,7 @@ class SqliteStore(Store, SqliteTenants):
             row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
             return None if row is None else codec.from_row(RestingEntryRecord, row)
 
-        return await self._call(get, write=False)
+        return await self._point_read(get)
 
     async def list_resting_entries(
         self, *, user_id: str | None = None, exchange: str | None = None
@@ -298,9 +295,3 @@ class SqliteStore(Store, SqliteTenants):
         args = (entry.user_id, entry.exchange, entry.symbol, entry.client_order_id)
         await self._call(lambda c: c.execute(codec.DELETE_RESTING, args), write=True)
 
-
-def _count_on_strategy(conn: sqlite3.Connection, trade: TradeRecord) -> None:
-    """The trade just inserted counts on its strategy: one UPDATE in the trade's own write job."""
-    if trade.strategy_id is not None:
-        conn.execute(codec.COUNT_STRATEGY_TRADE, {"strategy_id": trade.strategy_id, "user_id": trade.user_id,
-                                                  "won": int(trade.is_winner)})

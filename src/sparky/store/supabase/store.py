@@ -6,6 +6,9 @@ role key, which bypasses row-level security. Same semantics as `SqliteStore`, wi
   what must be atomic is a SQL function (migrations/0007): `record_close` (insert the trade,
   delete the position) and `record_webhook_request` (the monthly quota count and the insert under
   a per-user advisory lock, so several servers never overshoot a plan).
+- `finish_execution` / `record_execution` are the port's: the rows (an upsert, a `record_close` RPC),
+  then the request's status, one request each. Not one transaction, but the status is written last,
+  so a failure leaves the request pending for recovery, which finds a recorded trade by its order id.
 - A duplicate idempotency key is PostgreSQL's 23505 on `webhook_requests_idempotency`; the id of
   the request that holds the key is read back and raised as `DuplicateRequest`.
 - Ids are uuids there: a read for a request or strategy id that is not a uuid finds nothing

@@ -54,7 +54,7 @@ from sparky.signals.models import Signal
 from sparky.store.base import PositionRecord, utcnow
 from sparky.store.sqlite.store import SqliteStore
 from tests.exchange_contract import ExchangeContract, SentOrder
-from tests.support import local_accounts
+from tests.support import execute, local_accounts
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "aster"
 BASE = "https://fapi.asterdex.com"
@@ -1006,7 +1006,7 @@ async def test_the_executor_trades_aster_open_reverse_close(fake, http, tmp_path
             fake.price = fake.fill_price = D(price)
         signal = Signal(action=action, symbol="BTCUSDT", exchange="aster", price=price, stop_loss_percent="2",
                         position_size_usd="300")
-        outcome = await executor.execute(Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))
+        outcome = await execute(executor, Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))
         return outcome.body
 
     try:
@@ -1074,7 +1074,7 @@ async def trader(fake, http, tmp_path) -> Any:
             fake.price = fake.fill_price = D(price)
         signal = Signal(action=action, symbol="BTCUSDT", exchange="aster", price=price, stop_loss_percent="2",
                         position_size_usd="300")
-        return (await executor.execute(Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))).body
+        return (await execute(executor, Job(f"{n:08d}-0000-4000-8000-000000000000", LOCAL_USER_ID, signal))).body
 
     alert.store = store  # type: ignore[attr-defined]
     yield alert

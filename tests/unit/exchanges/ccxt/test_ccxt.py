@@ -56,7 +56,7 @@ from sparky.signals.models import Signal
 from sparky.store.sqlite.store import SqliteStore
 from tests.conftest import make_settings
 from tests.exchange_contract import ExchangeContract, SentOrder
-from tests.support import local_accounts
+from tests.support import execute, local_accounts
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "ccxt"
 KEY, SECRET = "test-key", "test-secret"
@@ -1007,7 +1007,7 @@ async def test_bybit_entry_whose_reply_was_lost_keeps_the_exits_attached_to_it(b
     signal = Signal(action="buy", symbol="ETHUSDT", exchange="bybit", price=D("2000"), quantity=D("0.05"),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
     job = Job("77777777-7777-4777-8777-777777777777", LOCAL_USER_ID, signal)
-    outcome = await executor.execute(job)
+    outcome = await execute(executor, job)
     await store.aclose()
 
     assert outcome.body["action"] == "opened", outcome.body
@@ -1040,7 +1040,7 @@ async def test_bybit_attached_bracket_is_priced_from_the_market_not_a_stale_aler
     signal = Signal(action="buy", symbol="ETHUSDT", exchange="bybit", price=D("2000"), quantity=D("0.05"),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
     job = Job("88888888-8888-4888-8888-888888888888", LOCAL_USER_ID, signal)
-    outcome = await executor.execute(job)
+    outcome = await execute(executor, job)
     await store.aclose()
 
     assert outcome.body["action"] == "opened", outcome.body

@@ -27,7 +27,7 @@ from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.sqlite.store import SqliteStore
 from tests.conftest import make_settings
-from tests.support import local_accounts
+from tests.support import execute, local_accounts
 from tests.unit.exchanges.tradier.test_tradier import ORDERS, FakeTradier, TradierHarness, fixture, make_exchange
 
 OPEN_ID = "11111111-1111-4111-8111-111111111111"
@@ -70,14 +70,14 @@ async def open_protected_long(venue: TradierHarness, executor: TradeExecutor) ->
     venue.fills_at(venue.price)
     signal = Signal(action="buy", symbol="AAPL", exchange="tradier", quantity=D(10),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
-    opened = await executor.execute(Job(OPEN_ID, LOCAL_USER_ID, signal))
+    opened = await execute(executor, Job(OPEN_ID, LOCAL_USER_ID, signal))
     assert opened.body["action"] == "opened", opened.body
     venue.fake.holds_shares_for_exits = True  # the OCO's legs hold the 10 shares from now on
 
 
 async def close(executor: TradeExecutor) -> dict[str, Any]:
     signal = Signal(action="close", symbol="AAPL", exchange="tradier")
-    return (await executor.execute(Job(CLOSE_ID, LOCAL_USER_ID, signal))).body
+    return (await execute(executor, Job(CLOSE_ID, LOCAL_USER_ID, signal))).body
 
 
 def second_close_fails(venue: TradierHarness, fail: Callable[[dict[str, str]], httpx.Response]) -> None:
@@ -134,7 +134,7 @@ async def test_the_next_close_after_exits_were_put_back_cancels_them_and_closes(
     restored = max(venue.fake.orders)
 
     signal = Signal(action="close", symbol="AAPL", exchange="tradier")
-    closed = await executor.execute(Job("33333333-3333-4333-8333-333333333333", LOCAL_USER_ID, signal))
+    closed = await execute(executor, Job("33333333-3333-4333-8333-333333333333", LOCAL_USER_ID, signal))
 
     assert closed.body["action"] == "closed", closed.body
     assert ("DELETE", f"{ORDERS}/{restored}") in venue.fake.requests()
@@ -180,7 +180,7 @@ async def test_a_reversal_whose_close_failed_keeps_the_long_protected_and_opens_
     signal = Signal(action="sell", symbol="AAPL", exchange="tradier", quantity=D(10),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
 
-    body = (await executor.execute(Job(CLOSE_ID, LOCAL_USER_ID, signal))).body
+    body = (await execute(executor, Job(CLOSE_ID, LOCAL_USER_ID, signal))).body
 
     assert body["action"] == "reversal_failed", body
     assert "were placed again (stop-loss at 147.25 and take-profit at 156.26)" in body["error"]

@@ -70,7 +70,7 @@ from sparky.signals.models import Signal
 from sparky.store.sqlite.store import SqliteStore
 from tests.conftest import make_settings
 from tests.exchange_contract import ExchangeContract, SentOrder
-from tests.support import local_accounts
+from tests.support import execute, local_accounts
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "tradier"
 ACCOUNT = "VA000001"
@@ -1052,7 +1052,7 @@ async def test_the_executor_opens_and_reverses_with_the_measured_round_trips(
     positions, quotes = f"/v1/accounts/{ACCOUNT}/positions", "/v1/markets/quotes"
     signal = Signal(action="buy", symbol="AAPL", exchange="tradier", position_size_usd=D("1502.5"),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
-    opened = await executor.execute(Job("11111111-1111-4111-8111-111111111111", LOCAL_USER_ID, signal))
+    opened = await execute(executor, Job("11111111-1111-4111-8111-111111111111", LOCAL_USER_ID, signal))
     assert opened.body["action"] == "opened", opened.body
     assert venue.fake.forms[1] == {
         "class": "oco", "duration": "gtc",
@@ -1072,7 +1072,7 @@ async def test_the_executor_opens_and_reverses_with_the_measured_round_trips(
     venue.fake.router.reset()
     signal = Signal(action="sell", symbol="AAPL", exchange="tradier", position_size_usd=D("1502.5"),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
-    reversed_ = await executor.execute(Job("22222222-2222-4222-8222-222222222222", LOCAL_USER_ID, signal))
+    reversed_ = await execute(executor, Job("22222222-2222-4222-8222-222222222222", LOCAL_USER_ID, signal))
     assert reversed_.body["action"] == "reversed", reversed_.body
     assert [f.get("side", f.get("side[0]")) for f in venue.fake.forms[2:]] == ["sell", "sell_short",
                                                                                "buy_to_cover"]
@@ -1096,12 +1096,12 @@ async def test_a_close_cancels_the_oco_of_both_exits_with_one_delete(
     venue.fills_at(venue.price)
     signal = Signal(action="buy", symbol="AAPL", exchange="tradier", quantity=D(10),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
-    opened = await executor.execute(Job("55555555-5555-4555-8555-555555555555", LOCAL_USER_ID, signal))
+    opened = await execute(executor, Job("55555555-5555-4555-8555-555555555555", LOCAL_USER_ID, signal))
     assert opened.body["action"] == "opened", opened.body
     venue.fake.router.reset()
 
     close = Signal(action="close", symbol="AAPL", exchange="tradier")
-    closed = await executor.execute(Job("66666666-6666-4666-8666-666666666666", LOCAL_USER_ID, close))
+    closed = await execute(executor, Job("66666666-6666-4666-8666-666666666666", LOCAL_USER_ID, close))
     assert closed.body["action"] == "closed", closed.body
     positions, oco = f"/v1/accounts/{ACCOUNT}/positions", f"{ORDERS}/257460"
     sent = venue.fake.requests()
@@ -1119,7 +1119,7 @@ async def test_a_limit_alert_rests_as_one_otoco_and_is_adopted_with_its_exits_on
         venue: TradierHarness, executor: TradeExecutor) -> None:
     signal = Signal(action="buy", symbol="AAPL", exchange="tradier", order_type="limit", price=D("149"),
                     quantity=D(10), stop_loss_percent=D(2), take_profit_percent=D(4))
-    outcome = await executor.execute(Job("33333333-3333-4333-8333-333333333333", LOCAL_USER_ID, signal))
+    outcome = await execute(executor, Job("33333333-3333-4333-8333-333333333333", LOCAL_USER_ID, signal))
     assert outcome.body["action"] == "order_placed", outcome.body
     form = venue.fake.forms[0]
     assert (form["class"], form["side[0]"], form["price[0]"], form["price[1]"], form["stop[2]"]) == (
@@ -1138,7 +1138,7 @@ async def test_a_stop_filled_on_the_venue_is_recorded_as_a_stop_loss(venue: Trad
     venue.fills_at(venue.price)
     signal = Signal(action="sell", symbol="AAPL", exchange="tradier", quantity=D(10),
                     stop_loss_percent=D(2), take_profit_percent=D(4))
-    opened = await executor.execute(Job("44444444-4444-4444-8444-444444444444", LOCAL_USER_ID, signal))
+    opened = await execute(executor, Job("44444444-4444-4444-8444-444444444444", LOCAL_USER_ID, signal))
     assert opened.body["action"] == "opened", opened.body
     venue.fake.fill_leg(257460, "stop", D("153.30"))  # the short's stop (buy_to_cover) fills
     assert "AAPL" not in venue.fake.held

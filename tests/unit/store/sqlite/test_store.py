@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from sparky.store.base import (
+    CloseWrite,
     DuplicateRequest,
+    PositionWrite,
     RequestStatus,
     StoreUnavailable,
     WebhookRequestRecord,
@@ -469,17 +471,54 @@ async def test_racing_finishes_first_wins(store: SqliteStore) -> None:
     )
 
 
-async def test_reads_in_a_batch_see_earlier_writes(store: SqliteStore) -> None:
+async def test_point_reads_do_not_wait_for_the_writer_and_see_what_is_committed(store: SqliteStore) -> None:
+    """A webhook's reads of its key (the request, the position, the resting entry) never queue
+    behind a batch being written: they read the last commit on a connection of their own."""
     record = make_request()
-    gate, blocker = await hold_writer(store)
-    insert = asyncio.create_task(store.insert_webhook_request(record))
-    read = asyncio.create_task(store.get_webhook_request(record.id))
-    release_after_queued(gate)
-    await asyncio.gather(blocker, insert)
-    assert await read == record
+    position = make_position()
+    await store.insert_webhook_request(record)
+    await store.upsert_position(position)
+    gate, blocker = await hold_writer(store)  # the writer thread is busy with a batch
+    try:
+        # bounded only so that a read queued behind the writer fails instead of hanging
+        assert await asyncio.wait_for(store.get_webhook_request(record.id), 30) == record
+        stored = await asyncio.wait_for(store.get_position(position.user_id, position.exchange, position.symbol), 30)
+        assert stored is not None and stored.quantity == position.quantity
+        assert await asyncio.wait_for(store.get_resting_entry("nobody", "paper", "BTCUSDT"), 30) is None
+    finally:
+        gate.set()
+        await blocker
+    await store.delete_position(position.user_id, position.exchange, position.symbol)  # committed when awaited
+    assert await store.get_position(position.user_id, position.exchange, position.symbol) is None
 
 
 # semantics only SQLite can show
+
+
+async def test_an_execution_is_recorded_whole_or_not_at_all(store: SqliteStore) -> None:
+    """Its position, its close's trade and its request's status are one transaction: when a part
+    fails (here the trade's id is taken), none of it is written and the request stays pending."""
+    await store.record_close(make_trade(id="trade-1"))
+    record = make_request()
+    await store.insert_webhook_request(record)
+    await store.upsert_position(make_position(exchange="aster"))
+    writes = [PositionWrite(make_position()), CloseWrite(make_trade(id="trade-1", exchange="aster"))]
+    with pytest.raises(StoreUnavailable):
+        await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None, result={"n": 1},
+                                     http_status=200, writes=writes)
+    assert await store.get_position("user-1", "paper", "BTCUSDT") is None  # the first write rolled back
+    assert await store.get_position("user-1", "aster", "BTCUSDT") is not None
+    assert len(await store.list_trades()) == 1
+    assert (await store.get_webhook_request(record.id)).status is RequestStatus.PENDING  # type: ignore[union-attr]
+    with pytest.raises(StoreUnavailable):
+        await store.record_execution(writes)
+    assert await store.get_position("user-1", "paper", "BTCUSDT") is None
+
+    await store.finish_execution(record.id, RequestStatus.SUCCESS, error_message=None, result={"n": 1},
+                                 http_status=200, writes=[PositionWrite(make_position()),
+                                                          CloseWrite(make_trade(exchange="aster"))])
+    assert (await store.get_webhook_request(record.id)).status is RequestStatus.SUCCESS  # type: ignore[union-attr]
+    assert await store.get_position("user-1", "aster", "BTCUSDT") is None
 
 
 async def test_terminal_rows_are_not_overwritten(store: SqliteStore, db_path: Path) -> None:
@@ -704,3 +743,4 @@ async def test_a_file_others_could_read_is_made_private_when_opened(db_path: Pat
     finally:
         await second.aclose()
         await store.aclose()
+
