@@ -4,13 +4,15 @@ One `httpx.AsyncClient` per venue base URL (connection pooling, timeouts), owned
 `HttpClientPool` the app lifespan builds and closes. Every account on a base URL shares its
 client, so the clients keep no cookies: a session cookie one account's reply sets would otherwise
 ride along with every other account's requests (credentials travel per request, never on the
-client). Transport failures are translated here, once:
+client). The clients send over aiohttp (`AiohttpTransport`): httpx's own pool costs several times the CPU
+per request when many run at once (docs/PERFORMANCE.md). Transport failures are translated here, once:
 a request that may have reached the venue (a timeout after sending, a dropped connection) on an
 order-placing call is `OutcomeUnknown` — look the order up by client id, never resend it.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import Any, TypeVar
@@ -18,11 +20,13 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from sparky.exchanges.aiohttp_transport import AiohttpTransport
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+POOL_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20)
 
 
 class _NoCookies(CookiePolicy):
@@ -51,6 +55,14 @@ class HttpClientPool:
         self._timeout = timeout
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def _transport_for(self) -> httpx.AsyncBaseTransport:
+        if self._transport is not None:
+            return self._transport
+        if self._ssl_context is None:  # certificates verified against the same CA set httpx uses (certifi)
+            self._ssl_context = httpx.create_ssl_context()
+        return AiohttpTransport(limits=POOL_LIMITS, ssl_context=self._ssl_context)
 
     def get(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -59,8 +71,8 @@ class HttpClientPool:
             client = httpx.AsyncClient(
                 base_url=key,
                 timeout=self._timeout,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                transport=self._transport_for(),
+                limits=POOL_LIMITS,
                 headers={"User-Agent": "sparky"},
                 cookies=CookieJar(policy=_NoCookies()),
             )
