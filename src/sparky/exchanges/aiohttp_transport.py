@@ -61,6 +61,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # see exchanges/http.py: no cookie crosses accounts
             auto_decompress=False,  # httpx decodes the body by its Content-Encoding
+            skip_auto_headers=("Content-Type",),  # httpx's headers go out as they are, with nothing added
             trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
         )

@@ -107,6 +107,21 @@ async def test_the_venue_receives_the_request_byte_for_byte() -> None:
     assert "cookie" not in received.headers
 
 
+async def test_a_request_without_a_body_goes_out_as_httpx_built_it() -> None:
+    pool = HttpClientPool()
+    try:
+        async with Venue(ok) as venue:
+            await send(pool.get(venue.url), "POST", "/fapi/v1/listenKey", exchange="aster")
+            await send(pool.get(venue.url), "DELETE", "/fapi/v1/order?orderId=1", exchange="aster")
+    finally:
+        await pool.aclose()
+
+    # no Content-Type added to an empty body (aiohttp's default would be application/octet-stream); aiohttp
+    # does add "Content-Length: 0" to a bodiless DELETE, as ccxt's requests to the same venues carry it
+    assert [(request.method, request.headers.get("content-type"), request.body)
+            for request in venue.requests] == [("POST", None, b""), ("DELETE", None, b"")]
+
+
 async def test_connections_are_kept_alive_across_requests() -> None:
     pool = HttpClientPool()
     try:
