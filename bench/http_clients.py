@@ -192,7 +192,9 @@ def main() -> None:
         for round_no in range(args.rounds):
             order = names[round_no % len(names):] + names[:round_no % len(names)]
             for name in order:
-                results[name].append(uvloop.run(measure(candidates[name], base, args.requests, args.concurrency)))
+                cpu, rate = uvloop.run(measure(candidates[name], base, args.requests, args.concurrency))
+                results[name].append((cpu, rate))
+                print(f"round {round_no + 1}: {name}: {cpu * 1e6:.0f} µs CPU/request, {rate:.0f} requests/s", flush=True)
     finally:
         venue.terminate()
         venue.wait()

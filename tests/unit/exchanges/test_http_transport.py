@@ -226,3 +226,16 @@ async def test_a_cookie_the_venue_sets_is_never_sent_back() -> None:
 def test_each_aiohttp_failure_keeps_its_meaning(failure: BaseException, meaning: type[Exception]) -> None:
     # a connect timeout never reached the venue (retry); the rest may have (an order is looked up)
     assert type(_as_httpx_error(failure)) is meaning
+
+
+async def test_a_proxy_named_by_the_environment_is_still_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = HttpClientPool()
+    try:
+        async with Venue(ok) as proxy:
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+            response = await send(pool.get("http://venue.invalid"), "GET", "/fapi/v1/time", exchange="aster")
+    finally:
+        await pool.aclose()
+
+    assert response.status_code == 200
+    assert [request.target for request in proxy.requests] == ["http://venue.invalid/fapi/v1/time"]
