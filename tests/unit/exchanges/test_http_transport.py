@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -239,3 +242,44 @@ async def test_a_proxy_named_by_the_environment_is_still_used(monkeypatch: pytes
 
     assert response.status_code == 200
     assert [request.target for request in proxy.requests] == ["http://venue.invalid/fapi/v1/time"]
+
+
+async def test_a_venue_whose_certificate_does_not_verify_is_never_sent_the_request(tmp_path: Path) -> None:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                   .sign(key, hashes.SHA256()))  # self-signed: in no CA set
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            requests.append(await reader.readuntil(b"\r\n\r\n"))
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass  # the client refused the certificate
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    pool = HttpClientPool()
+    try:
+        url = f"https://localhost:{server.sockets[0].getsockname()[1]}"
+        with pytest.raises(ExchangeUnavailable) as caught:
+            await send(pool.get(url), "POST", "/fapi/v1/order", exchange="aster", places_order=True, content=ORDER)
+    finally:
+        await pool.aclose()
+        server.close()
+
+    assert "cannot connect" in str(caught.value)
+    assert requests == []
