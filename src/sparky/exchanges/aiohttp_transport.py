@@ -57,7 +57,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             keepalive_timeout=self._limits.keepalive_expiry or 0,
             ssl=self._ssl_context,
         )
-        return aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # see exchanges/http.py: no cookie crosses accounts
             auto_decompress=False,  # httpx decodes the body by its Content-Encoding
@@ -65,6 +65,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             trust_env=False,
             timeout=aiohttp.ClientTimeout(total=None),
         )
+        # aiohttp resends a PUT or DELETE by itself when a kept-alive connection drops under it; a PUT
+        # can be an order (OANDA closes positions with one), and whether to resend is `send`'s decision
+        # (never for an order whose outcome is unknown). No public switch: aiohttp's test client sets
+        # the same attribute; tests/unit/exchanges/test_http_transport.py fails if it stops working.
+        session._retry_connection = False
+        return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session

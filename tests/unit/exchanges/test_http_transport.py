@@ -169,6 +169,24 @@ async def test_a_connection_dropped_after_an_order_was_sent_is_an_unknown_outcom
     assert [request.body for request in venue.requests] == [ORDER]  # sent once, not again
 
 
+async def test_an_order_sent_with_put_on_a_kept_alive_connection_that_drops_is_not_resent() -> None:
+    async def answer_then_drop(request: Received) -> bytes | None:
+        return answer() if request.method == "GET" else None
+
+    pool = HttpClientPool()
+    try:
+        async with Venue(answer_then_drop) as venue:
+            await send(pool.get(venue.url), "GET", "/v3/accounts/1/summary", exchange="oanda")
+            with pytest.raises(OutcomeUnknown):  # a partial close sent twice would close twice as much
+                await send(pool.get(venue.url), "PUT", "/v3/accounts/1/positions/EUR_USD/close", exchange="oanda",
+                           places_order=True, json={"longUnits": "5"})
+    finally:
+        await pool.aclose()
+
+    assert [request.method for request in venue.requests] == ["GET", "PUT"]
+    assert venue.connections == 1
+
+
 async def test_a_read_timeout_on_an_order_is_an_unknown_outcome_and_never_resent() -> None:
     answered = asyncio.Event()
 
