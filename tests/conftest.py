@@ -14,6 +14,7 @@ from sparky.app import create_app
 from sparky.config import Settings
 from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.services import Services
+from tests import respx_venue  # noqa: F401  (respx intercepts the venue transport in every test)
 
 SECRET = "test-webhook-secret"
 ADMIN = "test-admin-token"

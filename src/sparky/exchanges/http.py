@@ -4,13 +4,17 @@ One `httpx.AsyncClient` per venue base URL (connection pooling, timeouts), owned
 `HttpClientPool` the app lifespan builds and closes. Every account on a base URL shares its
 client, so the clients keep no cookies: a session cookie one account's reply sets would otherwise
 ride along with every other account's requests (credentials travel per request, never on the
-client). Transport failures are translated here, once:
+client). The clients send over aiohttp (`AiohttpTransport`): httpx's own pool costs several times the CPU
+per request when many run at once (docs/PERFORMANCE.md); a base URL the environment routes through a
+proxy keeps httpx's own transport, which honours it. Transport failures are translated here, once:
 a request that may have reached the venue (a timeout after sending, a dropped connection) on an
 order-placing call is `OutcomeUnknown` — look the order up by client id, never resend it.
 """
 
 from __future__ import annotations
 
+import ssl
+import urllib.request
 from collections.abc import Awaitable, Callable
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import Any, TypeVar
@@ -18,11 +22,13 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from sparky.exchanges.aiohttp_transport import AiohttpTransport
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+POOL_LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=20)
 
 
 class _NoCookies(CookiePolicy):
@@ -45,12 +51,29 @@ class _NoCookies(CookiePolicy):
         return False
 
 
+def _environment_proxy(base_url: str) -> bool:
+    """Whether the environment names a proxy for this URL's scheme. httpx applies such proxies only when
+    it picks the transport itself, so a client given the aiohttp transport would bypass the proxy."""
+    proxies = urllib.request.getproxies_environment()
+    return bool(proxies.get(httpx.URL(base_url).scheme) or proxies.get("all"))
+
+
 class HttpClientPool:
     def __init__(self, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._timeout = timeout
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._ssl_context: ssl.SSLContext | None = None
+
+    def _transport_for(self, base_url: str) -> httpx.AsyncBaseTransport | None:
+        if self._transport is not None:
+            return self._transport
+        if _environment_proxy(base_url):
+            return None  # httpx's own transport, which honours HTTP(S)_PROXY / ALL_PROXY / NO_PROXY
+        if self._ssl_context is None:  # certificates verified against the same CA set httpx uses (certifi)
+            self._ssl_context = httpx.create_ssl_context()
+        return AiohttpTransport(limits=POOL_LIMITS, ssl_context=self._ssl_context)
 
     def get(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -59,8 +82,8 @@ class HttpClientPool:
             client = httpx.AsyncClient(
                 base_url=key,
                 timeout=self._timeout,
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                transport=self._transport_for(key),
+                limits=POOL_LIMITS,
                 headers={"User-Agent": "sparky"},
                 cookies=CookieJar(policy=_NoCookies()),
             )
