@@ -200,12 +200,20 @@ def sequential(server: Server, sim: Simulator, count: int, latency_ms: float, ta
     return result
 
 
-def throughput(server: Server, sim: Simulator, seconds: float, connections: int) -> dict:
+def throughput(server: Server, sim: Simulator, seconds: float, connections: int,
+               profile: Path | None = None) -> dict:
     rows_before = sum(server.rows().values())
     server_cpu, sim_cpu = cpu_seconds(server.process.pid), cpu_seconds(sim.process.pid)
     sim.reset()
+    spy = None
+    if profile is not None:  # py-spy samples the server while wrk runs (it costs the server nothing)
+        spy = subprocess.Popen(["py-spy", "record", "--pid", str(server.process.pid), "--duration",
+                                str(max(1, round(seconds))), "--format", "raw", "--output", str(profile)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     load = run_wrk(f"{server.url}/webhook", connections=connections, seconds=seconds,
                    env={"SPARKY_BENCH_SECRET": SECRET, "SPARKY_BENCH_EXCHANGE": "aster"})
+    if spy is not None:
+        spy.wait()
     rows = server.wait_idle()
     server_cpu = cpu_seconds(server.process.pid) - server_cpu
     sim_cpu = cpu_seconds(sim.process.pid) - sim_cpu
@@ -241,7 +249,8 @@ def measure_tree(label: str, src: Path, sim: Simulator, args: argparse.Namespace
             timed(client, close_body("S299USDT", 0), "closed", warm)
         seq = [sequential(server, sim, args.count, latency, f"{n}-") for latency in (0, args.latency_ms)]
         sent_seq = 2 + 2 * 2 * args.count
-        load = throughput(server, sim, args.seconds, args.connections)
+        profile = args.profile.with_suffix(f".{n}.txt") if args.profile else None
+        load = throughput(server, sim, args.seconds, args.connections, profile)
         result = {"tree": label, "warmup_failed": len(warm), "sequential": seq, "throughput": load,
                   "check": audit(server, sim, api_key, sent_seq + load["completed"], sum(server.rows().values()))}
     finally:
@@ -323,6 +332,9 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="also measure this tree, alternating with this one")
     parser.add_argument("--no-minimal", action="store_true", help="skip the minimal app")
     parser.add_argument("--json", type=Path, help="write the full results here")
+    parser.add_argument("--profile", type=Path, metavar="PATH",
+                        help="py-spy (on PATH) samples the server during the wrk phase: PATH.<run>.txt, collapsed "
+                             "stacks (flamegraph.pl or speedscope read them)")
     args = parser.parse_args()
     if not 1 <= args.count <= 199 or not 1 <= args.connections <= 100:
         # wrk trades S0…S99, the sequential phases S100…S298, the warm-up S299
