@@ -27,8 +27,11 @@ test: $(VENV)/.installed-test
 
 # paper venue in-process, the minimal app, then Sparky against the Aster simulator over HTTP (~4 min)
 bench: $(VENV)/.installed-test
+	scripts/wrk-for-bench.sh
 	$(PY) bench/webhook_latency.py --count 300 --seconds 5
 	$(PY) bench/venue_http.py --seconds 10 --count 50 --users 300
+	$(PY) bench/monitor_prices.py --users 200 --positions 1000 --latency 50 --cycles 2
+	$(PY) bench/monitor_reconcile.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -62,7 +62,8 @@ class Venues:
         await asyncio.sleep(self.latency)
         return web.json_response({"instruments": [
             {"name": name, "type": "CURRENCY", "pipLocation": -4, "displayPrecision": 5, "tradeUnitsPrecision": 0,
-             "minimumTradeSize": "1", "marginRate": "0.0333"} for name in request.query["instruments"].split(",")]})
+             "minimumTradeSize": "1", "marginRate": "0.0333"}
+            for name in request.query.get("instruments", ",".join(FOREX)).split(",")]})
 
     async def quotes(self, request: web.Request) -> web.Response:
         self.requests["tradier"] += 1
