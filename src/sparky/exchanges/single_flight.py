@@ -1,8 +1,9 @@
 """At most one load in flight per key; callers arriving meanwhile wait for it and share its outcome.
 
 The load runs as a task of its own, so a caller that goes away (its client disconnected, its signal
-cancelled) does not cancel it for the others waiting. A failure is handed to everyone waiting and
-is not kept: the next caller starts a new load. Tasks are kept while they run (a task nobody holds
+cancelled) does not cancel it for the others waiting. A failure is not kept: a caller that joined a
+load begun by another (a warm-up, say) tries once more itself — those retries again share one load —
+as it would have without the other caller, and the next caller starts a new load. Tasks are kept while they run (a task nobody holds
 may be collected mid-flight) and cancelled by `aclose()`.
 """
 
@@ -25,7 +26,13 @@ class SingleFlight:
         return task if task is not None and not task.done() else None
 
     async def run(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
-        task = self.running(key)
+        joined = self.running(key)
+        if joined is not None:
+            try:
+                return await asyncio.shield(joined)
+            except Exception:  # noqa: BLE001 — begun by another caller (a warm-up, say): one try of our own
+                pass
+        task = self.running(key)  # everyone who joined retries together: still one load
         if task is None:
             task = asyncio.ensure_future(load())
             self._tasks[key] = task
