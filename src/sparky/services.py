@@ -24,6 +24,7 @@ from sparky.exchanges.accounts import ExchangeAccounts, command_hint, dashboard_
 from sparky.exchanges.base import Exchange, SymbolRules
 from sparky.exchanges.factory import adapters_from_config
 from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.metadata import VenueMetadata
 from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
@@ -67,6 +68,8 @@ class Services:
     admin_token: str
     started_at: float
     http: HttpClientPool
+    #: venues' public metadata (symbol rules, markets, clock offsets) shared by every user's adapters
+    metadata: VenueMetadata
     #: drops the caches below when another process (`sparky users`) changed the store
     store_watch: StoreWatch | None = None
     #: looks at every open position and resting entry between signals (monitor/reconcile.py)
@@ -89,6 +92,7 @@ class Services:
         await self.notifier.drain()
         await self.accounts.aclose()
         await self.exchanges.aclose()
+        await self.metadata.aclose()
         await self.http.aclose()
         await self.cache.aclose()
         await self.store.aclose()
@@ -136,10 +140,11 @@ def paper_exchange(settings: Settings, state_path: Path) -> Exchange:
     )
 
 
-def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPool) -> ExchangeRegistry:
+def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPool,
+                    metadata: VenueMetadata | None = None) -> ExchangeRegistry:
     """The local user's venues: paper plus every config.json section."""
     registry = ExchangeRegistry()
-    for adapter in adapters_from_config(legacy.exchanges, http):
+    for adapter in adapters_from_config(legacy.exchanges, http, metadata):
         registry.add(adapter)
     registry.add(paper_exchange(settings, settings.paper_state_path))
     return registry
@@ -174,12 +179,13 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     tenants = store if isinstance(store, TenantStore) else None
     cache: Cache = RedisCache(settings.redis_url) if settings.redis_url else InProcessCache()
     http = HttpClientPool()
-    exchanges = build_exchanges(settings, legacy, http)
+    metadata = VenueMetadata()
+    exchanges = build_exchanges(settings, legacy, http, metadata)
     accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
                                 paper_factory=lambda path: paper_exchange(settings, path),
                                 credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint,
                                 operator_credentials=isinstance(store, SqliteStore),  # else tenants wrote them
-                                ttl=settings.tenant_cache_sec, clock=monotonic)
+                                ttl=settings.tenant_cache_sec, clock=monotonic, metadata=metadata)
     notifier = Notifier(tenants, ttl=settings.tenant_cache_sec, clock=monotonic)
     gates = (Gates(tenants, cache, notifier, plan_limits=settings.plan_limits, ttl=settings.tenant_cache_sec,
                    clock=monotonic) if tenants is not None else None)
@@ -205,7 +211,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     background = build_runner(settings.redis_url, dispatcher.leases.owner,
                               leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
-                        gates, directory, background, admin_token, time.monotonic(), http)
+                        gates, directory, background, admin_token, time.monotonic(), http, metadata)
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest

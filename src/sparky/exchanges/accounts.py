@@ -8,6 +8,12 @@ used is dropped and closed first), so memory does not grow with every user who e
 user gets their own paper account (state in `<data>/paper/<user uuid>.json`, named from the user
 id only once it reads as a UUID).
 
+Each (user, exchange) has at most one credentials read (and adapter build) in flight, whose answer
+everyone asking meanwhile shares; different users' reads go on side by side, so one slow read
+(Supabase answers in 20–50 ms) never holds up another user's signal. What a user's adapters load
+that is the same for every account (symbol rules, a venue's markets) is shared through
+`metadata.py`; their keys and account data never are.
+
 Who wrote the rows decides what they may say: on the embedded SQLite store the operator did
 (`sparky users credentials`), so a base URL there is used as given; on Supabase each tenant wrote
 their own through the dashboard, so a base URL may only name one of the venue's official hosts
@@ -17,6 +23,7 @@ their own through the dashboard, so a base URL may only name one of the venue's 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -33,6 +40,7 @@ from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.endpoints import tenant_credentials
 from sparky.exchanges.factory import NATIVE, create_adapter, is_supported
 from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.metadata import VenueMetadata
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.exchanges.warmup import WarmUps
 from sparky.signals.auth import LOCAL_USER_ID
@@ -73,6 +81,13 @@ class _Cached:
     expires: float
 
 
+@dataclass
+class _Read:
+    task: asyncio.Task[Exchange]
+    #: `evict()` calls seen when it began: a caller after a later one must not take its answer
+    evictions: int
+
+
 def _fingerprint(record: CredentialRecord) -> tuple:
     """Changes whenever anything the adapter is built from changes."""
     extra = json.dumps(record.extra_metadata or {}, sort_keys=True, default=str)
@@ -98,7 +113,8 @@ class ExchangeAccounts:
     def __init__(self, registry: ExchangeRegistry, store: TenantStore | None, http: HttpClientPool, *,
                  paper_factory: Callable[[Path], Exchange], paper_dir: Path, ttl: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, credentials_hint: CredentialsHint = dashboard_hint,
-                 operator_credentials: bool = False, max_adapters: int = MAX_CACHED_ADAPTERS) -> None:
+                 operator_credentials: bool = False, max_adapters: int = MAX_CACHED_ADAPTERS,
+                 metadata: VenueMetadata | None = None) -> None:
         self._registry = registry
         self._store = store
         self._http = http
@@ -112,8 +128,10 @@ class ExchangeAccounts:
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()  # least recently used first
         self._max_adapters = max_adapters
         self._papers: dict[str, Exchange] = {}
-        self._lock = asyncio.Lock()
+        #: the credentials read (and adapter build) in flight per (user, exchange)
+        self._reads: dict[tuple[str, str], _Read] = {}
         self._evictions = 0
+        self._metadata = metadata
         self._warm_ups = WarmUps()
 
     def warm_up(self) -> None:
@@ -144,39 +162,60 @@ class ExchangeAccounts:
         if self._store is None:
             raise MissingCredentials(exchange, self._hint(user_id, exchange))
         key = (user_id, exchange)
-        cached = self._cache.get(key)
-        if cached is not None and cached.expires > self._clock():
-            self._cache.move_to_end(key)
-            return cached.exchange
-        async with self._lock:
-            evictions = self._evictions
-            record = await self._store.get_credentials(user_id, exchange, "production")
-            if record is None:
-                raise MissingCredentials(exchange, self._hint(user_id, exchange))
-            # keys read before an eviction may predate the change that caused it: use them once
-            expires = self._clock() + self._ttl if evictions == self._evictions else 0
+        while True:
             cached = self._cache.get(key)
-            fingerprint = _fingerprint(record)
-            if cached is not None and cached.fingerprint == fingerprint:
-                cached.expires = expires
+            if cached is not None and cached.expires > self._clock():
                 self._cache.move_to_end(key)
                 return cached.exchange
-            credentials = credentials_of(record)
-            if not self._operator_credentials:  # a tenant's own row: official hosts only
-                credentials = tenant_credentials(credentials)
-            adapter = create_adapter(credentials, self._http)
-            self._cache[key] = _Cached(adapter, fingerprint, expires)
+            # one read per (user, exchange) at a time: the users' reads go on side by side
+            read = self._reads.get(key)
+            if read is None or read.task.done():
+                evictions = self._evictions
+                read = self._reads[key] = _Read(asyncio.ensure_future(self._read(key, evictions)), evictions)
+                read.task.add_done_callback(functools.partial(self._read_done, key))
+            if read.evictions == self._evictions:
+                return await asyncio.shield(read.task)
+            # begun before an eviction, its keys may be stale: let it finish (never two builds of
+            # one key at once, so an older read cannot replace a newer adapter), then read again
+            await asyncio.wait([read.task])
+
+    async def _read(self, key: tuple[str, str], evictions: int) -> Exchange:
+        """Read the user's keys, and build their adapter if none is cached for exactly these keys."""
+        user_id, exchange = key
+        record = await self._store.get_credentials(user_id, exchange, "production")
+        if record is None:
+            raise MissingCredentials(exchange, self._hint(user_id, exchange))
+        # keys read before an eviction may predate the change that caused it: use them once
+        expires = self._clock() + self._ttl if evictions == self._evictions else 0
+        cached = self._cache.get(key)
+        fingerprint = _fingerprint(record)
+        if cached is not None and cached.fingerprint == fingerprint:
+            cached.expires = expires
             self._cache.move_to_end(key)
-            self._warm_ups.start(adapter)  # beside this signal, which needs the same rules and clock
-            retired = []
-            if cached is not None:  # keys changed: retire the old adapter
-                log.info("exchange.credentials_changed", exchange=exchange)
-                retired.append(cached.exchange)
-            while len(self._cache) > self._max_adapters:
-                retired.append(self._cache.popitem(last=False)[1].exchange)
-            for old in retired:
-                await old.aclose()
-            return adapter
+            return cached.exchange
+        credentials = credentials_of(record)
+        if not self._operator_credentials:  # a tenant's own row: official hosts only
+            credentials = tenant_credentials(credentials)
+        adapter = create_adapter(credentials, self._http, self._metadata)
+        self._cache[key] = _Cached(adapter, fingerprint, expires)
+        self._cache.move_to_end(key)
+        self._warm_ups.start(adapter)  # beside this signal, which needs the same rules and clock
+        retired = []
+        if cached is not None:  # keys changed: retire the old adapter
+            log.info("exchange.credentials_changed", exchange=exchange)
+            retired.append(cached.exchange)
+        while len(self._cache) > self._max_adapters:
+            retired.append(self._cache.popitem(last=False)[1].exchange)
+        for old in retired:  # out of the cache above, before any await: nobody gets them any more
+            await old.aclose()
+        return adapter
+
+    def _read_done(self, key: tuple[str, str], task: asyncio.Task[Exchange]) -> None:
+        read = self._reads.get(key)
+        if read is not None and read.task is task:
+            del self._reads[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: everyone waiting for it may have gone
 
     def _paper(self, user_id: str) -> Exchange:
         # the state file is named by the id: only a UUID, in its one spelling, may name it
@@ -198,6 +237,10 @@ class ExchangeAccounts:
             cached.expires = 0
 
     async def aclose(self) -> None:
+        reads, self._reads = [r.task for r in self._reads.values()], {}
+        for task in reads:  # a read still in flight must not cache an adapter nobody will close
+            task.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
         await self._warm_ups.aclose()
         adapters = [c.exchange for c in self._cache.values()] + list(self._papers.values())
         self._cache.clear()

@@ -15,10 +15,11 @@ from sparky.config import ExchangeSection
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.metadata import VenueMetadata
 
 log = structlog.get_logger("sparky.exchanges")
 
-#: venues with a native adapter (module exposing `create(credentials, http)`)
+#: venues with a native adapter (module exposing `create(credentials, http, metadata)`)
 NATIVE = {
     "aster": "sparky.exchanges.aster.adapter",
     "oanda": "sparky.exchanges.oanda.adapter",
@@ -57,9 +58,12 @@ def _venue_module(name: str) -> Any:
     return importlib.import_module(NATIVE.get(name, CCXT_MODULE))
 
 
-def create_adapter(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
+def create_adapter(credentials: VenueCredentials, http: HttpClientPool,
+                   metadata: VenueMetadata | None = None) -> Exchange:
+    """`metadata`: the venues' public metadata shared between adapters (`metadata.py`); None gives
+    the adapter its own."""
     credentials.check_characters()
-    return _venue_module(credentials.exchange).create(credentials, http)
+    return _venue_module(credentials.exchange).create(credentials, http, metadata)
 
 
 def official_hosts(name: str) -> frozenset[str]:
@@ -69,7 +73,8 @@ def official_hosts(name: str) -> frozenset[str]:
     return importlib.import_module(f"{package}.api").official_hosts(name)
 
 
-def adapters_from_config(sections: dict[str, ExchangeSection], http: HttpClientPool) -> list[Exchange]:
+def adapters_from_config(sections: dict[str, ExchangeSection], http: HttpClientPool,
+                         metadata: VenueMetadata | None = None) -> list[Exchange]:
     adapters = []
     for name, section in sections.items():
         if name == "paper":
@@ -78,7 +83,7 @@ def adapters_from_config(sections: dict[str, ExchangeSection], http: HttpClientP
             log.warning("exchange.unknown_config_section", exchange=name)
             continue
         try:
-            adapters.append(create_adapter(credentials_from_section(name, section), http))
+            adapters.append(create_adapter(credentials_from_section(name, section), http, metadata))
         except Exception as err:  # one bad section must not keep the server (and paper) down
             log.error("exchange.not_configured", exchange=name, error=f"{type(err).__name__}: {err}")
     return adapters

@@ -2,11 +2,12 @@
 
 A cold adapter makes the first signal wait for what every order needs once: Aster's symbol rules
 (`exchangeInfo`) and its clock offset (`/fapi/v1/time`), a ccxt venue's markets, OANDA's
-instruments. They are loaded as soon as the adapter exists — at start-up for the venues of
-config.json, when a user's keys are first read for theirs — without anyone waiting: start-up and
-the signal that loaded the keys go on at once, and a venue that is down only means the first
-signal loads them itself, as it would have. The tasks are kept (a task nobody holds may be
-collected mid-flight) and cancelled at shutdown.
+instruments. What is the same for every account is loaded once per venue host and shared
+(`metadata.py`), so another user's warm-up on that host costs nothing. They are loaded as soon as
+the adapter exists — at start-up for the venues of config.json, when a user's keys are first read
+for theirs — without anyone waiting: start-up and the signal that loaded the keys go on at once,
+and a venue that is down only means the first signal loads them itself, as it would have. The
+tasks are kept (a task nobody holds may be collected mid-flight) and cancelled at shutdown.
 """
 
 from __future__ import annotations

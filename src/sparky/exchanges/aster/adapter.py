@@ -67,6 +67,7 @@ from sparky.exchanges.errors import (
     logged_reply,
 )
 from sparky.exchanges.http import HttpClientPool, send
+from sparky.exchanges.metadata import VenueMetadata
 from sparky.exchanges.symbols import joined
 
 __all__ = ["AsterExchange", "create"]
@@ -76,8 +77,6 @@ log = structlog.get_logger("sparky.exchanges.aster")
 NAME = "aster"
 WORKING_TYPES = frozenset({"MARK_PRICE", "CONTRACT_PRICE"})
 CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # the docs' newClientOrderId rule
-#: a symbol missing from the cached exchangeInfo triggers a reload at most this often
-RULES_RELOAD_MS = 60_000
 
 
 class AsterExchange(AsterQuotes, Exchange):
@@ -86,9 +85,10 @@ class AsterExchange(AsterQuotes, Exchange):
 
     def __init__(self, credentials: VenueCredentials, http: HttpClientPool, *,
                  clock: Callable[[], float] = time.time, fill_lookups: int = 5,
-                 fill_poll_seconds: float = 0.2) -> None:
+                 fill_poll_seconds: float = 0.2, metadata: VenueMetadata | None = None) -> None:
         extra = credentials.extra or {}
-        self._client = http.get(base_url(credentials))
+        self._base_url = base_url(credentials)
+        self._client = http.get(self._base_url)
         self._working_type = str(extra.get("working_type") or "MARK_PRICE").upper()
         if self._working_type not in WORKING_TYPES:
             raise ValueError(f"aster: working_type must be one of {sorted(WORKING_TYPES)}, "
@@ -97,12 +97,11 @@ class AsterExchange(AsterQuotes, Exchange):
         self._signer = Signer(credentials.api_key or "", credentials.api_secret or "", recv_window)
         self._has_keys = bool(credentials.api_key and credentials.api_secret)
         self._margin_asset = str(extra.get("margin_asset") or "USDT")
-        self._clock = ServerClock(clock)
+        #: the symbol rules and the clock offset are the same for every account on the host: shared
+        self._metadata = metadata or VenueMetadata()
+        self._clock = self._metadata.shared(("aster.clock", self._base_url, clock), lambda: ServerClock(clock))
         self._fill_lookups = fill_lookups
         self._fill_poll_seconds = fill_poll_seconds
-        self._specs: dict[str, SymbolSpec] | None = None
-        self._specs_at = 0
-        self._specs_lock = asyncio.Lock()
         #: last ticker price per symbol: the reference for the min-notional check of market orders
         self._prices: dict[str, Decimal] = {}
         #: leverage to set on a symbol before its first entry (credentials option `leverage`)
@@ -159,30 +158,28 @@ class AsterExchange(AsterQuotes, Exchange):
 
     # ------------------------------------------------------------------ rules and prices
     async def _spec(self, symbol: str) -> SymbolSpec:
-        specs = self._specs
-        if specs is None or symbol not in specs:
-            specs = await self._load_specs(symbol)
-        spec = specs.get(symbol)
+        spec = (await self._rules(symbol)).get(symbol)
         if spec is None:
             raise UnknownSymbol(f"{NAME}: {symbol} is not listed", exchange=NAME)
         return spec
 
-    async def _load_specs(self, symbol: str) -> dict[str, SymbolSpec]:
-        """One exchangeInfo request serves every symbol; reloaded only when a symbol is missing."""
-        async with self._specs_lock:
-            recent = self._clock.local_ms() - self._specs_at < RULES_RELOAD_MS
-            if self._specs is not None and (symbol in self._specs or recent):
-                return self._specs
-            body = await self._call("GET", "/fapi/v1/exchangeInfo", what="exchangeInfo")
-            self._specs = read(lambda: parse_exchange_info(body), what="exchangeInfo")
-            self._specs_at = self._clock.local_ms()
-            log.info("aster.rules.loaded", symbols=len(self._specs))
-            return self._specs
+    async def _rules(self, symbol: str | None = None) -> dict[str, SymbolSpec]:
+        """Every symbol's rules, from one exchangeInfo request shared by every account on the host
+        (`metadata.py`); reloaded when `symbol` is missing (newly listed), at most once a minute."""
+        return await self._metadata.get(("aster.rules", self._base_url), self._load_rules,
+                                        has=lambda specs: symbol is None or symbol in specs)
+
+    async def _load_rules(self) -> dict[str, SymbolSpec]:
+        body = await self._call("GET", "/fapi/v1/exchangeInfo", what="exchangeInfo")
+        specs = read(lambda: parse_exchange_info(body), what="exchangeInfo")
+        log.info("aster.rules.loaded", symbols=len(specs))
+        return specs
 
     async def warm_up(self) -> None:
         """exchangeInfo and (with keys) the clock offset, at once: the first signal's symbol check
-        and first signed request would otherwise wait for each in turn."""
-        work = [self._load_specs("")] if self._specs is None else []
+        and first signed request would otherwise wait for each in turn. Both are the host's: loaded
+        already for another account, they cost nothing here."""
+        work = [self._rules()]
         if self._has_keys:
             work.append(self._clock.sync(self._server_time))
         failures = [r for r in await asyncio.gather(*work, return_exceptions=True) if isinstance(r, BaseException)]
@@ -379,5 +376,5 @@ class AsterExchange(AsterQuotes, Exchange):
         return True
 
 
-def create(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
-    return AsterExchange(credentials, http)
+def create(credentials: VenueCredentials, http: HttpClientPool, metadata: VenueMetadata | None = None) -> Exchange:
+    return AsterExchange(credentials, http, metadata=metadata)

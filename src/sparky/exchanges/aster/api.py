@@ -8,7 +8,6 @@ form-encoded (`urlencode`), which is what the venue decodes; signing anything el
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 import structlog
 
 from sparky.exchanges.credentials import VenueCredentials
+from sparky.exchanges.single_flight import SingleFlight
 
 log = structlog.get_logger("sparky.exchanges.aster")
 
@@ -60,12 +60,15 @@ class ServerClock:
 
     A request stamped more than 1 s ahead of the server or older than `recvWindow` is refused with
     -1021, so the offset is measured lazily before the first signed request and again on -1021.
+    One clock serves every account on a host (`metadata.py`): the measurement is single-flight, so
+    users signing together wait for one `/fapi/v1/time`, and share its failure rather than each
+    trying again in turn.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._offset_ms: int | None = None
-        self._lock = asyncio.Lock()
+        self._flight = SingleFlight()
         #: bumped by every measurement, so concurrent -1021s re-measure once, not once each
         self.generation = 0
 
@@ -78,16 +81,18 @@ class ServerClock:
     async def sync(self, server_time: Callable[[], Awaitable[int]], *, stale: int | None = None) -> None:
         """Measure the offset if it never was, or if `stale` (the generation a refused request was
         stamped with) is still the current one."""
-        async with self._lock:
-            if self._offset_ms is not None and (stale is None or stale != self.generation):
-                return
-            before = self.local_ms()
-            server_ms = await server_time()
-            after = self.local_ms()
-            # the server stamped its reply somewhere between our two readings: assume the middle
-            self._offset_ms = server_ms - (before + after) // 2
-            self.generation += 1
-            log.info("aster.clock.synced", offset_ms=self._offset_ms, resync=stale is not None)
+        if self._offset_ms is not None and (stale is None or stale != self.generation):
+            return
+        await self._flight.run("offset", lambda: self._measure(server_time, resync=stale is not None))
+
+    async def _measure(self, server_time: Callable[[], Awaitable[int]], *, resync: bool) -> None:
+        before = self.local_ms()
+        server_ms = await server_time()
+        after = self.local_ms()
+        # the server stamped its reply somewhere between our two readings: assume the middle
+        self._offset_ms = server_ms - (before + after) // 2
+        self.generation += 1
+        log.info("aster.clock.synced", offset_ms=self._offset_ms, resync=resync)
 
 
 def base_url(credentials: VenueCredentials) -> str:

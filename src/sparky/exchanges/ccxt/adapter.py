@@ -48,10 +48,12 @@ from sparky.exchanges.ccxt.api import (
 from sparky.exchanges.ccxt.lookup import OrderFinder, Recent
 from sparky.exchanges.ccxt.markets import VenueMarket, dec, find_market, venue_market
 from sparky.exchanges.ccxt.params import TRIGGER_KINDS, OrderCall, OrderFormatter
+from sparky.exchanges.ccxt.shared import LoadedMarkets, markets_key
 from sparky.exchanges.ccxt.wire import call_translated, order_kind, parse_order, parse_position
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import ExchangeError, InvalidOrder, NotSupported, OrderNotFound, OutcomeUnknown
 from sparky.exchanges.http import HttpClientPool
+from sparky.exchanges.metadata import VenueMetadata
 
 __all__ = ["CcxtExchange", "create"]
 
@@ -74,6 +76,7 @@ class CcxtExchange(Exchange):
         clock: Callable[[], datetime] = _utcnow,
         fill_checks: int = 3,
         fill_check_delay: float = 0.2,
+        metadata: VenueMetadata | None = None,
     ) -> None:
         self.name = credentials.exchange.strip().lower()  # the ccxt id, as alerts name it
         self._market_type = str((credentials.extra or {}).get("market_type") or "swap")
@@ -82,6 +85,9 @@ class CcxtExchange(Exchange):
         self._client = (client_factory or default_factory)(self.name, client_config(credentials))
         finish_client(self._client, credentials)
         self._quirks = quirks_for(self.name)
+        #: the venue's markets, loaded once for every client of the same venue, market type and hosts
+        self._metadata = metadata or VenueMetadata()
+        self._markets_key = markets_key(self._client, self._market_type)
         self._finder = OrderFinder(self._client, self._quirks, self._call)
         self._clock = clock
         self._fill_checks = fill_checks
@@ -108,8 +114,7 @@ class CcxtExchange(Exchange):
     async def _market(self, symbol: str) -> VenueMarket:
         market = self._markets.get(symbol)
         if market is None:
-            if not self._client.markets:  # once per adapter; ccxt caches them on the client
-                await self._call(self._client.load_markets())
+            await self._load_markets(symbol)
             raw = find_market(self._client.markets, symbol, self._market_type)
             market = self._markets[symbol] = self._market_of(raw)
         return market
@@ -131,10 +136,20 @@ class CcxtExchange(Exchange):
         cid = client_order_id or self._our_ids.get(wire or "") or unwire_client_id(wire, self._quirks)
         return parse_order(raw, market, client_order_id=cid, now=self._clock(), kind=kind)
 
+    async def _load_markets(self, symbol: str | None = None) -> None:
+        """The venue's markets on this client: loaded once for every user's client of the venue
+        (`shared.py`), reloaded when `symbol` is not among them (newly listed), at most once a minute."""
+        loaded = await self._metadata.get(self._markets_key, self._fetch_markets,
+                                          has=lambda markets: symbol is None or markets.lists(symbol, self._market_type))
+        loaded.hand_to(self._client)
+
+    async def _fetch_markets(self) -> LoadedMarkets:
+        await self._call(self._client.load_markets(reload=True))
+        return LoadedMarkets.of(self._client)
+
     async def warm_up(self) -> None:
         """The venue's markets (one `load_markets()`), which the first signal would wait for."""
-        if not self._client.markets:
-            await self._call(self._client.load_markets())
+        await self._load_markets()
 
     # ------------------------------------------------------------------ market data
     async def canonical_symbol(self, symbol: str) -> str:
@@ -316,8 +331,7 @@ class CcxtExchange(Exchange):
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
         ccxt_symbol = (await self._market(symbol)).ccxt_symbol if symbol else None
-        if not self._client.markets:
-            await self._call(self._client.load_markets())
+        await self._load_markets()
         listed = await self._finder.open_orders(ccxt_symbol)
         return [self._order(raw, self._market_of(raw)) for raw in listed if raw.get("symbol") in self._client.markets]
 
@@ -345,8 +359,7 @@ class CcxtExchange(Exchange):
     async def positions(self) -> list[Position]:
         if self._market_type == "spot":
             return []
-        if not self._client.markets:
-            await self._call(self._client.load_markets())
+        await self._load_markets()
         raws = await self._call(self._client.fetch_positions())
         return [p for r in raws if r.get("symbol") in self._client.markets
                 and (p := parse_position(r, self._market_of(r)))]
@@ -373,5 +386,5 @@ class CcxtExchange(Exchange):
         await self._client.close()  # ccxt's aiohttp session: always closed
 
 
-def create(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
-    return CcxtExchange(credentials, http)
+def create(credentials: VenueCredentials, http: HttpClientPool, metadata: VenueMetadata | None = None) -> Exchange:
+    return CcxtExchange(credentials, http, metadata=metadata)

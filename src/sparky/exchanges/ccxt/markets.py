@@ -2,7 +2,8 @@
 
 Alerts name a symbol the TradingView way (`ETHUSDT`, already cleaned of `BINANCE:` and `.P`); the
 venue knows it as a ccxt market (`ETH/USDT:USDT` for the linear perpetual, `ETH/USDT` spot). Markets
-are loaded once per adapter (one `load_markets()`), then every lookup is local.
+are loaded once per venue for every user's adapter (one `load_markets()`, `shared.py`), then every
+lookup is local.
 
 Quantities on our side are in base units (what sizing computes); ccxt amounts are in contracts,
 which differ on venues with a contract size (OKX: 1 ETH-USDT-SWAP contract = 0.1 ETH). Rules are

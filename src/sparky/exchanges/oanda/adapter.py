@@ -81,10 +81,13 @@ from sparky.exchanges.oanda.wire import (
     position_from,
     reject_code,
 )
+from sparky.exchanges.single_flight import SingleFlight
 
 __all__ = ["OandaExchange", "create"]
 
 log = structlog.get_logger("sparky.exchanges.oanda")
+#: the single-flight key of the whole instrument list (instrument names always hold an underscore)
+ALL_INSTRUMENTS = "*"
 
 
 def _utcnow() -> datetime:
@@ -104,6 +107,9 @@ class OandaExchange(Exchange):
         self._lookup_attempts = max(1, lookup_attempts)
         self._lookup_backoff = lookup_backoff
         self._specs: dict[str, InstrumentSpec] = {}
+        #: one request in flight per instrument (and one for the whole list): concurrent first
+        #: look-ups wait for it instead of each asking
+        self._lookups = SingleFlight()
         self._trades = TradeBook(self._api)
         self._trailing = TrailingStop.from_settings(credentials.extra or {})
         self._protection = TradeProtection(self._api, self._trades, self._find, self._trailing_distance)
@@ -112,6 +118,9 @@ class OandaExchange(Exchange):
     async def warm_up(self) -> None:
         """Every instrument of the account in one request (`GET /instruments`, no filter): the
         first signal for each would otherwise ask for its own before its order."""
+        await self._lookups.run(ALL_INSTRUMENTS, self._load_instruments)
+
+    async def _load_instruments(self) -> None:
         listed = (await self._api.read("/instruments")).get("instruments") or []
         for item in listed:
             try:
@@ -125,14 +134,21 @@ class OandaExchange(Exchange):
     async def _spec(self, symbol: str) -> InstrumentSpec:
         instrument = instrument_name(symbol)
         spec = self._specs.get(instrument)
+        if spec is None and (listing := self._lookups.running(ALL_INSTRUMENTS)) is not None:
+            await asyncio.wait([listing])  # the whole list is on its way (warm-up): it has this one too
+            spec = self._specs.get(instrument)
         if spec is None:
-            status, data = await self._api.get("/instruments", params={"instruments": instrument}, accept=(400,))
-            listed = [i for i in data.get("instruments") or [] if i.get("name") == instrument]
-            if status != 200 or not listed:
-                raise UnknownSymbol(f"oanda: {symbol} ({instrument}) is not tradeable on this account", exchange=NAME)
-            spec = self._specs[instrument] = InstrumentSpec.from_venue(listed[0])
-            log.info("oanda.rules.loaded", instrument=instrument, display_precision=spec.display_precision,
-                     units_precision=spec.units_precision, minimum=str(spec.minimum_units))
+            spec = await self._lookups.run(instrument, lambda: self._load_instrument(symbol, instrument))
+        return spec
+
+    async def _load_instrument(self, symbol: str, instrument: str) -> InstrumentSpec:
+        status, data = await self._api.get("/instruments", params={"instruments": instrument}, accept=(400,))
+        listed = [i for i in data.get("instruments") or [] if i.get("name") == instrument]
+        if status != 200 or not listed:
+            raise UnknownSymbol(f"oanda: {symbol} ({instrument}) is not tradeable on this account", exchange=NAME)
+        spec = self._specs[instrument] = InstrumentSpec.from_venue(listed[0])
+        log.info("oanda.rules.loaded", instrument=instrument, display_precision=spec.display_precision,
+                 units_precision=spec.units_precision, minimum=str(spec.minimum_units))
         return spec
 
     async def symbol_rules(self, symbol: str) -> SymbolRules:
@@ -362,6 +378,9 @@ class OandaExchange(Exchange):
         return Balance(str(account.get("currency", "USD")), decimal(account["balance"], "balance"),
                        decimal(account["marginAvailable"], "marginAvailable"), extra)
 
+    async def aclose(self) -> None:
+        await self._lookups.aclose()
+
     async def ping(self) -> bool:
         try:
             await self._api.read("/summary")
@@ -370,5 +389,6 @@ class OandaExchange(Exchange):
         return True
 
 
-def create(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
+def create(credentials: VenueCredentials, http: HttpClientPool, metadata: object = None) -> Exchange:
+    """`metadata` is not used: what this venue lists can differ per account, so it is kept per adapter."""
     return OandaExchange(credentials, http)

@@ -385,5 +385,6 @@ class TradierExchange(Exchange):
         return True
 
 
-def create(credentials: VenueCredentials, http: HttpClientPool) -> Exchange:
+def create(credentials: VenueCredentials, http: HttpClientPool, metadata: object = None) -> Exchange:
+    """`metadata` is not used: nothing this adapter loads is shared between accounts."""
     return TradierExchange(credentials, http)

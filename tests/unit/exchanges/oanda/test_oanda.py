@@ -1096,3 +1096,18 @@ async def test_alerts_open_and_reverse_through_the_server(start: Any, tmp_path: 
             "id": closed.json()["closeOrder"]["clientOrderId"], "tag": "sparky"}}
         assert fake.trades == []
         assert (await server.admin_get("/positions")).json()["totalPositions"] == 0
+
+
+async def test_concurrent_first_lookups_of_an_instrument_make_one_request(venue: OandaHarness) -> None:
+    venue.fake.network_turns = True  # the requests overlap, as on a network
+    rules = await asyncio.gather(*(venue.exchange.symbol_rules("EURUSD") for _ in range(5)))
+    assert rules == [RULES] * 5
+    assert calls(venue) == [("GET", "/instruments")]
+
+
+async def test_a_lookup_during_the_warm_up_waits_for_its_list_instead_of_asking_again(venue: OandaHarness) -> None:
+    venue.fake.network_turns = True
+    await asyncio.gather(venue.exchange.warm_up(), venue.exchange.symbol_rules("EURUSD"),
+                         venue.exchange.symbol_rules("XAUUSD"))
+    assert calls(venue) == [("GET", "/instruments")]
+    assert "instruments" not in venue.fake.router.calls[0].request.url.params  # the account's whole list
