@@ -27,7 +27,7 @@ from sparky.exchanges.errors import ExchangeError
 from sparky.execution.exits import survivors_warning
 from sparky.execution.fees import alongside, with_fee
 from sparky.execution.orders import cancel_quietly, send_order
-from sparky.execution.outcome import add_warning, jsonable, order_view, pnl_view
+from sparky.execution.outcome import Outcome, add_warning, jsonable, order_view, pnl_view
 from sparky.execution.pending_writes import PendingWrites
 from sparky.execution.pnl_currency import dollar_terms
 from sparky.execution.protection import Protector
@@ -40,7 +40,7 @@ from sparky.execution.trades import (
     remaining_after,
     venue_asset_class,
 )
-from sparky.store.base import PositionRecord, Store, TradeRecord
+from sparky.store.base import PositionRecord, RequestStatus, Store, TradeRecord
 
 log = structlog.get_logger("sparky.closing")
 
@@ -73,6 +73,14 @@ class CloseResult:
         body = jsonable({"closeOrder": order_view(self.order), "pnl": pnl_view(self.trade)})
         add_warning(body, self.warning)
         return body
+
+    def outcome(self, symbol: str, exchange: str) -> Outcome:
+        """The answer to a close signal: done, with a warning naming exits that outlived it (the
+        next signal sweeps them)."""
+        body = {"success": True, "action": "closed", "symbol": symbol, "exchange": exchange,
+                "closeOrder": order_view(self.order), "pnl": pnl_view(self.trade)}
+        add_warning(body, self.warning)
+        return Outcome(RequestStatus.SUCCESS, body)
 
 
 class PositionCloser:

@@ -26,7 +26,7 @@ from sparky.execution.fees import alongside
 from sparky.execution.fills import price_from_position, settle_unfilled_market
 from sparky.execution.limits import EntryRefused, PositionLimit, SettingsReads
 from sparky.execution.orders import client_order_id, send_order
-from sparky.execution.outcome import Outcome, add_warning, order_view, pnl_view, position_view
+from sparky.execution.outcome import Outcome, add_warning, order_view, position_view
 from sparky.execution.pending_writes import PendingWrites
 from sparky.execution.prices import exit_prices
 from sparky.execution.protection import ProtectionFailed, Protector
@@ -174,7 +174,7 @@ class TradeExecutor:
                             closed: CloseResult | None = None, stale: list[str] | None = None) -> Outcome:
         symbol = job.signal.symbol
         if closed is not None:  # resumed: this request's close had filled before the crash
-            return self._closed(symbol, exchange, closed)
+            return closed.outcome(symbol, exchange.name)
         if live is None:
             return Outcome.skipped("No position to close", success=True)
         wanted = {Action.CLOSE_LONG: Side.BUY, Action.CLOSE_SHORT: Side.SELL}.get(job.signal.action)
@@ -188,20 +188,7 @@ class TradeExecutor:
                                               writes=job.writes)
         except CloseNotConfirmed as err:
             return Outcome.failed(str(err), action="close_failed")
-        return self._closed(symbol, exchange, result)
-
-    @staticmethod
-    def _closed(symbol: str, exchange: Exchange, result: CloseResult) -> Outcome:
-        outcome = Outcome(RequestStatus.SUCCESS, {
-            "success": True,
-            "action": "closed",
-            "symbol": symbol,
-            "exchange": exchange.name,
-            "closeOrder": order_view(result.order),
-            "pnl": pnl_view(result.trade),
-        })
-        add_warning(outcome.body, result.warning)  # the close is done; a survivor exit is swept later
-        return outcome
+        return result.outcome(symbol, exchange.name)
 
     # --- open ------------------------------------------------------------------------------------
     async def _open(self, job: Job, exchange: Exchange, live: Position | None,
