@@ -34,6 +34,7 @@ from sparky.store.base import (
     WebhookRequestRecord,
     utcnow,
 )
+from tests.ai_contract import AiStoreContract
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -136,8 +137,8 @@ def price_mark(position: PositionRecord, price: Decimal, pnl: Decimal, percent: 
                      position.quantity, position.entry_price, price, pnl, percent, at)
 
 
-class StoreContract:
-    """Tests every `Store` adapter inherits. Subclasses provide the `store` fixture."""
+class StoreContract(AiStoreContract):
+    """Tests every `Store` adapter inherits (the AI tables' too). Subclasses provide the `store` fixture."""
 
     # lifecycle
 

@@ -1,8 +1,9 @@
 """The Postgres tables the store shares with the dashboard match the embedded SQLite schema.
 
 One `Store` contract runs against SQLite and Supabase: the tables positions, trades,
-webhook_requests and resting_entries must have the same column names in src/sparky/store/sqlite/schema.sql and in
-migrations/, so a column added on one side and forgotten on the other fails here.
+webhook_requests, resting_entries and the AI tables must have the same column names in
+src/sparky/store/sqlite/schema.sql and in migrations/, so a column added on one side and forgotten
+on the other fails here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-TABLES = ("positions", "trades", "webhook_requests", "resting_entries")
+TABLES = ("positions", "trades", "webhook_requests", "resting_entries", "ai_strategies", "ai_trade_log",
+          "ai_trade_decisions", "ai_worker_heartbeats")
 
 
 def _sqlite_table_info() -> dict[str, list[tuple[str, bool]]]:
@@ -21,8 +23,9 @@ def _sqlite_table_info() -> dict[str, list[tuple[str, bool]]]:
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(schema)
-        # PRAGMA table_info rows: (cid, name, type, notnull, dflt_value, pk)
-        return {t: [(r[1], bool(r[3])) for r in conn.execute(f"pragma table_info({t})")] for t in TABLES}
+        # PRAGMA table_xinfo rows: (cid, name, type, notnull, dflt_value, pk, hidden); generated
+        # columns (ai_trade_decisions.outcome_label) are listed only by table_xinfo
+        return {t: [(r[1], bool(r[3])) for r in conn.execute(f"pragma table_xinfo({t})")] for t in TABLES}
     finally:
         conn.close()
 

@@ -25,6 +25,20 @@ MAX_POSITION_USD = Decimal("10000000")
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/\-]{0,39}(:[A-Z0-9]{1,10})?$")
 
 
+def alert_symbol(value: str) -> str:
+    """A ticker as an alert may spell it, in the one spelling Sparky keeps before asking the venue:
+    upper case, TradingView's `EXCHANGE:` prefix and `.P` suffix dropped. ValueError when it is not
+    a plausible ticker."""
+    symbol = value.strip().upper()
+    while ":" in symbol and "/" not in symbol.partition(":")[0]:
+        symbol = symbol.partition(":")[2]  # TradingView's EXCHANGE: prefix; ccxt's BTC/USDT:USDT stays
+    if symbol.endswith(".P"):  # TradingView's perpetual suffix ({{ticker}} on perp charts)
+        symbol = symbol[:-2]
+    if not _SYMBOL_RE.fullmatch(symbol):
+        raise ValueError(f"{value[:40]!r} is not a plausible ticker")
+    return symbol
+
+
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
@@ -123,14 +137,7 @@ class Signal(BaseModel):
             raise ValueError("must be a string")
         if not value or not value.strip():
             raise ValueError("is required")
-        symbol = value.strip().upper()
-        while ":" in symbol and "/" not in symbol.partition(":")[0]:
-            symbol = symbol.partition(":")[2]  # TradingView's EXCHANGE: prefix; ccxt's BTC/USDT:USDT stays
-        if symbol.endswith(".P"):  # TradingView's perpetual suffix ({{ticker}} on perp charts)
-            symbol = symbol[:-2]
-        if not _SYMBOL_RE.fullmatch(symbol):
-            raise ValueError(f"{value[:40]!r} is not a plausible ticker")
-        return symbol
+        return alert_symbol(value)
 
     @field_validator("exchange", mode="before")
     @classmethod

@@ -298,3 +298,93 @@ CREATE TABLE IF NOT EXISTS users (
     email                   TEXT,
     created_at              TEXT NOT NULL
 );
+
+-- AI strategies and what the AI worker records for them (store/ai.py, docs/AI_WORKER.md). Same
+-- table and column names, in the same order, as migrations/0002_tables.sql and 0023: uuid -> TEXT,
+-- text[] -> JSON array text, jsonb -> JSON text, boolean -> INTEGER 0/1, timestamptz -> ISO text.
+
+CREATE TABLE IF NOT EXISTS ai_strategies (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    user_id                 TEXT NOT NULL,
+    name                    TEXT NOT NULL DEFAULT 'My AI Strategy',
+    status                  TEXT DEFAULT 'paused'
+                            CHECK (status IN ('running', 'paused', 'backtesting', 'terminated')),
+    risk_profile            TEXT DEFAULT 'balanced'
+                            CHECK (risk_profile IN ('conservative', 'balanced', 'aggressive')),
+    target_assets           TEXT DEFAULT '["BTCUSDT","ETHUSDT","SOLUSDT"]',  -- JSON array
+    max_drawdown_percent    NUMERIC DEFAULT 20,
+    target_sharpe           NUMERIC DEFAULT 1.6,
+    leverage_max            INTEGER DEFAULT 10,
+    performance_fee_percent NUMERIC DEFAULT 20,
+    is_prop_allocation      INTEGER DEFAULT 0,
+    is_paper_trading        INTEGER DEFAULT 0,
+    created_at              TEXT,
+    updated_at              TEXT,
+    copy_override_percent   NUMERIC DEFAULT 15,
+    is_public_leader        INTEGER DEFAULT 0,
+    verified_badge          INTEGER DEFAULT 0,
+    copiers_count           INTEGER DEFAULT 0,
+    -- added by Sparky (migrations/0023): the venue and the size of one position in USD
+    exchange                TEXT,
+    min_position_size_usd   NUMERIC,
+    max_position_size_usd   NUMERIC
+);
+
+-- The worker reads the running strategies every cycle.
+CREATE INDEX IF NOT EXISTS ai_strategies_status ON ai_strategies (status);
+
+CREATE TABLE IF NOT EXISTS ai_trade_log (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    ai_strategy_id          TEXT REFERENCES ai_strategies (id) ON DELETE CASCADE,
+    user_id                 TEXT NOT NULL,
+    decision_json           TEXT NOT NULL,  -- JSON
+    confidence_score        NUMERIC CHECK (confidence_score >= 0 AND confidence_score <= 1),
+    signal_action           TEXT NOT NULL,
+    symbol                  TEXT NOT NULL,
+    size_usd                NUMERIC,
+    actual_pnl              NUMERIC,
+    reasoning               TEXT,
+    created_at              TEXT
+);
+
+CREATE INDEX IF NOT EXISTS ai_trade_log_strategy_id ON ai_trade_log (ai_strategy_id);
+
+CREATE TABLE IF NOT EXISTS ai_trade_decisions (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    user_id                 TEXT NOT NULL,
+    strategy_id             TEXT NOT NULL REFERENCES ai_strategies (id) ON DELETE CASCADE,
+    decided_at              TEXT,
+    market_snapshot         TEXT NOT NULL,  -- JSON
+    orderbook_snapshot      TEXT,  -- JSON
+    onchain_snapshot        TEXT,  -- JSON
+    technical_indicators    TEXT NOT NULL,  -- JSON
+    portfolio_state         TEXT NOT NULL DEFAULT '{}',  -- JSON
+    model_versions          TEXT NOT NULL DEFAULT '["llama-3.1-70b"]',  -- JSON array
+    raw_responses           TEXT,  -- JSON
+    parsed_decision         TEXT NOT NULL,  -- JSON
+    confidence_final        NUMERIC CHECK (confidence_final >= 0 AND confidence_final <= 1),
+    signal_sent             INTEGER DEFAULT 0,
+    pnl_1h                  NUMERIC,
+    pnl_24h                 NUMERIC,
+    max_favorable_excursion NUMERIC,
+    max_adverse_excursion   NUMERIC,
+    outcome_label           TEXT GENERATED ALWAYS AS (
+                                CASE WHEN pnl_1h > 0 THEN 'positive'
+                                     WHEN pnl_1h < 0 THEN 'negative'
+                                     ELSE 'neutral' END
+                            ) VIRTUAL,
+    created_at              TEXT
+);
+
+CREATE INDEX IF NOT EXISTS ai_trade_decisions_user_strategy ON ai_trade_decisions (user_id, strategy_id);
+
+-- The AI worker's heartbeat (migrations/0023): one row per worker, replaced after every cycle.
+CREATE TABLE IF NOT EXISTS ai_worker_heartbeats (
+    worker_id               TEXT PRIMARY KEY NOT NULL,
+    last_cycle_at           TEXT NOT NULL,
+    cycle_duration_ms       INTEGER NOT NULL,
+    strategies              INTEGER NOT NULL DEFAULT 0,
+    decisions               INTEGER NOT NULL DEFAULT 0,
+    errors                  INTEGER NOT NULL DEFAULT 0,
+    updated_at              TEXT NOT NULL
+);

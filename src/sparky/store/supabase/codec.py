@@ -45,10 +45,14 @@ NUMERIC = frozenset({
     "unrealized_pnl_usd", "unrealized_pnl_percent", "pnl_usd", "pnl_percent", "fees_usd",
     "max_loss_per_week_usd", "strike_tolerance_percent", "entry_limit_offset_percent",
     "max_position_size_usd", "position_size_percent",
+    # AI strategies, decisions and trade log (store/ai.py)
+    "max_drawdown_percent", "target_sharpe", "performance_fee_percent", "copy_override_percent",
+    "min_position_size_usd", "confidence_final", "pnl_1h", "pnl_24h", "max_favorable_excursion",
+    "max_adverse_excursion", "confidence_score", "size_usd", "actual_pnl",
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
-    "lease_expires_at",
+    "lease_expires_at", "decided_at", "last_cycle_at",
 })  # fmt: skip
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
 

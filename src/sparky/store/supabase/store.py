@@ -24,6 +24,7 @@ role key, which bypasses row-level security. Same semantics as `SqliteStore`, wi
   secrets or row values (client.py).
 - The paper venue's positions and trades are in `paper_positions` / `paper_trades` (paper.py),
   so the dashboard's P&L and `trade_stats` count live trading only.
+- AI strategies, decisions, trade log and the AI worker's heartbeat: ai.py.
 - Users live in auth.users and are managed by the SignalStudio dashboard: `add_local_user`,
   `set_plan` and `list_local_users` raise NotImplementedError.
 """
@@ -51,6 +52,7 @@ from sparky.store.base import (
     utcnow,
 )
 from sparky.store.supabase import codec, paper
+from sparky.store.supabase.ai import SupabaseAiQueries
 from sparky.store.supabase.client import DEFAULT_TIMEOUT, SupabaseConnection, SupabaseError
 from sparky.store.supabase.tenants import SupabaseTenantQueries
 from sparky.store.tenants import TenantStore
@@ -63,7 +65,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 MINIMAL = ReturnMethod.minimal
 
 
-class SupabaseStore(SupabaseTenantQueries, Store, TenantStore):
+class SupabaseStore(SupabaseTenantQueries, SupabaseAiQueries, Store, TenantStore):
     """The store on Supabase. `client`: an AsyncClient to use instead of creating one in `open()`
     (its owner closes it; our timeout and retry settings do not apply to it)."""
 

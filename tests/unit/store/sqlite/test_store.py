@@ -223,6 +223,9 @@ async def test_schema_indexes(store: SqliteStore, db_path: Path) -> None:
         db_path, "SELECT tbl_name, name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
     )
     assert sorted(rows) == [
+        ("ai_strategies", "ai_strategies_status"),
+        ("ai_trade_decisions", "ai_trade_decisions_user_strategy"),
+        ("ai_trade_log", "ai_trade_log_strategy_id"),
         ("bot_credentials", "bot_credentials_webhook_secret"),
         ("notifications", "notifications_user_created"),
         ("strategies", "strategies_user_status"),

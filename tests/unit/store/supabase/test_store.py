@@ -760,12 +760,27 @@ UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "notifications": [("id",)],
     "notification_preferences": [("id",), ("user_id",)],
     "subscriptions": [("id",), ("user_id",)],
+    "ai_strategies": [("id",)],
+    "ai_trade_decisions": [("id",)],
+    "ai_trade_log": [("id",)],
+    "ai_worker_heartbeats": [("worker_id",)],
 }
+#: (table, column) -> the table its values must name (foreign keys the store relies on)
+REFERENCES = {("ai_trade_decisions", "strategy_id"): "ai_strategies", ("ai_trade_log", "ai_strategy_id"): "ai_strategies"}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "bot_credentials": {"environment": "production", "extra_metadata": {}},
     "notifications": {"read": False, "metadata": {}},
     "strategies": {"status": "inactive", "order_config": {}},
     "webhook_requests": {"status": "pending"},
+    # migrations/0002
+    "ai_strategies": {
+        "name": "My AI Strategy", "status": "paused", "risk_profile": "balanced",
+        "target_assets": ["BTCUSDT", "ETHUSDT", "SOLUSDT"], "max_drawdown_percent": Decimal(20),
+        "target_sharpe": Decimal("1.6"), "leverage_max": 10, "performance_fee_percent": Decimal(20),
+        "is_prop_allocation": False, "is_paper_trading": False, "copy_override_percent": Decimal(15),
+        "is_public_leader": False, "verified_badge": False, "copiers_count": 0,
+    },
+    "ai_trade_decisions": {"portfolio_state": {}, "model_versions": ["llama-3.1-70b"], "signal_sent": False},
 }
 RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns"}
 #: the strategy the Store contract's rows name ("strategy-1"): on Supabase strategy ids are uuids
@@ -920,6 +935,14 @@ class FakePostgrest:
         row.update({k: self._load(k, v) for k, v in body.items()})
         if table == "trade_settings_exchange":
             row.pop("created_at"), row.pop("updated_at")
+        if table == "ai_trade_decisions":  # decided_at defaults to now(); outcome_label is generated
+            row.setdefault("decided_at", now)
+            pnl = row.get("pnl_1h")
+            row["outcome_label"] = "positive" if pnl and pnl > 0 else "negative" if pnl and pnl < 0 else "neutral"
+        for (referring, column), referenced in REFERENCES.items():
+            named = row.get(column) if table == referring else None
+            if named is not None and not any(r["id"] == named for r in self.tables[referenced]):
+                return error("foreign_key_violation")
         if self._conflict(table, row):
             return error("unique_violation")
         self.tables[table].append(row)
