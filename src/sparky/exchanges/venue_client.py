@@ -30,7 +30,8 @@ class VenueClient(httpx.AsyncClient):
         #: the transport requests go to directly; None → httpx's full path (it routes proxies itself)
         self._direct = transport
         self._origin = str(self.base_url).rstrip("/")  # httpx's base_url always ends with "/"
-        self._venue_headers = [(name.lower(), name, value) for name, value in self.headers.multi_items()]
+        #: as httpx keeps them: names as given (on the wire as given), and lowercased to match a call's
+        self._venue_headers = [(name.decode("latin-1").lower(), name, value) for name, value in self.headers.raw]
         self._timeouts = self.timeout.as_dict()
 
     async def request(self, method: str, url: httpx.URL | str, *, content: Any = None, json: Any = None,
@@ -46,7 +47,7 @@ class VenueClient(httpx.AsyncClient):
         await response.aread()  # a no-op for the aiohttp transport, which reads the reply whole
         return response
 
-    def _merged(self, headers: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    def _merged(self, headers: Mapping[str, str] | None) -> list[tuple[Any, Any]]:
         """The client's headers, then the call's: a name the call gives replaces the client's (as httpx)."""
         if not headers:
             return [(name, value) for _, name, value in self._venue_headers]
