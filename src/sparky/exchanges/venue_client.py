@@ -18,7 +18,6 @@ transport (a proxy from the environment: httpx picks and routes it) takes httpx'
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -30,14 +29,11 @@ class VenueClient(httpx.AsyncClient):
         #: the transport requests go to directly; None → httpx's full path (it routes proxies itself)
         self._direct = transport
         self._origin = str(self.base_url).rstrip("/")  # httpx's base_url always ends with "/"
-        #: as httpx keeps them: names as given (on the wire as given), and lowercased to match a call's
-        self._venue_headers = [(name.decode("latin-1").lower(), name, value) for name, value in self.headers.raw]
         self._timeouts = self.timeout.as_dict()
 
     async def request(self, method: str, url: httpx.URL | str, *, content: Any = None, json: Any = None,
                       params: Any = None, headers: Any = None, **options: Any) -> httpx.Response:
-        if (self._direct is None or not isinstance(url, str) or not url.startswith("/")
-                or not (headers is None or isinstance(headers, Mapping)) or not _defaults(options)):
+        if self._direct is None or not isinstance(url, str) or not url.startswith("/") or not _defaults(options):
             return await super().request(method, url, content=content, json=json, params=params,
                                          headers=headers, **options)
         request = httpx.Request(method, self._origin + url, content=content, json=json, params=params,
@@ -47,12 +43,12 @@ class VenueClient(httpx.AsyncClient):
         await response.aread()  # a no-op for the aiohttp transport, which reads the reply whole
         return response
 
-    def _merged(self, headers: Mapping[str, str] | None) -> list[tuple[Any, Any]]:
-        """The client's headers, then the call's: a name the call gives replaces the client's (as httpx)."""
-        if not headers:
-            return [(name, value) for _, name, value in self._venue_headers]
-        named = {name.lower() for name in headers}
-        return [(name, value) for lower, name, value in self._venue_headers if lower not in named] + list(headers.items())
+    def _merged(self, headers: Any) -> httpx.Headers:
+        """The client's headers, then the call's: a name the call gives replaces the client's (httpx's merge;
+        copying `Headers` copies its normalised items, only the call's own are normalised anew)."""
+        merged = httpx.Headers(self.headers)
+        merged.update(headers)
+        return merged
 
 
 def _defaults(options: dict[str, Any]) -> bool:
