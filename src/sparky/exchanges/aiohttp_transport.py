@@ -49,6 +49,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl_context = ssl_context
         self._session: aiohttp.ClientSession | None = None
+        #: aiohttp's timeouts per httpx timeouts: a client sends with the same ones every time
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         # made here, not in __init__: a session belongs to the event loop running when it is made
@@ -76,7 +78,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session
         if session is None or session.closed:
             session = self._session = self._open_session()
-        timeout = request.extensions.get("timeout", {})
+        timeout = self._timeout(request.extensions.get("timeout", {}))
         body = await request.aread()
         try:
             async with session.request(
@@ -85,10 +87,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=timeout.get("pool"), sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                timeout=timeout,
             ) as reply:
                 content = await reply.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
@@ -100,6 +99,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (reply.reason or "").encode()},
         )
+
+    def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))
+        made = self._timeouts.get(key)
+        if made is None:
+            made = self._timeouts[key] = aiohttp.ClientTimeout(total=None, connect=key[0], sock_connect=key[1],
+                                                                sock_read=key[2])
+        return made
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -1,6 +1,7 @@
 """HTTP plumbing shared by the venue adapters: pooled clients, transport errors, retries.
 
-One `httpx.AsyncClient` per venue base URL (connection pooling, timeouts), owned by the
+One `httpx.AsyncClient` (a `VenueClient`: httpx's API, less CPU per request) per venue base URL
+(connection pooling, timeouts), owned by the
 `HttpClientPool` the app lifespan builds and closes. Every account on a base URL shares its
 client, so the clients keep no cookies: a session cookie one account's reply sets would otherwise
 ride along with every other account's requests (credentials travel per request, never on the
@@ -24,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from sparky.exchanges.aiohttp_transport import AiohttpTransport
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
+from sparky.exchanges.venue_client import VenueClient
 
 T = TypeVar("T")
 
@@ -63,7 +65,7 @@ class HttpClientPool:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._timeout = timeout
         self._transport = transport
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, VenueClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
 
     def _transport_for(self, base_url: str) -> httpx.AsyncBaseTransport | None:
@@ -75,12 +77,12 @@ class HttpClientPool:
             self._ssl_context = httpx.create_ssl_context()
         return AiohttpTransport(limits=POOL_LIMITS, ssl_context=self._ssl_context)
 
-    def get(self, base_url: str) -> httpx.AsyncClient:
+    def get(self, base_url: str) -> VenueClient:
         key = base_url.rstrip("/")
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(
-                base_url=key,
+            client = VenueClient(
+                key,
                 timeout=self._timeout,
                 transport=self._transport_for(key),
                 limits=POOL_LIMITS,
