@@ -14,6 +14,7 @@ import pytest
 import respx
 
 from sparky.exchanges.candles import Candle, UnsupportedInterval
+from sparky.exchanges.errors import ExchangeUnavailable, UnknownSymbol
 from tests.unit.exchanges.aster.test_aster import BASE, aster
 
 KLINES = json.loads((Path(__file__).resolve().parents[3] / "fixtures" / "aster" / "klines_1h.json")
@@ -64,3 +65,18 @@ async def test_a_limit_out_of_range_is_refused(venue: Any, http: Any, limit: Any
     with pytest.raises(ValueError, match="limit must be a whole number from 1 to 1499"):
         await aster(http).candles("BTCUSDT", "1h", limit)
     assert not venue.calls
+
+
+async def test_an_unreadable_kline_is_the_venue_being_unavailable(http: Any) -> None:
+    with respx.mock(base_url=BASE) as router:
+        router.get("/fapi/v1/klines").mock(return_value=httpx.Response(200, json=[[1699988400000, "x"]]))
+        with pytest.raises(ExchangeUnavailable):
+            await aster(http).candles("BTCUSDT", "1h", 3)
+
+
+async def test_an_unknown_symbol_is_refused_as_such(http: Any) -> None:
+    with respx.mock(base_url=BASE) as router:
+        router.get("/fapi/v1/klines").mock(
+            return_value=httpx.Response(400, json={"code": -1121, "msg": "Invalid symbol."}))
+        with pytest.raises(UnknownSymbol):
+            await aster(http).candles("NOPEUSDT", "1h", 3)
