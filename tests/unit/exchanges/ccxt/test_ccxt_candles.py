@@ -22,6 +22,7 @@ NOW = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)  # inside the 22:00 candle,
 class KlinesVenue(BinanceVenue):
     def __init__(self) -> None:
         super().__init__()
+        self.replaced = self.exchange  # built by the harness with the real clock: closed with the new one
         self.exchange = CcxtExchange(VenueCredentials("binanceusdm", api_key=KEY, api_secret=SECRET), None,
                                      client_factory=self._factory, clock=lambda: NOW)
 
@@ -36,6 +37,7 @@ async def venue() -> Any:
     venue = KlinesVenue()
     yield venue
     await venue.exchange.aclose()
+    await venue.replaced.aclose()
     assert not venue.unexpected, venue.unexpected
 
 
