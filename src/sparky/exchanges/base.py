@@ -34,6 +34,8 @@ Optional methods (every venue may override the default)
                          scope get the same public prices, so one request serves all their users;
                          such an adapter's `prices` sends no credentials. Default None: the
                          account's own prices (OANDA, Tradier: the account's token reads them).
+    candles           -- closed candles of a symbol, oldest first (`exchanges/candles.py`: the
+                         interval names, the Candle type). Default: NotSupported.
 
 The executor asks about capabilities, never about venue names. All prices and quantities are
 `Decimal`; adapters round nothing behind the executor's back except where the venue demands it.
@@ -48,6 +50,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from sparky.exchanges.candles import Candle
 from sparky.exchanges.errors import ExchangeError, InvalidOrder, NotSupported
 
 #: the values of the shared database's `asset_class_type` enum
@@ -326,6 +329,12 @@ class Exchange(ABC):
     def price_scope(self) -> Hashable | None:
         """See the module docstring: a key shared by adapters whose prices are public, else None."""
         return None
+
+    async def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        """The last `limit` closed candles of `symbol` (the one still forming left out), oldest
+        first; `interval` is one of `candles.INTERVALS`, UnsupportedInterval when the venue has not
+        got it. Default: NotSupported (a venue with no price history)."""
+        raise NotSupported(f"{self.name} has no candles", exchange=self.name)
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         """A price seen in a signal. Simulated venues apply it to resting orders first."""

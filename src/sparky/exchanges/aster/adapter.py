@@ -25,6 +25,7 @@ import structlog
 
 from sparky.exchanges.aster.api import DEFAULT_RECV_WINDOW, Params, ServerClock, Signer, base_url, encode
 from sparky.exchanges.aster.cancels import cancel_batch
+from sparky.exchanges.aster.candles import AsterCandles
 from sparky.exchanges.aster.fills import fill_fee
 from sparky.exchanges.aster.leverage import Leverage
 from sparky.exchanges.aster.quotes import AsterQuotes
@@ -79,7 +80,7 @@ WORKING_TYPES = frozenset({"MARK_PRICE", "CONTRACT_PRICE"})
 CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")  # the docs' newClientOrderId rule
 
 
-class AsterExchange(AsterQuotes, Exchange):
+class AsterExchange(AsterQuotes, AsterCandles, Exchange):
     name = NAME
     capabilities = Capabilities(reduce_only=True, batch_orders=True, limit_orders=True)  # no hedge mode
 

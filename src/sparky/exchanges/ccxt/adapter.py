@@ -45,6 +45,7 @@ from sparky.exchanges.ccxt.api import (
     unwire_client_id,
     wire_client_id,
 )
+from sparky.exchanges.ccxt.candles import CcxtCandles
 from sparky.exchanges.ccxt.lookup import OrderFinder, Recent
 from sparky.exchanges.ccxt.markets import VenueMarket, dec, find_market, venue_market
 from sparky.exchanges.ccxt.params import TRIGGER_KINDS, OrderCall, OrderFormatter
@@ -66,7 +67,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class CcxtExchange(Exchange):
+class CcxtExchange(CcxtCandles, Exchange):
     def __init__(
         self,
         credentials: VenueCredentials,

@@ -52,6 +52,7 @@ from sparky.exchanges.errors import (
 )
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.oanda.api import OandaApi
+from sparky.exchanges.oanda.candles import OandaCandles
 from sparky.exchanges.oanda.conversion import DollarValue
 from sparky.exchanges.oanda.protect import TradeBook, TradeProtection
 from sparky.exchanges.oanda.rules import (
@@ -94,7 +95,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class OandaExchange(Exchange):
+class OandaExchange(OandaCandles, Exchange):
     name = NAME
     capabilities = Capabilities(attached_brackets=True, oco=True, reduce_only=True, trailing_stop=True,
                                 limit_orders=True, hedge_mode=False)

@@ -60,10 +60,12 @@ class OandaApi:
 
     async def send(self, method: str, path: str, *, params: dict[str, str] | None = None,
                    body: dict[str, Any] | None = None, places_order: bool = False,
-                   accept: Collection[int] = ()) -> Reply:
+                   accept: Collection[int] = (), account: bool = True) -> Reply:
         """One request. 2xx and the statuses in `accept` come back as (status, body); any other
-        status is raised as our error (an order request answered 5xx is OutcomeUnknown)."""
-        response = await send(self._client, method, self._prefix + path, exchange=NAME,
+        status is raised as our error (an order request answered 5xx is OutcomeUnknown). `path` is
+        under the account, or under /v3 for what is not the account's (`account=False`: candles)."""
+        prefix = self._prefix if account else "/v3"
+        response = await send(self._client, method, prefix + path, exchange=NAME,
                               places_order=places_order, headers=self._headers, params=params, json=body)
         data = _body(response)
         if data is None:
@@ -82,13 +84,14 @@ class OandaApi:
         return (await self.send(method, path, **kwargs))[1]
 
     async def get(self, path: str, *, params: dict[str, str] | None = None,
-                  accept: Collection[int] = ()) -> Reply:
+                  accept: Collection[int] = (), account: bool = True) -> Reply:
         """A read: safe to repeat, so rate limits and outages are retried with backoff."""
-        return await with_retries(lambda: self.send("GET", path, params=params, accept=accept),
+        return await with_retries(lambda: self.send("GET", path, params=params, accept=accept, account=account),
                                   attempts=self._attempts, backoff=self._backoff)
 
-    async def read(self, path: str, *, params: dict[str, str] | None = None) -> dict[str, Any]:
-        return (await self.get(path, params=params))[1]
+    async def read(self, path: str, *, params: dict[str, str] | None = None,
+                   account: bool = True) -> dict[str, Any]:
+        return (await self.get(path, params=params, account=account))[1]
 
     async def idempotent(self, method: str, path: str, *, accept: Collection[int] = ()) -> Reply:
         """A write that is safe to repeat (cancelling an order), retried like a read."""

@@ -28,7 +28,8 @@ from sparky.exchanges.base import (
     Position,
     SymbolRules,
 )
-from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
+from sparky.exchanges.candles import Candle
+from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, NotSupported, OutcomeUnknown
 from sparky.exchanges.paper.book import NAME, PaperBook, positive
 from sparky.exchanges.paper.journal import PaperJournal
 from sparky.exchanges.symbols import joined
@@ -161,6 +162,11 @@ class PaperExchange(Exchange):
 
     async def last_price(self, symbol: str) -> Decimal:
         return self._call(("last_price",), lambda: self._book.last_price(symbol))
+
+    async def candles(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        """Paper keeps the last price each signal carried, not a history of them: no candles to give."""
+        raise NotSupported("paper: no candles: the paper venue keeps only the last price signals carried, "
+                           "not a price history (use a strategy on a real venue's market data)", exchange=NAME)
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         if isinstance(price, int | str) and not isinstance(price, bool):

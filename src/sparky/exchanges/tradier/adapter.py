@@ -55,6 +55,7 @@ from sparky.exchanges.tradier.api import (
     base_url_for,
 )
 from sparky.exchanges.tradier.cancels import OrderCancels
+from sparky.exchanges.tradier.candles import TradierCandles
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "TradierExchange", "base_url_for", "create"]
 
@@ -65,7 +66,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class TradierExchange(Exchange):
+class TradierExchange(TradierCandles, Exchange):
     """Tradier equities.
 
     Capabilities

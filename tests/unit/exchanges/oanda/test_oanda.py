@@ -70,6 +70,7 @@ FIXTURE_SOURCES = {
     "summary.json": "account-ep GET /accounts/{id}/summary; account-df AccountSummary",
     "order_cancelled.json": "order-ep PUT /orders/{orderSpecifier}/cancel 200",
     "pending_orders.json": "order-ep GET /pendingOrders",
+    "candles_h1.json": "instrument-ep GET /v3/instruments/{instrument}/candles?price=M; instrument-df Candlestick",
 }
 
 ACCOUNT = "101-004-1234567-001"

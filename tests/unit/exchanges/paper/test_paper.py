@@ -23,6 +23,7 @@ from sparky.exchanges.errors import (
     ExchangeUnavailable,
     InsufficientFunds,
     InvalidOrder,
+    NotSupported,
     OrderNotFound,
     OutcomeUnknown,
     RateLimited,
@@ -792,3 +793,10 @@ async def test_each_fill_reports_its_fee_in_the_settlement_currency(clock: Clock
     stop = await ex.get_order("BTC", client_order_id="f-sl")
     assert stop is not None and stop.fee == D("1.295")
     assert (await ex.balance()).extra["fees"] == D("2.645")
+
+
+async def test_paper_has_no_candles_and_says_why() -> None:
+    venue = PaperExchange()
+    await venue.note_price("BTCUSDT", D("27000"))
+    with pytest.raises(NotSupported, match="paper: no candles: .* keeps only the last price"):
+        await venue.candles("BTCUSDT", "1h", 10)
