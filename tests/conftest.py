@@ -12,9 +12,10 @@ import pytest
 
 from sparky.app import create_app
 from sparky.config import Settings
+from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.services import Services
-from tests import respx_venue  # noqa: F401  (respx intercepts the venue transport in every test)
+from tests import offline, respx_venue  # noqa: F401  (no test reaches the internet; respx intercepts venues)
 
 SECRET = "test-webhook-secret"
 ADMIN = "test-admin-token"
@@ -97,3 +98,11 @@ def start(data_dir: Path) -> Callable[..., Any]:
 async def sparky(start: Callable[..., Any]) -> AsyncIterator[Sparky]:
     async with start() as server:
         yield server
+
+
+@pytest.fixture
+async def venue_http() -> AsyncIterator[HttpClientPool]:
+    """A venue HTTP pool closed after the test, as the app's lifespan closes its own."""
+    pool = HttpClientPool()
+    yield pool
+    await pool.aclose()

@@ -69,8 +69,8 @@ async def store(tmp_path: Path):
 
 
 @pytest.fixture
-async def accounts(store: SqliteStore, tmp_path: Path):
-    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+async def accounts(store: SqliteStore, tmp_path: Path, venue_http: HttpClientPool):
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, venue_http, paper_dir=tmp_path / "paper",
                                 paper_factory=lambda path: PaperExchange(state_path=path), ttl=60)
     yield accounts
     await accounts.aclose()

@@ -121,9 +121,10 @@ async def test_an_older_secret_refresh_never_overwrites_a_newer_one(store: Sqlit
     assert await directory.owner("old-secret") is None
 
 
-async def test_keys_read_before_an_eviction_are_used_once_then_read_again(store: SqliteStore, tmp_path: Path) -> None:
+async def test_keys_read_before_an_eviction_are_used_once_then_read_again(store: SqliteStore, tmp_path: Path,
+                                                                          venue_http: HttpClientPool) -> None:
     await store.upsert_credentials(CredentialRecord(ALICE, "aster", api_key="k1", api_secret="s1"))
-    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, venue_http, paper_dir=tmp_path / "paper",
                                 paper_factory=lambda path: PaperExchange(state_path=path))
     held = Held(store, "get_credentials")
     first = asyncio.create_task(accounts.get(ALICE, "aster"))

@@ -67,9 +67,10 @@ async def test_a_secret_added_after_a_miss_works_after_the_refresh(store: Sqlite
     assert await directory.owner("alice-secret") == ALICE
 
 
-async def test_a_users_adapter_is_cached_and_rebuilt_when_the_keys_change(store: SqliteStore, tmp_path: Path) -> None:
+async def test_a_users_adapter_is_cached_and_rebuilt_when_the_keys_change(store: SqliteStore, tmp_path: Path,
+                                                                          venue_http: HttpClientPool) -> None:
     clock = [0.0]
-    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, venue_http, paper_dir=tmp_path / "paper",
                                 paper_factory=lambda path: PaperExchange(state_path=path), ttl=60,
                                 clock=lambda: clock[0])
     with pytest.raises(MissingCredentials):
@@ -99,9 +100,9 @@ def test_the_store_is_supabase_only_when_both_settings_are_given(tmp_path: Path)
 
 
 async def test_the_adapters_kept_are_bounded_and_one_dropped_is_rebuilt_from_its_own_keys(
-        store: SqliteStore, tmp_path: Path) -> None:
+        store: SqliteStore, tmp_path: Path, venue_http: HttpClientPool) -> None:
     bob, carol = "22222222-2222-4222-8222-222222222222", "33333333-3333-4333-8333-333333333333"
-    accounts = ExchangeAccounts(ExchangeRegistry(), store, HttpClientPool(), paper_dir=tmp_path / "paper",
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, venue_http, paper_dir=tmp_path / "paper",
                                 paper_factory=lambda path: PaperExchange(state_path=path), ttl=60,
                                 clock=lambda: 0.0, max_adapters=2)
     for user in (ALICE, bob, carol):
