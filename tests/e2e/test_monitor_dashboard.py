@@ -106,3 +106,20 @@ async def test_a_stop_that_cannot_be_put_back_closes_the_position_and_tells_the_
     assert (alarm.type, alarm.title) == ("error", "BTCUSDT closed: its stop-loss could not be placed again")
     assert alarm.message == ("The stop-loss of BTCUSDT was gone from paper and could not be placed again "
                              "(InvalidOrder: paper: would trigger immediately); position closed at market")
+
+
+async def test_a_position_opened_by_hand_without_a_stop_raises_the_alarm_once(board: Dashboard) -> None:
+    await board.alert(action="buy", position_size_usd=2700, stop_loss_percent=2)  # Sparky knows the account
+    paper = await board.server.services.accounts.get(ALICE, "paper")
+    await paper.note_price("ETHUSDT", D(2000))
+    await paper.place_order(OrderRequest("ETHUSDT", Side.SELL, OrderKind.MARKET, D("1.5"), "by-hand"))
+
+    await cycle(board)
+    await cycle(board)  # adopted once, told once
+
+    [adopted] = [p for p in await board.server.services.store.list_positions() if p.symbol == "ETHUSDT"]
+    assert (adopted.side, adopted.quantity, adopted.stop_loss_price) == ("SELL", D("1.5"), None)
+    alarms = [n for n in await board.notifications() if n.metadata.get("event") == "position_unprotected"]
+    assert [(n.title, n.metadata["symbol"], n.metadata["exchange"]) for n in alarms] == [
+        ("UNPROTECTED POSITION on ETHUSDT", "ETHUSDT", "paper")]
+    assert "short 1.5 ETHUSDT on paper was opened outside Sparky" in alarms[0].message

@@ -160,6 +160,8 @@ class ReconcileLoop:
                     notify_closed_on_exchange(self._notifier, result.closed)
                 if result.adopted:
                     cycle.adopted += 1
+                    if result.position is not None and result.position.stop_loss_price is None:
+                        self._adopted_without_stop(user_id, key[1], result.position)
                 if result.position is not None:
                     check = await self._stops.check(exchange, result.position)
                     if check.replaced or check.resized:
@@ -177,6 +179,19 @@ class ReconcileLoop:
             log.warning("monitor.key_failed", error=f"{type(err).__name__}: {getattr(err, 'message', err)}")
         finally:
             structlog.contextvars.unbind_contextvars("user_id", "exchange", "symbol")
+
+    def _adopted_without_stop(self, user_id: str, exchange: str, position: PositionRecord) -> None:
+        """A position opened outside Sparky with no stop resting: Sparky does not choose a stop for
+        someone else's trade, but nobody must be left thinking it is protected. Told once, when it
+        is adopted (whatever the user's preferences), and logged for the operator."""
+        side = "long" if position.side == "BUY" else "short"
+        log.error("position.adopted_without_stop", side=side, quantity=str(position.quantity))
+        self._notifier.notify(
+            user_id, "position_unprotected", f"UNPROTECTED POSITION on {position.symbol}",
+            f"A {side} {position.quantity} {position.symbol} on {exchange} was opened outside Sparky and has no "
+            "stop-loss resting. Sparky records it but does not pick a stop for it: place one on the venue or "
+            "close the position.",
+            symbol=position.symbol, exchange=exchange)
 
     def _expired(self, entry: RestingEntryRecord) -> bool:
         return bool(self._ttl) and self._now() - entry.created_at >= timedelta(seconds=self._ttl)

@@ -13,7 +13,7 @@ is looked up by id:
 - "not found": some venues forget orders or answer a look-up from a lagging replica, so one
   answer is not proof. It counts as missing only after `CONFIRM_MISSING` consecutive looks.
 A position stored without a stop price (opened with `stop_loss_percent: 0`, or adopted without
-one) is left as its owner chose.
+one: its owner is told once, when it is adopted) is left as its owner chose.
 """
 
 from __future__ import annotations
