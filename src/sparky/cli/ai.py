@@ -9,11 +9,6 @@ its next cycle. On Supabase, AI strategies are managed in the SignalStudio dashb
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sqlite3
-import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sparky.cli.ai_commands import add_strategy, list_strategies, pause_strategy, resume_strategy
@@ -26,29 +21,13 @@ from sparky.cli.ai_input import (
     risk_profile,
     strategy_name,
 )
-from sparky.cli.users import _database, _with_store
-from sparky.cli.users_input import InputError, user_uuid
-from sparky.store.base import StoreUnavailable
-from sparky.store.sqlite.store import SqliteStore
+from sparky.cli.local_store import command_group, run_on_store
+from sparky.cli.users_input import user_uuid
 
 
 def _run(args: argparse.Namespace) -> int:
     """The handler of every `sparky ai` subcommand (what cli.main calls)."""
-    name = f"sparky ai {args.ai_command}"
-    action: Callable[[SqliteStore, argparse.Namespace], Awaitable[None]] = args.ai_action
-    try:
-        path, synchronous = _database(args)
-        if not path.exists():
-            raise InputError(f"no Sparky database at {path}: check --data-dir / SPARKY_DATA_DIR "
-                             "(`sparky users add` creates it)")
-        asyncio.run(_with_store(path, synchronous, action, args))
-    except InputError as err:
-        print(f"{name}: {err}", file=sys.stderr)
-        return 2
-    except (StoreUnavailable, sqlite3.Error, OSError) as err:
-        print(f"{name}: the store at the data dir could not be used: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return run_on_store(f"sparky ai {args.ai_command}", args, args.ai_action)
 
 
 def strategy_uuid(text: str) -> str:
@@ -60,20 +39,12 @@ def strategy_uuid(text: str) -> str:
 
 def add_arguments(subparsers: Any) -> None:
     """Register `ai` and its subcommands on the `sparky` subparsers (from add_subparsers)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, default=None,
-                        help="the data directory holding sparky.sqlite3 (default SPARKY_DATA_DIR or ./data)")
-    ai = subparsers.add_parser(
-        "ai", help="manage local users' AI strategies (embedded SQLite mode)",
+    command = command_group(
+        subparsers, "ai", handler=_run, action_key="ai_action",
+        help="manage local users' AI strategies (embedded SQLite mode)",
         description="Manage the AI strategies the AI worker runs for local users: what they trade, "
         "where, with which limits, and whether they run.",
     )
-    commands = ai.add_subparsers(dest="ai_command", required=True, metavar="COMMAND")
-
-    def command(name: str, action: Callable[..., Awaitable[None]], **kwargs: Any) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], **kwargs)
-        parser.set_defaults(handler=_run, ai_action=action)
-        return parser
 
     add = command("add", add_strategy, help="add an AI strategy for a user (paused until resumed)",
                   description="Add an AI strategy for a local user. It starts paused: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal
 
-from sparky.cli.users_commands import _exchange, _require_user
+from sparky.cli.users_commands import exchange_name, require_user
 from sparky.cli.users_input import PRODUCTION, InputError
 from sparky.store.ai import PAPER, PAUSED, RUNNING, AiStrategyRecord
 from sparky.store.sqlite.store import SqliteStore
@@ -15,7 +15,7 @@ from sparky.store.sqlite.store import SqliteStore
 async def _venue(store: SqliteStore, user_id: str, name: str) -> str:
     """`paper`, or an exchange the user has credentials for (what the webhook will trade on)."""
     try:
-        exchange = _exchange(name)
+        exchange = exchange_name(name)
     except InputError as err:
         raise InputError(f"--venue: {err}") from None
     if exchange != PAPER and await store.get_credentials(user_id, exchange, PRODUCTION) is None:
@@ -36,7 +36,7 @@ def _money(value: Decimal | None) -> str:
 
 
 async def add_strategy(store: SqliteStore, args: argparse.Namespace) -> None:
-    await _require_user(store, args.user_id)
+    await require_user(store, args.user_id)
     exchange = await _venue(store, args.user_id, args.venue)
     _sizes(args.min_position_size_usd, args.max_position_size_usd)
     paper = args.paper or exchange == PAPER
@@ -102,7 +102,7 @@ async def resume_strategy(store: SqliteStore, args: argparse.Namespace) -> None:
 
 async def list_strategies(store: SqliteStore, args: argparse.Namespace) -> None:
     if args.user is not None:
-        await _require_user(store, args.user)
+        await require_user(store, args.user)
     strategies = await store.list_ai_strategies(user_id=args.user)
     if not strategies:
         print("No AI strategies yet: `sparky ai add` creates one.")

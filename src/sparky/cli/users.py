@@ -14,13 +14,9 @@ On Supabase, users, plans and keys are managed in the SignalStudio dashboard, no
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sqlite3
-import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
+from sparky.cli.local_store import command_group, run_on_store
 from sparky.cli.users_commands import (
     add_user,
     change_plan,
@@ -31,7 +27,6 @@ from sparky.cli.users_commands import (
 )
 from sparky.cli.users_input import (
     PRODUCTION,
-    InputError,
     count,
     email_address,
     plan_name,
@@ -44,60 +39,12 @@ from sparky.cli.users_input import (
     venue_option,
 )
 from sparky.signals.trading_window import PRESETS
-from sparky.store.base import StoreUnavailable
-from sparky.store.sqlite.store import SqliteStore
-
-# --- shared plumbing ------------------------------------------------------------------------------
-
-
-def _database(args: argparse.Namespace) -> tuple[Path, str]:
-    """The SQLite file and PRAGMA synchronous: --data-dir, else Settings (SPARKY_DATA_DIR, .env)."""
-    from sparky.cli.settings_errors import InvalidSettings, load_settings
-    from sparky.config import Settings
-
-    if args.data_dir is not None:
-        # only the file name from Settings: the environment must not be able to fail this command
-        return Settings.model_construct(sparky_data_dir=Path(args.data_dir)).database_path, "FULL"
-    try:
-        settings = load_settings()
-    except InvalidSettings as err:
-        raise InputError(f"invalid settings (or pass --data-dir):\n{err}") from None
-    return settings.database_path, settings.sqlite_synchronous
 
 
 def _run(args: argparse.Namespace) -> int:
     """The handler of every `sparky users` subcommand (what cli.main calls)."""
-    name = f"sparky users {args.users_command}"
-    action: Callable[[SqliteStore, argparse.Namespace], Awaitable[None]] = args.users_action
-    try:
-        path, synchronous = _database(args)
-        if args.users_command != "add" and not path.exists():
-            raise InputError(
-                f"no Sparky database at {path}: check --data-dir / SPARKY_DATA_DIR "
-                "(`sparky users add` creates it)"
-            )
-        asyncio.run(_with_store(path, synchronous, action, args))
-    except InputError as err:
-        print(f"{name}: {err}", file=sys.stderr)
-        return 2
-    except (StoreUnavailable, sqlite3.Error, OSError) as err:
-        print(f"{name}: the store at the data dir could not be used: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-async def _with_store(
-    path: Path,
-    synchronous: str,
-    action: Callable[[SqliteStore, argparse.Namespace], Awaitable[None]],
-    args: argparse.Namespace,
-) -> None:
-    store = SqliteStore(path, synchronous=synchronous)
-    await store.open()
-    try:
-        await action(store, args)
-    finally:
-        await store.aclose()
+    return run_on_store(f"sparky users {args.users_command}", args, args.users_action,
+                        creates=args.users_command == "add")
 
 
 # --- argparse wiring --------------------------------------------------------------------------------
@@ -117,21 +64,12 @@ printed back (the key shows only its last 4 characters).
 
 def add_arguments(subparsers: Any) -> None:
     """Register `users` and its subcommands on the `sparky` subparsers (from add_subparsers)."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, default=None,
-                        help="the data directory holding sparky.sqlite3 (default SPARKY_DATA_DIR or ./data)")
-
-    users = subparsers.add_parser(
-        "users", help="manage local users (embedded SQLite mode)",
+    command = command_group(
+        subparsers, "users", handler=_run, action_key="users_action",
+        help="manage local users (embedded SQLite mode)",
         description="Manage the local users of embedded mode: their webhook secrets, exchange "
         "credentials, risk settings and plans, in the SQLite store of the data dir.",
     )
-    commands = users.add_subparsers(dest="users_command", required=True, metavar="COMMAND")
-
-    def command(name: str, action: Callable[..., Awaitable[None]], **kwargs: Any) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, parents=[common], **kwargs)
-        parser.set_defaults(handler=_run, users_action=action)
-        return parser
 
     add = command("add", add_user, help="create a user with a webhook secret (printed once)",
                   description="Create a user with an active subscription and a new webhook secret. "

@@ -31,14 +31,14 @@ from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import DEFAULT_PLAN_LIMITS, CredentialRecord, LocalUser, TradeSettings, secret_digest
 
 
-async def _require_user(store: SqliteStore, user_id: str) -> LocalUser:
+async def require_user(store: SqliteStore, user_id: str) -> LocalUser:
     for user in await store.list_local_users():
         if user.id == user_id:
             return user
     raise InputError(f"no user {user_id} (see `sparky users list`)")
 
 
-def _exchange(name: str) -> str:
+def exchange_name(name: str) -> str:
     exchange = name.strip().lower()
     if exchange == WEBHOOK_EXCHANGE or not is_supported(exchange):
         raise InputError(
@@ -126,7 +126,7 @@ async def add_user(store: SqliteStore, args: argparse.Namespace) -> None:
 
 
 async def rotate_secret(store: SqliteStore, args: argparse.Namespace) -> None:
-    await _require_user(store, args.user_id)
+    await require_user(store, args.user_id)
     secret = await _store_new_secret(store, args.user_id)
     print(f"New webhook secret for user {args.user_id}; the old one no longer authenticates "
           "(a server running on this data dir notices within about 2 seconds).")
@@ -135,8 +135,8 @@ async def rotate_secret(store: SqliteStore, args: argparse.Namespace) -> None:
 
 
 async def store_credentials(store: SqliteStore, args: argparse.Namespace) -> None:
-    await _require_user(store, args.user_id)
-    exchange = _exchange(args.exchange)
+    await require_user(store, args.user_id)
+    exchange = exchange_name(args.exchange)
     if exchange == "paper":
         raise InputError("paper needs no credentials: every user has their own paper account")
     environment = args.environment.strip().lower()
@@ -272,8 +272,8 @@ def _settings_changes(args: argparse.Namespace, current: TradeSettings | None) -
 async def change_settings(store: SqliteStore, args: argparse.Namespace) -> None:
     """Store the settings given; every other one keeps its value, and one never set limits nothing.
     Then show exactly what the server enforces."""
-    await _require_user(store, args.user_id)
-    exchange = _exchange(args.exchange)
+    await require_user(store, args.user_id)
+    exchange = exchange_name(args.exchange)
     current = await store.get_trade_settings(args.user_id, exchange)
     changes = _settings_changes(args, current)
     before = current or TradeSettings(user_id=args.user_id, exchange=exchange)
@@ -300,7 +300,7 @@ async def change_settings(store: SqliteStore, args: argparse.Namespace) -> None:
 
 
 async def change_plan(store: SqliteStore, args: argparse.Namespace) -> None:
-    user = await _require_user(store, args.user_id)
+    user = await require_user(store, args.user_id)
     try:
         await store.set_plan(args.user_id, args.plan)
     except KeyError:

@@ -215,16 +215,20 @@ class SqliteStore(Store, SqliteTenants, SqliteAi):
             write=False,
         )
 
+    async def _by_key(self, select: str, record: type[T], user_id: str, exchange: str, symbol: str) -> T | None:
+        """The one row of a (user, exchange, symbol) key, read on the point-read connection."""
+        sql = f"{select} WHERE user_id = ? AND exchange = ? AND symbol = ?"
+
+        def get(conn: sqlite3.Connection) -> T | None:
+            row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
+            return None if row is None else codec.from_row(record, row)
+
+        return await self._point_read(get)
+
     # positions
 
     async def get_position(self, user_id: str, exchange: str, symbol: str) -> PositionRecord | None:
-        sql = f"{codec.SELECT_POSITION} WHERE user_id = ? AND exchange = ? AND symbol = ?"
-
-        def get(conn: sqlite3.Connection) -> PositionRecord | None:
-            row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
-            return None if row is None else codec.from_row(PositionRecord, row)
-
-        return await self._point_read(get)
+        return await self._by_key(codec.SELECT_POSITION, PositionRecord, user_id, exchange, symbol)
 
     async def list_positions(
         self, *, user_id: str | None = None, exchange: str | None = None
@@ -270,13 +274,7 @@ class SqliteStore(Store, SqliteTenants, SqliteAi):
     # resting_entries
 
     async def get_resting_entry(self, user_id: str, exchange: str, symbol: str) -> RestingEntryRecord | None:
-        sql = f"{codec.SELECT_RESTING} WHERE user_id = ? AND exchange = ? AND symbol = ?"
-
-        def get(conn: sqlite3.Connection) -> RestingEntryRecord | None:
-            row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
-            return None if row is None else codec.from_row(RestingEntryRecord, row)
-
-        return await self._point_read(get)
+        return await self._by_key(codec.SELECT_RESTING, RestingEntryRecord, user_id, exchange, symbol)
 
     async def list_resting_entries(
         self, *, user_id: str | None = None, exchange: str | None = None
