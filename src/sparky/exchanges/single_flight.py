@@ -3,8 +3,8 @@
 The load runs as a task of its own, so a caller that goes away (its client disconnected, its signal
 cancelled) does not cancel it for the others waiting. A failure is not kept: a caller that joined a
 load begun by another (a warm-up, say) tries once more itself — those retries again share one load —
-as it would have without the other caller, and the next caller starts a new load. Tasks are kept while they run (a task nobody holds
-may be collected mid-flight) and cancelled by `aclose()`.
+as it would have without the other caller, and the next caller starts a new load. Tasks are kept
+while they run (a task nobody holds may be collected mid-flight) and cancelled by `aclose()`.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ class WarmUps:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, exchange: Exchange) -> None:
+        if type(exchange).warm_up is Exchange.warm_up:
+            return  # nothing loaded ahead (paper, Tradier): no task, no log line per adapter built
         task = asyncio.create_task(self._run(exchange), name=f"warm_up.{exchange.name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
