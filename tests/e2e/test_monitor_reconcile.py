@@ -136,10 +136,11 @@ async def test_a_webhook_arriving_while_the_loop_holds_the_key_waits_and_sees_it
     await asyncio.wait_for(looking.wait(), 10)  # a bounded wait for the loop to hold the key
     sparky.paper.position = read_position  # type: ignore[method-assign]
     webhook = asyncio.create_task(sparky.alert(action="close", symbol="BTCUSDT", price=26400))
-    for _ in range(10_000):  # a bounded wait for the webhook to be recorded and queued behind the loop
-        if sparky.services.dispatcher.in_flight:
-            break
-        await asyncio.sleep(0)
+    async def queued() -> None:  # the webhook recorded (a durable commit) and queued behind the loop
+        while not sparky.services.dispatcher.in_flight:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(queued(), 10)  # bounded in time, not in loop turns: a commit may take a while
     assert sparky.services.dispatcher.in_flight == 1 and not webhook.done()  # it waits for the key
     [pending] = await sparky.services.store.pending_webhook_requests()
     assert pending.status.value == "pending"

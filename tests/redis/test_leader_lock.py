@@ -161,12 +161,12 @@ async def own_redis_server(tmp_path: Path) -> AsyncIterator[tuple[str, asyncio.s
     url = f"redis://127.0.0.1:{port}/0"
     raw = Redis.from_url(url)
     try:
-        for _ in range(200):
+        for _ in range(1000):
             try:
                 if await raw.ping():
                     break
             except (RedisError, OSError):
-                await asyncio.sleep(0.01)  # bounded: at most 2 s for the server to listen
+                await asyncio.sleep(0.01)  # bounded: at most 10 s for the server to listen (a loaded machine)
         yield url, server
     finally:
         await raw.aclose()
