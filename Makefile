@@ -5,18 +5,21 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench lock clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+# the exact versions of requirements.lock (scripts/lock.sh writes it), then Sparky itself without
+# resolving anything again: every install gets the same packages
+$(VENV)/.installed: pyproject.toml requirements.lock | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml requirements-test.lock $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-test.lock
 	touch $@
 
 run: $(VENV)/.installed
@@ -24,6 +27,15 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	PY=$(PY) scripts/test.sh $(PYTEST_ARGS)
+
+# what `make test` runs before the tests: ruff, mypy (pyproject.toml), the wheel built with the oldest
+# setuptools pyproject.toml allows
+lint: $(VENV)/.installed-test
+	PY=$(PY) scripts/lint.sh
+
+# after changing the dependencies in pyproject.toml
+lock:
+	scripts/lock.sh
 
 # paper venue in-process, the minimal app, then Sparky against the Aster simulator over HTTP (~4 min)
 bench: $(VENV)/.installed-test

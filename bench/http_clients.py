@@ -31,9 +31,9 @@ REPLY = (b'{"orderId":283194212,"symbol":"BTCUSDT","status":"NEW","clientOrderId
          b'"timeInForce":"GTC","type":"MARKET","reduceOnly":false,"closePosition":false,"side":"BUY",'
          b'"positionSide":"BOTH","stopPrice":"0","workingType":"CONTRACT_PRICE","priceProtect":false,'
          b'"origType":"MARKET","updateTime":1764590000000}')
-FORM = ("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.010&newClientOrderId=sparky-0f3c9a1e2b"
-        "&newOrderRespType=RESULT&recvWindow=5000&timestamp=1764590000000"
-        "&signature=3c5f1d0b6a8e4f2c9d7b1a0e5f3c2d1b0a9e8f7d6c5b4a39281706f5e4d3c2b1").encode()
+FORM = (b"symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.010&newClientOrderId=sparky-0f3c9a1e2b"
+        b"&newOrderRespType=RESULT&recvWindow=5000&timestamp=1764590000000"
+        b"&signature=3c5f1d0b6a8e4f2c9d7b1a0e5f3c2d1b0a9e8f7d6c5b4a39281706f5e4d3c2b1")
 HEADERS = {"X-MBX-APIKEY": "k" * 64, "Content-Type": "application/x-www-form-urlencoded"}
 
 

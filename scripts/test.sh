@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make test`: start the real services the suite needs (installing them where possible), run
-# pytest, stop the services. In CI (CI=true) a test whose service is missing fails, never skips.
+# `make test`: lint and type-check (scripts/lint.sh), start the real services the suite needs
+# (installing them where possible), run pytest, stop the services. In CI (CI=true) a test whose
+# service is missing fails, never skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+PY=$PY scripts/lint.sh
 eval "$(scripts/redis-for-tests.sh)"
 eval "$(scripts/postgres-for-tests.sh)"
 cleanup() {

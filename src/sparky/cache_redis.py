@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -54,7 +54,7 @@ class RedisCache(Cache):
         return result
 
     async def get(self, key: str) -> str | None:
-        return await self._call(lambda: self._redis.get(self._prefix + key), lambda: self._fallback.get(key))
+        return await self._call(lambda: cast(Awaitable[str | None], self._redis.get(self._prefix + key)), lambda: self._fallback.get(key))
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         await self._call(lambda: self._redis.set(self._prefix + key, value, px=max(1, int(ttl * 1000))),
@@ -63,7 +63,8 @@ class RedisCache(Cache):
     async def add(self, key: str, value: str, ttl: float) -> str | None:
         # SET NX GET (Redis ≥ 7): atomic set-if-absent that also returns what was already there
         return await self._call(
-            lambda: self._redis.set(self._prefix + key, value, px=max(1, int(ttl * 1000)), nx=True, get=True),
+            lambda: cast(Awaitable[str | None],  # SET … GET answers the old value (decoded) or None
+                         self._redis.set(self._prefix + key, value, px=max(1, int(ttl * 1000)), nx=True, get=True)),
             lambda: self._fallback.add(key, value, ttl),
         )
 

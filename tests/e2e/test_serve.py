@@ -25,13 +25,12 @@ from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.base import RequestStatus, WebhookRequestRecord, utcnow
 from sparky.store.sqlite.store import SqliteStore
+from tests.support import message_after, render
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 READY = "Uvicorn running on"
 #: generous bound on a start or a refusal; both normally take about a second
 WAIT_SEC = 60
-
-from tests.support import message_after, render
 
 
 def free_port() -> int:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import cast
 
 from sparky.exchanges.candles import Candle
 
@@ -51,7 +52,7 @@ def sma(values: Sequence[Decimal | None], length: int) -> Series:
         if len(window) < length or any(v is None for v in window):
             out.append(None)
         else:
-            out.append(sum(window, ZERO) / length)  # type: ignore[arg-type]
+            out.append(sum(cast(list[Decimal], window), ZERO) / length)
     return out
 
 

@@ -98,6 +98,7 @@ class RedisLeadership(Leadership):
         self._release = self._redis.register_script(RELEASE)
         self._server_id = server_id
         self.ttl_sec = ttl
+        self._ttl_sec = ttl  # `ttl_sec` as a plain float, for the arithmetic below
         self._ttl_ms = max(1, int(ttl * 1000))
         self._prefix = prefix
         self._sleep = sleep
@@ -138,7 +139,7 @@ class RedisLeadership(Leadership):
                 if claim.valid_until is not None and self._monotonic() >= claim.valid_until:
                     claim.valid_until = None  # another server may hold it by now: the loop stops here
                     log.warning("background.leader_lapsed", loop=name)
-                wait = self.ttl_sec / 3
+                wait = self._ttl_sec / 3
             else:
                 if self._reachable is False:
                     log.info("background.leader_lock_recovered", loop=name)
@@ -150,8 +151,8 @@ class RedisLeadership(Leadership):
         sent = self._monotonic()
         if claim.valid_until is not None:  # held (or held until renewals failed): renew if still ours
             if await self._renew(keys=[claim.key], args=[claim.token, self._ttl_ms]):
-                claim.valid_until, claim.holder = sent + self.ttl_sec, self._server_id
-                return self.ttl_sec / 3
+                claim.valid_until, claim.holder = sent + self._ttl_sec, self._server_id
+                return self._ttl_sec / 3
             claim.valid_until = None
             log.warning("background.leader_lost", loop=name)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -159,13 +160,13 @@ class RedisLeadership(Leadership):
             pipe.pttl(claim.key)
             previous, left_ms = await pipe.execute()
         if previous is None:
-            claim.valid_until, claim.holder = sent + self.ttl_sec, self._server_id
+            claim.valid_until, claim.holder = sent + self._ttl_sec, self._server_id
             log.info("background.leader_acquired", loop=name, server=self._server_id)
-            return self.ttl_sec / 3
+            return self._ttl_sec / 3
         claim.holder = str(previous).partition("/")[0]
         if left_ms < 0:  # -2: gone meanwhile, try again at once; -1: set without expiry by hand
-            return AFTER_EXPIRY_SEC if left_ms == -2 else self.ttl_sec / 3
-        return min(left_ms / 1000 + AFTER_EXPIRY_SEC, self.ttl_sec / 3)
+            return AFTER_EXPIRY_SEC if left_ms == -2 else self._ttl_sec / 3
+        return min(left_ms / 1000 + AFTER_EXPIRY_SEC, self._ttl_sec / 3)
 
     async def aclose(self) -> None:
         """Stop renewing and release every key still ours (after the loops stopped)."""

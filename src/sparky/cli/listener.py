@@ -58,7 +58,7 @@ def bind_listeners(host: str, port: int) -> list[socket.socket]:
     except OSError as err:
         for sock in sockets:
             sock.close()
-        reason = _REASONS.get(err.errno, err.strerror or str(err))
+        reason = _REASONS.get(err.errno, err.strerror or str(err)) if err.errno is not None else str(err)
         raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
     return sockets
 

@@ -157,10 +157,10 @@ async def store_credentials(store: SqliteStore, args: argparse.Namespace) -> Non
         given["account_id"] = (args.account_id, "--account-id")
 
     extra: dict[str, Any] = {}
-    for key, value in args.option or []:
+    for key, option in args.option or []:
         if key in RESERVED_OPTIONS:
             raise InputError(f"--option {key}=… is set with {RESERVED_OPTIONS[key]}")
-        extra[key] = value
+        extra[key] = option
     if environment != PRODUCTION:
         extra["environment"] = environment
     if args.api_url is not None:

@@ -182,6 +182,7 @@ class ExchangeAccounts:
     async def _read(self, key: tuple[str, str], evictions: int) -> Exchange:
         """Read the user's keys, and build their adapter if none is cached for exactly these keys."""
         user_id, exchange = key
+        assert self._store is not None  # get() reads no credentials without a store
         record = await self._store.get_credentials(user_id, exchange, "production")
         if record is None:
             raise MissingCredentials(exchange, self._hint(user_id, exchange))

@@ -90,7 +90,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
             ) as reply:
                 content = await reply.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as err:
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
             raise _as_httpx_error(err) from err
         return httpx.Response(
             reply.status,

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
+from typing import cast
 
 import structlog
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from sparky.execution.outcome import Outcome
 from sparky.execution.serializer import KeyedSerializer, Slot
 from sparky.signals.models import Signal
 from sparky.store.base import ExecutionWrite, RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
+from sparky.store.tenants import TenantStore
 
 log = structlog.get_logger("sparky.dispatcher")
 
@@ -101,7 +103,9 @@ class Dispatcher:
             if count_against is None and counted is None:
                 await self._store.insert_webhook_request(record)
             else:
-                count = await self._store.record_counted_webhook_request(record, monthly_limit=count_against)
+                # quotas are counted only where users are stored: a TenantStore
+                count = await cast(TenantStore, self._store).record_counted_webhook_request(
+                    record, monthly_limit=count_against)
                 if counted is not None:
                     counted(count)
         except BaseException:

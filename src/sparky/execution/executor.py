@@ -113,8 +113,8 @@ class TradeExecutor:
             if reconciled.live is None:  # exits that outlived their position go before anything else
                 left = await sweep(exchange, signal.symbol, resting, settled=reconciled.cancelled)
             # what a close in this signal cancels along with the position's own exits
-            held = reconciled.live.side if reconciled.live is not None else None
-            stale = stale_exits(resting, held=held) if held is not None else []
+            live_side = reconciled.live.side if reconciled.live is not None else None
+            stale = stale_exits(resting, held=live_side) if live_side is not None else []
             if signal.action.is_entry:
                 outcome = await self._open(job, exchange, reconciled.live, closes, stale)
             elif cancelled is not None and reconciled.live is None and "x" not in closes:

@@ -55,7 +55,7 @@ class EntryRefused(Exception):
 
 
 class EntryLimitReached(EntryRefused):
-    def __init__(self, limit_type: str, current: int | Decimal | None, limit: int | Decimal | None,
+    def __init__(self, limit_type: str, current: int | Decimal | str | None, limit: int | Decimal | str | None,
                  message: str) -> None:
         super().__init__(message)
         #: the original's names: config.json `max_positions`; trade settings `max_open_positions`,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, overload
 
 from sparky.exchanges.base import Order
 from sparky.store.base import PositionRecord, RequestStatus, TradeRecord
@@ -20,6 +20,10 @@ _NUMBER_EXPONENT_LIMIT = 100
 CENT = Decimal("0.01")
 
 
+@overload
+def cents(value: Decimal) -> Decimal: ...
+@overload
+def cents(value: None) -> None: ...
 def cents(value: Decimal | None) -> Decimal | None:
     """Money as answers show it: rounded to the cent, half away from zero (2.345 → 2.35,
     −2.345 → −2.35). Rows keep the full precision; only what users read is rounded."""

@@ -118,7 +118,9 @@ class PriceRefresh:
 
     def _within_budgets(self, sources: list[_Source]) -> tuple[list[_Source], int]:
         """The sources this cycle's budgets cover, those priced longest ago first; and how many wait."""
-        chosen, spent, deferred = [], defaultdict(int), 0
+        chosen: list[_Source] = []
+        spent: defaultdict[str, int] = defaultdict(int)
+        deferred = 0
         for source in sorted(sources, key=lambda s: s.priced_at):
             limit = self._budgets(source.exchange).per_cycle
             if limit is not None and spent[source.exchange] >= limit:

@@ -144,7 +144,7 @@ class StopKeeper:
             self._sized.pop((position.user_id, position.exchange, symbol), None)  # try again on the next pass
             log.warning("monitor.resize_failed", symbol=symbol, reason=err.reason)
             return StopCheck(suspect=True)
-        old = [stop.id, target.id if keep_target and placed.take_profit else None]
+        old = [stop.id, target.id if target is not None and keep_target and placed.take_profit else None]
         position.stop_loss_order_id = placed.stop_loss.order_id if placed.stop_loss else None
         if placed.take_profit is not None:
             position.take_profit_order_id = placed.take_profit.order_id

@@ -72,7 +72,8 @@ class _TtlCache:
     read before it (it may predate the change that caused the clear) is not kept."""
 
     def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
-        self._ttl, self._clock, self._data = ttl, clock, {}
+        self._ttl, self._clock = ttl, clock
+        self._data: dict[Any, Any] = {}
         self.generation = 0
 
     def get(self, key: Any) -> Any:

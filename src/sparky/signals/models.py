@@ -154,28 +154,28 @@ class Signal(BaseModel):
     @field_validator("price", "position_size_usd", "quantity", "trailing_stop_pips")
     @classmethod
     def _positive(cls, value: Decimal | None) -> Decimal | None:
-        if _finite(value) is not None and not (0 < value < ABSURD):
+        if (number := _finite(value)) is not None and not (0 < number < ABSURD):
             raise ValueError("must be a positive number below 1e12")
         return value
 
     @field_validator("stop_loss_percent")
     @classmethod
     def _stop_percent(cls, value: Decimal | None) -> Decimal | None:
-        if _finite(value) is not None and not (0 < value < 100):
+        if (number := _finite(value)) is not None and not (0 < number < 100):
             raise ValueError("must be a percent between 0 and 100 (exclusive)")
         return value
 
     @field_validator("take_profit_percent")
     @classmethod
     def _tp_percent(cls, value: Decimal | None) -> Decimal | None:
-        if _finite(value) is not None and not (0 < value <= 1000):
+        if (number := _finite(value)) is not None and not (0 < number <= 1000):
             raise ValueError("must be a percent above 0 and at most 1000")
         return value
 
     @field_validator("ai_confidence")
     @classmethod
     def _confidence(cls, value: Decimal | None) -> Decimal | None:
-        if _finite(value) is not None and not (0 <= value <= 1):
+        if (number := _finite(value)) is not None and not (0 <= number <= 1):
             raise ValueError("must be between 0 and 1")
         return value
 

@@ -56,7 +56,7 @@ def build_signal(fields: dict[str, Any], supported: Collection[str] | Callable[[
         raise BadRequest(_message(first), field=_field_name(first)) from None
     accepts = supported if callable(supported) else supported.__contains__
     if not accepts(signal.exchange):
-        names = available if available is not None else supported
+        names = available if available is not None else ([] if callable(supported) else supported)
         raise BadRequest(
             f'Exchange "{signal.exchange}" not supported. Available exchanges: ' + ", ".join(sorted(names)),
             field="exchange",

@@ -213,8 +213,8 @@ def window_refusal(preset: Any, trading_window: Any, now: datetime) -> WindowRef
         local = now.astimezone(UTC)
         if _in_custom_window(_seconds_of_day(local), *parsed):
             return None
-        start, end = (f"{m // 60:02d}:{m % 60:02d}" for m in parsed)
-        limit = f"custom: {start}-{end} UTC"
+        opens, closes = (f"{m // 60:02d}:{m % 60:02d}" for m in parsed)
+        limit = f"custom: {opens}-{closes} UTC"
         return WindowRefusal(f"outside the trading window ({limit}); it is {_clock(local, 'UTC')}",
                              _clock(local, "UTC"), limit)
     shown = repr(preset)[:60]

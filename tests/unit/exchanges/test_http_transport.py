@@ -9,7 +9,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -239,7 +239,7 @@ async def test_a_cookie_the_venue_sets_is_never_sent_back() -> None:
 @pytest.mark.parametrize(("failure", "meaning"), [
     (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
     (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
-    (asyncio.TimeoutError(), httpx.ReadTimeout),
+    (TimeoutError(), httpx.ReadTimeout),
     (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
     (aiohttp.ClientPayloadError("cut short"), httpx.ReadError),
     (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
@@ -269,7 +269,7 @@ async def test_a_venue_whose_certificate_does_not_verify_is_never_sent_the_reque
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(1).not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
                    .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -328,7 +328,7 @@ class AsterExchange(AsterQuotes, AsterCandles, Exchange):
                                      f"({result.message})", exchange=NAME) from result
             if isinstance(result, BaseException):
                 raise result
-        sl, tp = found
+        sl, tp = cast(list[Order | None], found)  # no exception left among them
         tp = tp if tp is not None and tp.status in live else None
         if sl is None or sl.status not in live:
             if tp is not None and tp.status is OrderStatus.OPEN:

@@ -99,7 +99,7 @@ def _on_grid(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     notation: a step of "1" or "10" still prints as an integer)."""
     if step > 0:
         value = (value / step).to_integral_value(rounding=rounding) * step
-        decimals = max(-step.normalize().as_tuple().exponent, 0)
+        decimals = max(-int(step.normalize().as_tuple().exponent), 0)  # a finite step: an int
         return value.quantize(Decimal(1).scaleb(-decimals))
     return value
 

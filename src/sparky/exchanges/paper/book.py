@@ -194,6 +194,7 @@ class PaperBook:
         if level is not None and not _is_multiple(level, rules.tick_size):
             raise _bad(f"price {level} is not a multiple of the tick size {rules.tick_size}")
         last = self.last.get(symbol)
+        ref: Decimal | None
         if kind is OrderKind.MARKET:
             if last is None:
                 raise _no_price(symbol)

@@ -278,7 +278,10 @@ class TradierExchange(TradierCandles, Exchange):
             return entry
         quantity, exit_side = entry.filled_quantity or request.quantity, request.side.opposite
         cid = request.client_order_id
-        sl = tp = None
+        sl: OrderRequest | None = None
+        tp: OrderRequest | None = None
+        stop: Order | None
+        target: Order | None
         if bracket.stop_loss is not None:
             sl = OrderRequest(request.symbol, exit_side, OrderKind.STOP, quantity, f"{cid}-sl",
                               trigger_price=bracket.stop_loss, reduce_only=True)
@@ -288,8 +291,11 @@ class TradierExchange(TradierCandles, Exchange):
         try:
             if sl is not None and tp is not None:
                 stop, target = await self.place_exit_pair(sl, tp)
+            elif sl is not None:
+                stop, target = await self._place_single(sl), None
             else:
-                stop, target = (await self._place_single(sl), None) if sl else (None, await self._place_single(tp))
+                assert tp is not None  # the bracket has a stop or a target
+                stop, target = None, await self._place_single(tp)
         except ExchangeError as err:
             log.error("tradier.bracket.not_placed", error=err.message, client_order_id=cid)
             stop = target = None

@@ -275,7 +275,7 @@ def to_orders(raw: dict[str, Any]) -> dict[str | None, Order]:
         return {None: _order(raw, parent, tag)}
     roles = _roles(raw)
     ids = tag_ids(tag) or [tag]
-    orders = {}
+    orders: dict[str | None, Order] = {}
     for role, leg in roles.items():
         # an OCO's tag holds `<sl id>--<tp id>`; an OTOCO's tag is its entry's client id
         cid = ids[0] if role == STOP_LOSS or len(ids) == 1 else ids[-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -248,7 +249,7 @@ _TENANT_KINDS: dict[type, dict[str, str]] = {
     NotificationRecord: {"metadata": "json", "read": "bool", "created_at": "time"},
 }
 TENANT_COLUMNS: dict[type, tuple[str, ...]] = {cls: _columns(cls) for cls in _TENANT_KINDS}
-_ENCODE = {
+_ENCODE: dict[str, Callable[[Any], Any]] = {
     "json": encode_json,
     "time": encode_time,
     "decimal": encode_decimal,

@@ -215,11 +215,12 @@ class SqliteStore(Store, SqliteTenants, SqliteAi):
             write=False,
         )
 
-    async def _by_key(self, select: str, record: type[T], user_id: str, exchange: str, symbol: str) -> T | None:
+    async def _by_key(self, select: str, record: type[codec.R], user_id: str, exchange: str,
+                      symbol: str) -> codec.R | None:
         """The one row of a (user, exchange, symbol) key, read on the point-read connection."""
         sql = f"{select} WHERE user_id = ? AND exchange = ? AND symbol = ?"
 
-        def get(conn: sqlite3.Connection) -> T | None:
+        def get(conn: sqlite3.Connection) -> codec.R | None:
             row = conn.execute(sql, (user_id, exchange, symbol)).fetchone()
             return None if row is None else codec.from_row(record, row)
 

@@ -379,8 +379,7 @@ class FakeOanda:
         if tid not in {t["id"] for t in self.trades}:
             return reply(404, {"errorCode": "NO_SUCH_TRADE", "errorMessage": "The Trade ID specified does not exist"})
         body, answer = body_of(request), {}
-        for key, kind in (("takeProfit", "TAKE_PROFIT"), ("stopLoss", "STOP_LOSS"),
-                          ("trailingStopLoss", "TRAILING_STOP_LOSS")):
+        for key in ("takeProfit", "stopLoss", "trailingStopLoss"):
             if key in body and body[key]["clientExtensions"]["id"] in self.client_ids:
                 return reply(400, {f"{key}OrderRejectTransaction": {"rejectReason": "CLIENT_ORDER_ID_ALREADY_EXISTS"},
                                    "errorCode": "CLIENT_ORDER_ID_ALREADY_EXISTS", "errorMessage": "taken"})
