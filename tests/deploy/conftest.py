@@ -15,10 +15,12 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 DEPLOY = REPOSITORY / "deploy"
 
 
-def tool(name: str, *, env: str | None = None, how: str) -> str:
-    """The path of the command `name` (from `env` when set), or the test skips (fails under CI)."""
+def tool(name: str, *, env: str | None = None, how: str, local: Path | None = None) -> str:
+    """The path of the command `name`: from `env` when set, else on PATH (or in /usr/sbin), else
+    `local` if it exists; without one the test skips (fails under CI)."""
     found = os.environ.get(env) if env else None
     found = found or shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    found = found or (str(local) if local and local.exists() else None)
     if found:
         return found
     message = f"{name} is not installed ({how})"

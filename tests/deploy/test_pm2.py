@@ -76,7 +76,8 @@ def test_a_missing_or_malformed_env_file_stops_pm2_with_the_reason(tmp_path: Pat
 @pytest.fixture
 def pm2() -> Iterator[tuple[str, dict[str, str]]]:
     """The pm2 command and the environment of a PM2 of its own; its daemon is killed afterwards."""
-    command = tool("pm2", env="SPARKY_TEST_PM2", how="npm package pm2; scripts/pm2-for-tests.sh installs it")
+    command = tool("pm2", env="SPARKY_TEST_PM2", how="npm package pm2; scripts/pm2-for-tests.sh installs it",
+                   local=REPOSITORY / ".cache" / "pm2" / "node_modules" / ".bin" / "pm2")
     # a short path: PM2's sockets live in PM2_HOME and a socket path may not pass 107 bytes
     home = tempfile.mkdtemp(prefix="sparky-pm2-")
     env = {**os.environ, "PM2_HOME": home}
