@@ -8,6 +8,8 @@ PY=${PY:-.venv/bin/python}
 PY=$PY scripts/lint.sh
 eval "$(scripts/redis-for-tests.sh)"
 eval "$(scripts/postgres-for-tests.sh)"
+eval "$(scripts/nginx-for-tests.sh)"  # nginx, openssl, systemd-analyze (tests/deploy)
+eval "$(scripts/pm2-for-tests.sh)"    # pm2 from npm into .cache/pm2 (tests/deploy)
 cleanup() {
   if [ -n "${SPARKY_TEST_REDIS_URL:-}" ]; then
     redis-cli -u "$SPARKY_TEST_REDIS_URL" shutdown nosave >/dev/null 2>&1 || true

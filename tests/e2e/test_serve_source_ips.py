@@ -48,7 +48,7 @@ def serve(data_dir: Path, *args: str, **settings: str) -> Iterator[str]:
 
 def test_behind_nginx_on_the_same_host_the_forwarded_address_is_the_sender(tmp_path: Path) -> None:
     with serve(tmp_path / "data", ALLOWED_IPS="tradingview") as url:
-        # nginx: proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for (loopback is trusted by default)
+        # nginx on this host sets X-Forwarded-For (loopback is trusted by default)
         forwarded = httpx.post(f"{url}/webhook", json=CLOSE, headers={"X-Forwarded-For": "52.89.214.238"})
         assert forwarded.status_code == 200, forwarded.text
         stranger = httpx.post(f"{url}/webhook", json=CLOSE, headers={"X-Forwarded-For": "203.0.113.9"})

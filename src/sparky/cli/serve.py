@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+#: seconds uvicorn waits for open connections at shutdown, before the app drains its executions
+#: (app.DRAIN_SECONDS): the stop timeouts in deploy/ and ecosystem.config.js exceed both together
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 
 def add_arguments(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="start the HTTP server")
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             access_log=False,
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             loop=args.loop,
             http=args.http,
         ))
