@@ -97,7 +97,7 @@ def wait_for_health(url: str, log: Path) -> httpx.Response:
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 text = log.read_text() if log.exists() else "(no log)"
-                raise AssertionError(f"no answer from {url} within {WAIT_SEC} s; the server's log:\n{text}")
+                raise AssertionError(f"no answer from {url} within {WAIT_SEC} s; the server's log:\n{text}") from None
             time.sleep(0.2)  # polling a port that is not open yet
 
 
