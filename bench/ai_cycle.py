@@ -104,7 +104,6 @@ def configure(data_dir: Path, sim: Simulator, model: ModelSimulator, concurrency
         "AI_CONCURRENCY": str(concurrency), "AI_LLM_BASE_URL": model.url, "GROQ_API_KEY": "bench-key",
         "GROQ_MODEL": MODEL,
     })
-    os.chdir(data_dir)  # no stray .env
 
 
 async def add_strategies(store, count: int, symbols: int) -> None:
@@ -127,7 +126,7 @@ async def measure(args: argparse.Namespace) -> dict:
     from sparky.cli.settings_errors import load_settings
     from sparky.logging import configure_logging
 
-    settings = load_settings(_env_file=None)
+    settings = load_settings(_env_file=None)  # the environment above only, no stray .env
     if getattr(settings, "ai_llm_base_url", None) not in (model.url, model.url + "/"):
         raise SystemExit(f"AI_LLM_BASE_URL did not reach the settings (got {getattr(settings, 'ai_llm_base_url', None)!r})")
     configure_logging(settings.log_level, settings.effective_log_format)

@@ -43,7 +43,8 @@ class CycleFigures:
 
     ended_at: datetime
     duration_ms: int
-    #: strategies this worker ran a step for (running, with an exchange, claimed by this worker)
+    #: strategies this worker took on: running, with an exchange, and claimed by this worker (or not
+    #: claimable: Redis down, counted in `errors` too)
     strategies: int
     #: decisions recorded (steps that wrote an `ai_trade_decisions` row)
     decisions: int
@@ -75,6 +76,7 @@ class AiWorker:
         self._monotonic = monotonic
         self._sleep = sleep
         self._stop = asyncio.Event()
+        self._cycle = asyncio.Lock()  # one cycle at a time, whoever calls run_cycle
 
     def stop(self) -> None:
         """Finish the cycle in flight (if any), then make `run` return."""
@@ -96,6 +98,10 @@ class AiWorker:
 
     async def run_cycle(self) -> CycleFigures | None:
         """One cycle; None when it was skipped (the store did not answer)."""
+        async with self._cycle:
+            return await self._run_cycle()
+
+    async def _run_cycle(self) -> CycleFigures | None:
         started = self._monotonic()
         try:
             strategies = await self._store.running_ai_strategies()

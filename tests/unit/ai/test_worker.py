@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from sparky.ai.claims import RedisClaims
 from sparky.ai.contracts import StepOutcome
 from sparky.ai.worker import AiWorker, StopOnSignal
+from sparky.logging import configure_logging
 from sparky.store.ai import PAUSED, AiStrategyRecord, AiWorkerHeartbeat
 from sparky.store.sqlite.store import SqliteStore
 from tests.ai_worker_doubles import USER, MarketFactory, StandInStep, add_running, open_store
@@ -30,6 +31,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     store = await open_store(tmp_path / "sparky.sqlite3")
     yield store
     await store.aclose()
+
+
+@pytest.fixture
+def info_logs() -> None:
+    """`ai.cycle` is an info event: let it through whatever level an earlier test configured."""
+    configure_logging("INFO", "console")
 
 
 def worker(store: SqliteStore, step: Any, *, time: SteppedTime | None = None, cycle_sec: float = 10,
@@ -89,7 +96,7 @@ async def test_a_cycle_longer_than_the_interval_delays_the_next_which_never_over
     assert (beat.last_cycle_at, beat.strategies) == (EPOCH.replace(second=45), 3)
 
 
-async def test_a_failing_step_is_counted_logged_and_the_others_still_run(store: SqliteStore) -> None:
+async def test_a_failing_step_is_counted_logged_and_the_others_still_run(store: SqliteStore, info_logs: None) -> None:
     ids = await add_running(store, 5)
     await add_running(store, 1, exchange=None)  # no exchange chosen: left alone
     paused = await store.add_ai_strategy(AiStrategyRecord(user_id=USER, status=PAUSED, exchange="aster"))
