@@ -9,10 +9,12 @@ shapes of tests/fixtures/aster/, and keeps real state per account so the webhook
 - one-way positions per symbol; MARKET orders fill at once, in full, at the symbol's price (fixed:
   S<i>USDT trades at 100 + i); reduceOnly orders never open or grow a position (-2022);
   STOP_MARKET / TAKE_PROFIT_MARKET orders rest (NEW) until cancelled — the price never moves;
+- `GET /fapi/v1/klines` (public): `limit` klines, the last one still forming, prices wandering a
+  little around the symbol's (fixed) price;
 - `--latency-ms N` delays every reply by N ms (the venue's answer time, network included).
 
-Control endpoints (not part of the venue): `GET /_bench/stats` (requests by method and path, since
-the last reset), `POST /_bench/reset`, `POST /_bench/latency?ms=N`, `GET /_bench/positions`
+Control endpoints (not part of the venue): `GET /_bench/stats` (requests by method and path, and
+klines requests by symbol and interval, since the last reset), `POST /_bench/reset`, `POST /_bench/latency?ms=N`, `GET /_bench/positions`
 (non-zero positions by account and symbol).
 
 Single process, asyncio (uvloop when installed) with httptools parsing: cheap on CPU, because it
@@ -136,9 +138,10 @@ class Connection(asyncio.Protocol):
         if path == "/_bench/stats":
             return {"requests": dict(venue.stats), "total": sum(v for k, v in venue.stats.items()
                                                                 if not k.startswith("error")),
-                    "latency_ms": venue.latency * 1000}
+                    "klines": dict(venue.klines), "latency_ms": venue.latency * 1000}
         if path == "/_bench/reset" and method == "POST":
             venue.stats.clear()
+            venue.klines.clear()
             return {"reset": True}
         if path == "/_bench/latency" and method == "POST":
             venue.latency = float(params.get("ms", "0")) / 1000

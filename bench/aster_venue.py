@@ -11,6 +11,9 @@ from decimal import Decimal
 ZERO = Decimal(0)
 FEE_RATE = Decimal("0.0004")
 KEEP_TRADES = 50  # per account and symbol: enough for Sparky's fee look-up right after a fill
+#: kline intervals served, in milliseconds
+CENT = Decimal("0.01")
+KLINE_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 
 
 def secret_for(api_key: str) -> str:
@@ -46,6 +49,7 @@ class Venue:
         self.next_id = 1_000_000
         self.next_trade = 1
         self.stats: Counter[str] = Counter()
+        self.klines: Counter[str] = Counter()  # klines requests by "SYMBOL interval"
         self.latency = 0.0
         self.exchange_info = json.dumps(self._exchange_info()).encode()
 
@@ -72,6 +76,33 @@ class Venue:
             "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         }
 
+    def _klines(self, params: dict) -> list:
+        """`limit` klines of `interval` (Binance's names), oldest first, the last one still forming;
+        prices wander a little around the symbol's price. Counted per symbol and interval."""
+        symbol = self._symbol(params)
+        interval = params.get("interval", "")
+        if interval not in KLINE_MS:
+            raise VenueError(400, -1120, "Invalid interval.")
+        try:
+            limit = int(params.get("limit", "500"))
+        except ValueError:
+            raise VenueError(400, -1100, "Illegal characters found in parameter 'limit'.") from None
+        if not 1 <= limit <= 1500:
+            raise VenueError(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        self.klines[f"{symbol} {interval}"] += 1
+        step = KLINE_MS[interval]
+        forming = int(time.time() * 1000) // step * step
+        base = price_of(symbol)
+        rows = []
+        for i in range(limit):
+            opened = forming - (limit - 1 - i) * step
+            wobble = Decimal((opened // step) % 7 - 3) / 100  # -0.03 .. +0.03, the same on every call
+            open_, close = (base + wobble).quantize(CENT), (base - wobble).quantize(CENT)
+            rows.append([opened, str(open_), str(max(open_, close) + Decimal("0.05")),
+                         str(min(open_, close) - Decimal("0.05")), str(close), "1000.000", opened + step - 1,
+                         str(base * 1000), 100, "500.000", str(base * 500), "0"])
+        return rows
+
     def _symbol(self, params: dict) -> str:
         symbol = params.get("symbol", "")
         if symbol not in self.listed:
@@ -93,6 +124,8 @@ class Venue:
                         for s in self.symbols]
             symbol = self._symbol(params)
             return {"symbol": symbol, "price": str(price_of(symbol)), "time": int(time.time() * 1000)}
+        if key == ("GET", "/fapi/v1/klines"):
+            return self._klines(params)
         if key == ("GET", "/fapi/v1/premiumIndex"):
             symbol = self._symbol(params)
             return {"symbol": symbol, "markPrice": str(price_of(symbol)), "indexPrice": str(price_of(symbol)),

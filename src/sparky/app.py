@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sparky import __version__
-from sparky.api import exchanges, health, positions, strategies, webhook
+from sparky.api import ai_health, exchanges, health, positions, strategies, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.execution.renames import rename_positions_to_venue_spelling
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     # rate limits live in the pipeline (per user once authenticated, per address for failures)
     app.include_router(webhook.build_router(SourceAllowlist.parse(settings.allowed_ips)))
     app.include_router(health.router)
+    app.include_router(ai_health.router)
     app.include_router(positions.router)
     app.include_router(exchanges.router)
     app.include_router(strategies.router)

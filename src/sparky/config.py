@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     paper_attached_brackets: bool = True
     #: how often open positions get their current price and unrealized P&L (monitor/prices.py); 0: never
     price_refresh_sec: float = Field(30, ge=0, le=3600)
+    #: the AI worker (`sparky ai-worker`): seconds from the start of one cycle to the start of the
+    #: next (a cycle that takes longer is followed at once by the next, never overlapped); /health/ai-worker
+    #: reports the worker down when its last cycle ended more than twice this long ago
+    ai_cycle_sec: float = Field(45, ge=5, le=3600)
+    #: AI strategies the worker runs at once (each a model call and maybe a webhook)
+    ai_concurrency: int = Field(10, ge=1, le=500)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 

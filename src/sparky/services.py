@@ -76,6 +76,8 @@ class Services:
     reconcile: ReconcileLoop | None = None
     #: open positions' prices and unrealized P&L (PRICE_REFRESH_SEC; `run_once` is one cycle)
     prices: PriceRefresh | None = None
+    #: the time (UTC) the server goes by: leases, recovery, the AI worker's heartbeat age (tests move it)
+    clock: Callable[[], datetime] = utcnow
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -211,7 +213,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     background = build_runner(settings.redis_url, dispatcher.leases.owner,
                               leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
-                        gates, directory, background, admin_token, time.monotonic(), http, metadata)
+                        gates, directory, background, admin_token, time.monotonic(), http, metadata, clock=clock)
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from sparky import __version__
-from sparky.cli import migrate, serve
+from sparky.cli import ai_worker, migrate, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"sparky {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve.add_arguments(commands)
+    ai_worker.add_arguments(commands)
     migrate_cmd = commands.add_parser("migrate", help="apply migrations/*.sql to PostgreSQL (Supabase or plain)")
     migrate.add_arguments(migrate_cmd)
     migrate_cmd.set_defaults(handler=migrate.run)
