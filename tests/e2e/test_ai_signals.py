@@ -39,16 +39,28 @@ class AiUsers:
         return [(r.side, r.kind, r.quantity, r.client_order_id[-2:]) for r in paper.requests]
 
 
-@pytest.fixture
-async def ai_users(start) -> AsyncIterator[AiUsers]:
+@pytest.fixture(params=["sqlite", "supabase"])
+async def ai_users(request, start) -> AsyncIterator[AiUsers]:
+    from tests.unit.store.supabase.test_store import KEY as SERVICE_KEY
+    from tests.unit.store.supabase.test_store import REST, URL, FakePostgrest
+
     venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start() as server:
+    settings: dict[str, Any] = {}
+    with respx.mock(assert_all_called=False) as router:
+        router.route(url__startswith=BASE).mock(side_effect=venue.handle)
+        if request.param == "supabase":
+            fake = FakePostgrest()
+            for user in (ALICE, BOB):
+                fake.tables["subscriptions"].append({"id": f"sub-{user}", "user_id": user, "plan": "Pro",
+                                                     "status": "active"})
+            router.route(url__startswith=REST).mock(side_effect=fake)
+            settings = {"supabase_url": URL, "supabase_service_role_key": SERVICE_KEY}
+        async with start(**settings) as server:
             store = server.services.store
             strategies = {}
             for user in (ALICE, BOB):
-                await store.add_local_user(LocalUser(user, f"{user[:4]}@example.com", "Pro"))
+                if request.param == "sqlite":
+                    await store.add_local_user(LocalUser(user, f"{user[:4]}@example.com", "Pro"))
                 await store.upsert_credentials(CredentialRecord(user, "webhook",
                                                                 webhook_secret=secret_digest(SECRETS[user])))
                 await store.upsert_credentials(CredentialRecord(user, "aster", api_key=KEY, api_secret=SECRET))

@@ -150,8 +150,9 @@ class MlScreen:
         verdict = Verdict(
             allowed=as_fraction(confidence) >= as_fraction(threshold), threshold=threshold, confidence=confidence,
             reasons=[str(r) for r in reasons] if isinstance(reasons, list) else [],
-            market_context=answer.get("market_context") if isinstance(answer.get("market_context"), dict) else {},
-            feature_scores=answer.get("feature_scores") if isinstance(answer.get("feature_scores"), dict) else {},
+            # kept as JSON numbers (read as Decimals only so that the confidence is exact)
+            market_context=jsonable(answer["market_context"]) if isinstance(answer.get("market_context"), dict) else {},
+            feature_scores=jsonable(answer["feature_scores"]) if isinstance(answer.get("feature_scores"), dict) else {},
         )
         log.info("ml.allowed" if verdict.allowed else "ml.blocked", confidence=str(confidence),
                  threshold=str(threshold), strategy_id=strategy.id)
