@@ -137,6 +137,8 @@ async def never_answers(request: httpx.Request) -> httpx.Response:
     (httpx.Response(200, json={"reasons": ["no model"]}), "answer without a numeric confidence"),
     (httpx.Response(200, json={"confidence": "high"}), "answer without a numeric confidence"),
     (httpx.Response(200, json={"confidence": True}), "answer without a numeric confidence"),
+    (httpx.Response(200, json={"confidence": "85"}), "answer without a numeric confidence"),
+    (httpx.Response(200, json={"confidence": 101}), "answer without a numeric confidence"),
     (httpx.Response(200, text="<html>bad gateway</html>"), "JSONDecodeError"),
     (httpx.ConnectError("connection refused"), "ConnectError"),
 ])
@@ -188,6 +190,12 @@ async def test_without_a_usable_threshold_the_default_is_70_percent(start, ml_co
         assert (await desk.alert(action="buy"))[1]["action"] == "blocked"
         [row] = await desk.validations()
         assert row.confidence_threshold == D("0.7")
+
+
+async def test_a_threshold_of_zero_lets_every_answer_through(start) -> None:
+    async for desk in _desk(start, threshold=0):
+        desk.ml.respond(200, json={"confidence": 0})
+        assert (await desk.alert(action="buy"))[1]["action"] == "opened"
 
 
 async def test_a_strategy_without_ml_assistance_is_not_asked(desk) -> None:

@@ -43,9 +43,10 @@ def as_fraction(value: Decimal) -> Decimal:
     return value / HUNDRED if value > 1 else value
 
 
-def _number(value: Any) -> Decimal | None:
-    """A confidence or threshold between 0 and 100, or None. Booleans and NaN are not numbers."""
-    if isinstance(value, bool) or value is None:
+def _number(value: Any, *, text: bool = True) -> Decimal | None:
+    """A confidence or threshold between 0 and 100, or None. Booleans and NaN are not numbers; text
+    is read only with `text` (a threshold typed into the dashboard, never the service's answer)."""
+    if isinstance(value, bool) or value is None or (isinstance(value, str) and not text):
         return None
     try:
         number = Decimal(str(value).strip()) if isinstance(value, int | float | str | Decimal) else None
@@ -59,7 +60,8 @@ def _number(value: Any) -> Decimal | None:
 def threshold_of(strategy: StrategyRecord) -> Decimal:
     """`ml_config.confidence_threshold` as the strategy wrote it (0..1 or 0..100), else the default."""
     config = strategy.ml_config if isinstance(strategy.ml_config, dict) else {}
-    return _number(config.get("confidence_threshold")) or DEFAULT_THRESHOLD
+    threshold = _number(config.get("confidence_threshold"))
+    return DEFAULT_THRESHOLD if threshold is None else threshold
 
 
 @dataclass
@@ -143,7 +145,7 @@ class MlScreen:
             return self._unavailable(threshold, f"no answer within {self._timeout:g}s")
         except (httpx.HTTPError, ValueError) as err:
             return self._unavailable(threshold, f"{type(err).__name__}")
-        confidence = _number(answer.get("confidence")) if isinstance(answer, dict) else None
+        confidence = _number(answer.get("confidence"), text=False) if isinstance(answer, dict) else None
         if confidence is None:
             return self._unavailable(threshold, "answer without a numeric confidence")
         reasons = answer.get("reasons")
