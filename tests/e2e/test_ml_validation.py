@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from typing import Any
@@ -15,7 +16,8 @@ import httpx
 import pytest
 import respx
 
-from sparky.store.base import RequestStatus
+from sparky.signals.models import Signal
+from sparky.store.base import RequestStatus, WebhookRequestRecord, utcnow
 from sparky.store.tenants import CredentialRecord, LocalUser, StrategyRecord, secret_digest
 from tests.conftest import Sparky
 
@@ -212,3 +214,26 @@ async def test_without_arthur_ml_url_nothing_is_asked(start) -> None:
         status, body = await desk.alert(action="buy")
         assert status == 200 and body["action"] == "opened", body
         assert desk.ml.calls.call_count == 0 and await desk.validations() == []
+
+
+async def test_a_request_resumed_after_a_restart_is_not_asked_again(start) -> None:
+    """It may already have orders on the venue: it is finished as it started, never blocked halfway."""
+    with respx.mock(assert_all_called=False) as router:
+        ml = router.post(VALIDATE).respond(200, json={"confidence": 0})  # would block it
+        async with start(arthur_ml_url=ML_URL) as server:
+            store = server.services.store
+            await store.add_local_user(LocalUser(ALICE, "alice@example.com", "Pro"))
+            strategy = await store.upsert_strategy(StrategyRecord(ALICE, "Breakout", status="active",
+                                                                  ml_assistance_enabled=True))
+            signal = Signal.model_validate({"action": "buy", "symbol": "BTCUSDT", "exchange": "paper",
+                                            "price": "27000", "position_size_usd": "270", "stop_loss_percent": 2,
+                                            "strategy_id": strategy.id})
+            request_id = str(uuid.uuid4())
+            await store.insert_webhook_request(WebhookRequestRecord(
+                id=request_id, status=RequestStatus.PENDING, created_at=utcnow(), user_id=ALICE, exchange="paper",
+                action="buy", symbol="BTCUSDT", signal=signal.model_dump(mode="json")))  # as a crash leaves it
+        async with start(arthur_ml_url=ML_URL) as server:  # recovered at start-up
+            row = await server.services.store.get_webhook_request(request_id)
+            assert row is not None and row.status is RequestStatus.SUCCESS, row
+            assert ml.call_count == 0
+            assert await server.services.store.get_position(ALICE, "paper", "BTCUSDT") is not None
