@@ -153,3 +153,20 @@ async def test_bad_ai_fields_are_a_400_naming_the_field(ai_users, field, value, 
     assert status == 400 and body["field"] == field, body
     assert reason in body["message"]
     assert await ai_users.paper_orders(ALICE) == []
+
+
+async def test_a_resting_limit_entry_keeps_the_ai_strategy_for_the_position_its_fill_opens(ai_users) -> None:
+    strategy = ai_users.strategies[ALICE]
+    paper = await ai_users.server.services.accounts.get(ALICE, "paper")
+    await paper.note_price("BTCUSDT", D(27000))  # the market is above the limit: it rests
+    status, placed = await ai_users.signal(ALICE, action="buy", order_type="limit", price="26000",
+                                           ai_strategy_id=strategy.id)
+    assert status == 200 and placed["action"] == "order_placed", placed
+    store = ai_users.server.services.store
+    [entry] = await store.list_resting_entries(user_id=ALICE)
+    assert entry.ai_strategy_id == strategy.id
+    await paper.note_price("BTCUSDT", D(26000))  # it fills
+    status, later = await ai_users.signal(ALICE, action="buy", price="25995", ai_strategy_id=strategy.id)
+    assert later["action"] == "skipped", later  # already long: the fill was adopted first
+    position = await store.get_position(ALICE, "paper", "BTCUSDT")
+    assert position is not None and position.ai_strategy_id == strategy.id
