@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     ai_concurrency: int = Field(10, ge=1, le=500)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: ML pre-trade validation service (docs/ML_VALIDATION.md): entries of strategies with
+    #: ml_assistance_enabled are asked of ARTHUR_ML_URL/validate-strategy-signal; empty: never asked
+    arthur_ml_url: str | None = None
+    #: how long an entry waits for that answer before it trades anyway; at most 2.5 s, so an alert
+    #: is still answered within TradingView's 3 s
+    arthur_ml_timeout_sec: float = Field(1.0, gt=0, le=2.5)
 
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
@@ -197,6 +203,12 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return settings_checks.url(value, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+
+    @field_validator("arthur_ml_url")
+    @classmethod
+    def _arthur_ml_url(cls, value: str | None) -> str | None:
+        checked = settings_checks.url(value, ("https", "http"), "http://127.0.0.1:8001")
+        return checked.rstrip("/") if checked else checked
 
     @field_validator("supabase_url")
     @classmethod

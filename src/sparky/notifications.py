@@ -35,6 +35,8 @@ EVENTS: dict[str, tuple[str | None, str]] = {
     "exchange_api_error": ("notify_exchange_api_error", "error"),
     "invalid_credentials": ("notify_invalid_credentials", "error"),
     "position_unprotected": (None, "error"),
+    # an entry the ML pre-trade validation kept from trading (docs/ML_VALIDATION.md)
+    "trade_blocked": ("notify_trade_failed", "warning"),
 }
 #: risk limit (`limitType`) → the event telling the user it was reached
 LIMIT_EVENTS = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_usd": "weekly_loss_limit"}

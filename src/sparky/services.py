@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import structlog
 
 from sparky.background import TaskRunner, build_runner
@@ -29,6 +30,7 @@ from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
+from sparky.execution.ml_screen import MlScreen
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
@@ -45,6 +47,7 @@ from sparky.signals.rate_limits import RateLimits, parse_rates
 from sparky.store.base import Store, utcnow
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
+from sparky.store.validation_log import ValidationLog
 from sparky.store_watch import WATCH_INTERVAL_SEC, StoreWatch
 
 log = structlog.get_logger("sparky.services")
@@ -78,6 +81,8 @@ class Services:
     prices: PriceRefresh | None = None
     #: the time (UTC) the server goes by: leases, recovery, the AI worker's heartbeat age (tests move it)
     clock: Callable[[], datetime] = utcnow
+    #: the ML validation service's HTTP client (ARTHUR_ML_URL), one for every request; None: off
+    ml_http: httpx.AsyncClient | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -96,6 +101,8 @@ class Services:
         await self.exchanges.aclose()
         await self.metadata.aclose()
         await self.http.aclose()
+        if self.ml_http is not None:
+            await self.ml_http.aclose()
         await self.cache.aclose()
         await self.store.aclose()
 
@@ -169,6 +176,18 @@ def build_rate_limits(settings: Settings, cache: Cache, gates: Gates | None) -> 
                       by_plan=by_plan, plan_of=gates.plan if gates is not None else None)
 
 
+def build_ml_screen(settings: Settings, tenants: TenantStore | None, store: Store, accounts: ExchangeAccounts,
+                    notifier: Notifier) -> tuple[httpx.AsyncClient | None, MlScreen | None]:
+    """ML pre-trade validation when ARTHUR_ML_URL is set and the store has strategies, with the
+    one HTTP client it uses (closed with the services)."""
+    if not settings.arthur_ml_url or tenants is None or not isinstance(store, ValidationLog):
+        return None, None
+    timeout = settings.arthur_ml_timeout_sec
+    client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+    return client, MlScreen(url=settings.arthur_ml_url, timeout=timeout, client=client, tenants=tenants,
+                            validations=store, accounts=accounts, notifier=notifier)
+
+
 async def build_services(settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                          monotonic: Callable[[], float] = time.monotonic) -> Services:
     """`clock`: the time leases and recovery go by; `monotonic`: the clock the store read caches
@@ -193,10 +212,12 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                    clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
                              cache=cache)
+    ml_http, screen = build_ml_screen(settings, tenants, store, accounts, notifier)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
                             server_id=load_or_create_server_id(settings.sparky_data_dir), clock=clock,
-                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache)
+                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache,
+                            screen=screen)
     directory = SecretDirectory(tenants)
     forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(
@@ -213,7 +234,8 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     background = build_runner(settings.redis_url, dispatcher.leases.owner,
                               leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
-                        gates, directory, background, admin_token, time.monotonic(), http, metadata, clock=clock)
+                        gates, directory, background, admin_token, time.monotonic(), http, metadata,
+                        clock=clock, ml_http=ml_http)
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest

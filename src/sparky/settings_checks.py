@@ -17,7 +17,7 @@ from pydantic import ValidationError
 #: optional settings where an empty value (`LOG_FORMAT=` as in .env.example) means "not set"
 BLANK_MEANS_UNSET = (
     "webhook_secret", "admin_token", "config_path", "redis_url", "supabase_url", "supabase_service_role_key",
-    "signalstudio_forward_secret", "log_format",
+    "signalstudio_forward_secret", "log_format", "arthur_ml_url",
 )
 #: enum-like settings compared without regard to case (`LOG_LEVEL=debug`, `SQLITE_SYNCHRONOUS=normal`)
 ANY_CASE = ("log_level", "sqlite_synchronous", "sparky_env", "log_format")

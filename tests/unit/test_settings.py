@@ -170,6 +170,11 @@ def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
     ("REDIS_URL", "localhost:6379", "REDIS_URL: must be a URL such as redis://127.0.0.1:6379/0"),
     ("SUPABASE_URL", "project.supabase.co", "SUPABASE_URL: must be a URL such as https://<project>.supabase.co"),
     ("CONFIG_PATH", "nowhere/config.json", "CONFIG_PATH: nowhere/config.json does not exist"),
+    ("ARTHUR_ML_URL", "arthur:8001", "ARTHUR_ML_URL: must be a URL such as http://127.0.0.1:8001"),
+    ("ARTHUR_ML_URL", "ftp://arthur", "ARTHUR_ML_URL: must be a URL such as http://127.0.0.1:8001"),
+    ("ARTHUR_ML_TIMEOUT_SEC", "3", "ARTHUR_ML_TIMEOUT_SEC: Input should be less than or equal to 2.5"),
+    ("ARTHUR_ML_TIMEOUT_SEC", "0", "ARTHUR_ML_TIMEOUT_SEC: Input should be greater than 0"),
+    ("ARTHUR_ML_TIMEOUT_SEC", "1s", "ARTHUR_ML_TIMEOUT_SEC: Input should be a valid number"),
 ])
 def test_a_bad_setting_is_refused_with_a_message_naming_it(clean_env, setting: str, value: str, says: str) -> None:
     assert says in problem(clean_env, **{setting: value}).splitlines()[0]

@@ -23,6 +23,7 @@ from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange
 from sparky.execution.executor import Job, TradeExecutor
 from sparky.execution.leases import Leases
+from sparky.execution.ml_screen import MlScreen
 from sparky.execution.outcome import Outcome
 from sparky.execution.serializer import KeyedSerializer, Slot
 from sparky.signals.models import Signal
@@ -47,8 +48,11 @@ class ShuttingDown(Exception):
 class Dispatcher:
     def __init__(self, store: Store, executor: TradeExecutor, accounts: ExchangeAccounts, *, sync_budget: float,
                  signal_max_age: float, server_id: str, on_outcome: Callable[[Job, Outcome], None] | None = None,
-                 cache: Cache | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 cache: Cache | None = None, clock: Callable[[], datetime] = utcnow,
+                 screen: MlScreen | None = None) -> None:
         self._store = store
+        #: ML pre-trade validation of entries (ml_screen.py); None: off
+        self._screen = screen
         self._clock = clock
         self.leases = Leases(store, server_id, clock=clock)
         self._cache = cache or InProcessCache()
@@ -129,12 +133,17 @@ class Dispatcher:
                 outcome = Outcome.failed("Another server kept this symbol busy; nothing was executed")
                 await self._finish(job.request_id, outcome)
         log.info("webhook.finished", status=outcome.status.value, action=outcome.body.get("action"))
+        if self._screen is not None:
+            await self._screen.settle(job, outcome)
         if self._on_outcome is not None:
             self._on_outcome(job, outcome)
         return outcome
 
     async def _execute(self, job: Job) -> Outcome:
         try:
+            blocked = await self._screen.check(job) if self._screen is not None else None
+            if blocked is not None:  # recorded, never sent: its row is finished with this answer
+                return blocked
             return await self._executor.execute(job)
         except Exception as err:  # never lose a recorded request to an unexpected bug
             log.exception("execution.crashed")

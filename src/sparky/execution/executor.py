@@ -309,7 +309,8 @@ class TradeExecutor:
         if is_limit and order.status is OrderStatus.OPEN:
             await self._resting_entries.record(
                 user_id=job.user_id, exchange=exchange.name, request_id=job.request_id, request=entry,
-                order=order, exits=preview, percents=self._percents(signal), strategy_id=signal.strategy_id)
+                order=order, exits=preview, percents=self._percents(signal), strategy_id=signal.strategy_id,
+                ai_strategy_id=signal.ai_strategy_id)
             return Outcome.order_placed(order, reversal.view() if reversal is not None else None)
         if order.status is not OrderStatus.FILLED:
             try:
@@ -370,7 +371,7 @@ class TradeExecutor:
             take_profit_order_id=protection.take_profit.order_id if protection.take_profit else None,
             trailing_stop_order_id=order.trailing_stop_order_id or (
                 protection.stop_loss.trailing_order_id if protection.stop_loss else None),
-            strategy_id=signal.strategy_id, fees_usd=order.fee,
+            strategy_id=signal.strategy_id, fees_usd=order.fee, ai_strategy_id=signal.ai_strategy_id,
             asset_class=await venue_asset_class(exchange, signal.symbol),
         )
         job.writes.position(record)  # written with the request's status (the dispatcher's finish)

@@ -129,6 +129,7 @@ def position_view(position: PositionRecord) -> dict[str, Any]:
         "stopLossOrderId": position.stop_loss_order_id,
         "takeProfitOrderId": position.take_profit_order_id,
         "timestamp": position.entry_time,
+        "ai_strategy_id": position.ai_strategy_id,
     })
 
 

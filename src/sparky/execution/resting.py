@@ -71,7 +71,7 @@ class RestingEntries:
 
     async def record(self, *, user_id: str, exchange: str, request_id: str, request: OrderRequest, order: Order,
                      exits: tuple[Decimal | None, Decimal | None], percents: tuple[Decimal | None, Decimal | None],
-                     strategy_id: str | None) -> None:
+                     strategy_id: str | None, ai_strategy_id: str | None = None) -> None:
         """Record a limit entry the venue rests. Called under the position-limit lock, so the next
         entry of the user counts it. `exits`: its stop and target prices (attached to the order, or
         placed when it fills)."""
@@ -82,6 +82,7 @@ class RestingEntries:
             order_id=order.id, request_id=request_id, created_at=utcnow(),
             stop_loss_price=exits[0], take_profit_price=exits[1],
             stop_loss_percent=percents[0], take_profit_percent=percents[1], strategy_id=strategy_id,
+            ai_strategy_id=ai_strategy_id,
         )
         await self._store.put_resting_entry(entry)
         log.info("resting_entry.recorded", symbol=entry.symbol, side=request.side.value,
@@ -161,6 +162,7 @@ class RestingEntries:
             stop_loss_percent=entry.stop_loss_percent, take_profit_percent=entry.take_profit_percent,
             entry_order_id=order.id, stop_loss_order_id=stop_id, take_profit_order_id=target_id,
             strategy_id=entry.strategy_id, asset_class=await venue_asset_class(exchange, entry.symbol),
+            ai_strategy_id=entry.ai_strategy_id,
         )
         await self._store.upsert_position(position)
         log.info("resting_entry.filled", symbol=entry.symbol, side=side.value, quantity=str(quantity),

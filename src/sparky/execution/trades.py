@@ -125,6 +125,7 @@ def build_trade(
         asset_class=position.asset_class,
         strategy_id=position.strategy_id,
         fees_usd=fees,
+        ai_strategy_id=position.ai_strategy_id,
     )
 
 

@@ -23,6 +23,7 @@ ABSURD = Decimal("1e12")
 MAX_POSITION_USD = Decimal("10000000")
 
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/\-]{0,39}(:[A-Z0-9]{1,10})?$")
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def alert_symbol(value: str) -> str:
@@ -106,6 +107,9 @@ class Signal(BaseModel):
     timestamp: datetime | None = None
     ai_confidence: Num = None
     ai_reasoning: str | None = Field(None, max_length=4000)
+    #: the AI strategy (`ai_strategies.id`) whose decision this is; checked against the sender
+    #: (signals/ai_signals.py) and kept on the position and its trade. Not `strategy_id`.
+    ai_strategy_id: str | None = None
     copy_relationship_id: str | None = Field(None, max_length=64)
 
     @model_validator(mode="before")
@@ -189,6 +193,15 @@ class Signal(BaseModel):
         if isinstance(value, int | Decimal) and not isinstance(value, bool):
             return str(value)
         raise ValueError("must be a string")
+
+    @field_validator("ai_strategy_id", mode="before")
+    @classmethod
+    def _ai_strategy_id(cls, value: Any) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not _UUID_RE.fullmatch(value.strip()):
+            raise ValueError("must be the UUID of one of your AI strategies")
+        return value.strip().lower()
 
     @field_validator("timestamp", mode="before")
     @classmethod

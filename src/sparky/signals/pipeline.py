@@ -19,6 +19,7 @@ from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.dispatcher import Dispatcher, ShuttingDown
 from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
+from sparky.signals.ai_signals import check_ai_signal
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
 from sparky.signals.duplicates import duplicate_body
@@ -90,6 +91,7 @@ class WebhookPipeline:
             signal = build_signal(fields, lambda name: self._accounts.supports(user_id, name),
                                   self._accounts.names_for(user_id))
             signal = await with_canonical_symbol(self._accounts, user_id, signal)  # one spelling per instrument
+            await check_ai_signal(self._store, user_id, signal)  # the sender's own AI strategy; paper stays paper
         except BadRequest as err:
             await self._record_terminal(record, RequestStatus.REJECTED, err.message, err.body(), 400)
             log.info("webhook.rejected", stage="validate", reason=err.message)

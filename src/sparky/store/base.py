@@ -131,6 +131,8 @@ class PositionRecord:
     #: fees the venue charged for opening this position (in the settlement currency) that no
     #: trade has counted yet; None when the venue does not report them
     fees_usd: Decimal | None = None
+    #: the AI strategy whose signal opened it (`ai_strategies.id`; distinct from `strategy_id`)
+    ai_strategy_id: str | None = None
 
 
 @dataclass
@@ -164,6 +166,8 @@ class TradeRecord:
     #: entry and exit fees of the closed quantity, as far as the venue reported them (None: none
     #: reported); pnl_usd already has them taken off
     fees_usd: Decimal | None = None
+    #: the AI strategy whose signal opened the position (`ai_strategies.id`)
+    ai_strategy_id: str | None = None
 
 
 @dataclass
@@ -192,6 +196,8 @@ class RestingEntryRecord:
     take_profit_percent: Decimal | None = None
     strategy_id: str | None = None
     id: str | None = None
+    #: the AI strategy whose signal placed it: the position its fill opens carries it
+    ai_strategy_id: str | None = None
 
 
 @dataclass(frozen=True)

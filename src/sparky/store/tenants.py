@@ -116,6 +116,10 @@ class StrategyRecord:
     stop_loss_percent: Decimal | None = None
     take_profit_percent: Decimal | None = None
     order_config: dict[str, Any] = field(default_factory=dict)
+    #: ML pre-trade validation of its entries (docs/ML_VALIDATION.md); `ml_config` holds
+    #: `confidence_threshold` (0..1, or a percentage when above 1)
+    ml_assistance_enabled: bool = False
+    ml_config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

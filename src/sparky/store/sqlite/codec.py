@@ -245,6 +245,8 @@ _TENANT_KINDS: dict[type, dict[str, str]] = {
         "stop_loss_percent": "decimal",
         "take_profit_percent": "decimal",
         "order_config": "json",
+        "ml_assistance_enabled": "bool",
+        "ml_config": "json",
     },
     NotificationRecord: {"metadata": "json", "read": "bool", "created_at": "time"},
 }

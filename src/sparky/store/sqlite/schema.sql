@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS positions (
     user_id                 TEXT NOT NULL,
     -- added by Sparky (Python): the entry's fees not yet counted in a trade
     fees_usd                NUMERIC,
+    -- added by Sparky (Python): the AI strategy whose signal opened it (ai_strategies.id)
+    ai_strategy_id          TEXT,
     -- the original had UNIQUE (user_id, symbol): the same symbol on two exchanges collided
     UNIQUE (user_id, exchange, symbol)
 );
@@ -64,7 +66,9 @@ CREATE TABLE IF NOT EXISTS trades (
     exchange                TEXT NOT NULL,
     user_id                 TEXT NOT NULL,
     -- added by Sparky (Python): entry + exit fees of the closed quantity; pnl_usd is net of them
-    fees_usd                NUMERIC
+    fees_usd                NUMERIC,
+    -- added by Sparky (Python): the AI strategy whose signal opened the position (ai_strategies.id)
+    ai_strategy_id          TEXT
 );
 
 CREATE INDEX IF NOT EXISTS trades_user_exit_time ON trades (user_id, exit_time);
@@ -146,6 +150,7 @@ CREATE TABLE IF NOT EXISTS resting_entries (
     order_id                TEXT NOT NULL,
     request_id              TEXT NOT NULL,
     strategy_id             TEXT,
+    ai_strategy_id          TEXT,
     UNIQUE (user_id, exchange, symbol)
 );
 
@@ -174,6 +179,29 @@ CREATE TABLE IF NOT EXISTS strategies (
 );
 
 CREATE INDEX IF NOT EXISTS strategies_user_status ON strategies (user_id, status);
+
+-- ML pre-trade validation of entries on strategies with ml_assistance_enabled (docs/ML_VALIDATION.md,
+-- execution/ml_screen.py): one row per entry asked about. Same columns as migrations/0002_tables.sql.
+CREATE TABLE IF NOT EXISTS strategy_validation_log (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    created_at              TEXT NOT NULL,
+    strategy_id             TEXT REFERENCES strategies (id) ON DELETE CASCADE,
+    user_id                 TEXT NOT NULL,
+    signal_timestamp        TEXT NOT NULL,
+    symbol                  TEXT,
+    action                  TEXT,
+    price_at_signal         NUMERIC,
+    ml_confidence           NUMERIC,
+    confidence_threshold    NUMERIC,
+    validation_result       TEXT NOT NULL CHECK (validation_result IN ('allowed', 'blocked')),
+    market_context          TEXT,  -- JSON
+    feature_scores          TEXT,  -- JSON
+    decision_reasons        TEXT,  -- JSON list of strings
+    trade_executed          INTEGER
+);
+
+CREATE INDEX IF NOT EXISTS strategy_validation_log_strategy
+    ON strategy_validation_log (strategy_id, signal_timestamp);
 
 CREATE TABLE IF NOT EXISTS bot_credentials (
     id                      TEXT PRIMARY KEY NOT NULL,

@@ -42,6 +42,7 @@ from sparky.store.sqlite.marks import mark_rows, write_marks
 from sparky.store.sqlite.reader import PointReader
 from sparky.store.sqlite.tenants import SqliteTenants
 from sparky.store.sqlite.upgrade import add_missing_columns
+from sparky.store.sqlite.validation_log import SqliteValidationLog
 from sparky.store.sqlite.writer import Work, Writer
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _BUSY_TIMEOUT_MS = 5000
 
 
-class SqliteStore(Store, SqliteTenants, SqliteAi):
+class SqliteStore(Store, SqliteTenants, SqliteAi, SqliteValidationLog):
     """The `Store`, `TenantStore` and `AiStore` ports on one SQLite file (WAL, synchronous=FULL by default).
 
     The tenant methods live in `SqliteTenants` (tenants.py), the AI ones in `SqliteAi` (ai.py); all

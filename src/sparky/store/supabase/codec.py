@@ -49,12 +49,14 @@ NUMERIC = frozenset({
     "max_drawdown_percent", "target_sharpe", "performance_fee_percent", "copy_override_percent",
     "min_position_size_usd", "confidence_final", "pnl_1h", "pnl_24h", "max_favorable_excursion",
     "max_adverse_excursion", "confidence_score", "size_usd", "actual_pnl",
+    # ML pre-trade validation (store/validation_log.py)
+    "price_at_signal", "ml_confidence", "confidence_threshold",
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
-    "lease_expires_at", "decided_at", "last_cycle_at",
+    "lease_expires_at", "decided_at", "last_cycle_at", "signal_timestamp",
 })  # fmt: skip
-JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
+JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata", "ml_config"})
 
 
 def logic_value(value: str) -> str:

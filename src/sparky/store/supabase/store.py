@@ -55,6 +55,7 @@ from sparky.store.supabase import codec, paper
 from sparky.store.supabase.ai import SupabaseAiQueries
 from sparky.store.supabase.client import DEFAULT_TIMEOUT, SupabaseConnection, SupabaseError
 from sparky.store.supabase.tenants import SupabaseTenantQueries
+from sparky.store.supabase.validation_log import SupabaseValidationLog
 from sparky.store.tenants import TenantStore
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ FOREIGN_KEY_VIOLATION = "23503"
 MINIMAL = ReturnMethod.minimal
 
 
-class SupabaseStore(SupabaseTenantQueries, SupabaseAiQueries, Store, TenantStore):
+class SupabaseStore(SupabaseTenantQueries, SupabaseAiQueries, SupabaseValidationLog, Store, TenantStore):
     """The store on Supabase. `client`: an AsyncClient to use instead of creating one in `open()`
     (its owner closes it; our timeout and retry settings do not apply to it)."""
 

@@ -44,6 +44,7 @@ EXPECTED_COLUMNS = {
         "order_id",
         "request_id",
         "strategy_id",
+        "ai_strategy_id",
     ],
     "positions": [
         "id",
@@ -73,6 +74,7 @@ EXPECTED_COLUMNS = {
         "exchange",
         "user_id",
         "fees_usd",
+        "ai_strategy_id",
     ],
     "trades": [
         "id",
@@ -100,6 +102,7 @@ EXPECTED_COLUMNS = {
         "exchange",
         "user_id",
         "fees_usd",
+        "ai_strategy_id",
     ],
     "webhook_requests": [
         "id",
@@ -229,6 +232,7 @@ async def test_schema_indexes(store: SqliteStore, db_path: Path) -> None:
         ("bot_credentials", "bot_credentials_webhook_secret"),
         ("notifications", "notifications_user_created"),
         ("strategies", "strategies_user_status"),
+        ("strategy_validation_log", "strategy_validation_log_strategy"),
         ("trades", "trades_user_entry_time"),
         ("trades", "trades_user_exchange_entry_time"),
         ("trades", "trades_user_exchange_exit_time"),

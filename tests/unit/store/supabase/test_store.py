@@ -764,6 +764,7 @@ UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "ai_trade_decisions": [("id",)],
     "ai_trade_log": [("id",)],
     "ai_worker_heartbeats": [("worker_id",)],
+    "strategy_validation_log": [("id",)],
 }
 #: (table, column) -> the table its values must name (foreign keys the store relies on)
 REFERENCES = {("ai_trade_decisions", "strategy_id"): "ai_strategies", ("ai_trade_log", "ai_strategy_id"): "ai_strategies"}
