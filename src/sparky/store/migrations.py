@@ -104,7 +104,8 @@ def discover(directory: Path) -> list[Migration]:
     return [migrations[number] for number in sorted(migrations)]
 
 
-def connect(database_url: str) -> psycopg.Connection:
+def connect(database_url: str, *, timeout: int | None = None) -> psycopg.Connection:
+    """`timeout`: seconds to wait for the server (`sparky check`); None waits as libpq does."""
     try:
         import psycopg
     except ImportError as err:  # pragma: no cover - psycopg is a dependency
@@ -113,7 +114,8 @@ def connect(database_url: str) -> psycopg.Connection:
         # prepare_threshold=None: no server-side prepared statements, which transaction poolers
         # (Supabase's port 6543) do not keep between transactions.
         return psycopg.connect(
-            database_url, autocommit=True, prepare_threshold=None, application_name="sparky migrate"
+            database_url, autocommit=True, prepare_threshold=None, application_name="sparky migrate",
+            **({"connect_timeout": timeout} if timeout is not None else {}),
         )
     except psycopg.Error as err:
         raise MigrationError(f"cannot connect: {err}") from err
