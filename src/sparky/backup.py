@@ -70,7 +70,7 @@ def copy_database(source: Path, destination: Path) -> Written:
     _write_private(temporary, b"", rename=False)
     try:
         # mode=rw: never creates a database where there was none; the backup only reads
-        src = sqlite3.connect(f"file:{source}?mode=rw", uri=True, timeout=5)
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, timeout=5)
         try:
             dst = sqlite3.connect(temporary)
             try:

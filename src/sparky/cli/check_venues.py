@@ -60,7 +60,7 @@ def _stored_keys(database: Path, create_adapter: Callable[..., Exchange]) -> lis
     from sparky.store.tenants import CredentialRecord
 
     try:
-        conn = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=5)
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=5)
         try:
             conn.row_factory = sqlite3.Row
             rows = conn.execute("SELECT * FROM bot_credentials WHERE exchange <> 'webhook' "

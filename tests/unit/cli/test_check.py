@@ -19,11 +19,15 @@ import pytest
 import respx
 
 import sparky
+import sparky.exchanges.ccxt.adapter as ccxt_adapter
 from sparky.cli import users as users_cli
 from sparky.cli.main import main
 from sparky.data_dir_lock import DataDirLock
 from sparky.store.sqlite.store import SqliteStore
 from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
+from tests.unit.exchanges.ccxt.test_ccxt import KEY as CCXT_KEY
+from tests.unit.exchanges.ccxt.test_ccxt import SECRET as CCXT_SECRET
+from tests.unit.exchanges.ccxt.test_ccxt import BinanceVenue
 
 SETTINGS = ("WEBHOOK_SECRET", "ADMIN_TOKEN", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "CONFIG_PATH", "HOST",
             "SPARKY_ENV", "REDIS_URL", "DATABASE_URL", "SIGNALSTUDIO_FORWARD_SECRET", "LOG_LEVEL")
@@ -331,3 +335,48 @@ def test_a_bad_venue_timeout_exits_2_naming_the_flag(env, capsys, value: str) ->
         main(["check", "--venue-timeout", value])
     assert exited.value.code == 2
     assert "--venue-timeout" in capsys.readouterr().err
+
+
+class TickingBinance(BinanceVenue):
+    """The scripted binanceusdm with a clock that runs, `offset_ms` from ours."""
+
+    offset_ms = 0
+
+    def answer(self, request):  # noqa: ANN001, ANN201 - the harness's signature
+        if (request.method, request.path) == ("GET", "/fapi/v1/time"):
+            return 200, {"serverTime": int(time.time() * 1000) + self.offset_ms}
+        return super().answer(request)
+
+
+def test_a_ccxt_venue_is_reached_with_its_clock_and_balance(env, database: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    venue = TickingBinance()
+    venue.offset_ms = 1500
+    monkeypatch.setattr(ccxt_adapter, "default_factory", venue._factory)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"binanceusdm": {"apiKey": CCXT_KEY, "apiSecret": CCXT_SECRET}}))
+    env.setenv("CONFIG_PATH", str(config))
+
+    status, found = check(capsys)
+
+    assert status == 0
+    [line] = found["venue binanceusdm (config.json)"]
+    assert re.match(r"warn: keys accepted, [\d.]+ USDT available; this machine's clock is 1\.[45]\d s behind the "
+                    r"venue's", line), line
+    assert {(r.method, r.path) for r in venue.requests} >= {("GET", "/fapi/v1/time"), ("GET", "/fapi/v3/account")}
+    assert venue.order_posts() == [] and all(r.method == "GET" for r in venue.requests)
+
+
+def test_a_data_dir_whose_name_has_uri_characters_is_read(env, tmp_path: Path, capsys) -> None:
+    data = tmp_path / "sparky #1?mode=ro%20"
+    env.setenv("SPARKY_DATA_DIR", str(data))
+
+    async def make() -> None:
+        store = SqliteStore(data / "sparky.sqlite3")
+        await store.open()
+        await store.aclose()
+
+    asyncio.run(make())
+    status, found = check(capsys)
+
+    assert status == 0 and found["store"] == [f"ok: SQLite at {data / 'sparky.sqlite3'} opens (0 webhook requests)"]
