@@ -71,6 +71,25 @@ class DataDirLock:
         self.release()
 
 
+def holder(data_dir: Path) -> tuple[bool, int | None]:
+    """(held, pid): whether a server holds the data dir's lock now, and its pid when it wrote it.
+    Creates and writes nothing, and holds the lock only for the instant of the test (`sparky
+    check` runs beside a running server, and must never keep one from starting)."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False, None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: conflicts only with a server's lock
+        except BlockingIOError:
+            return True, _read_pid(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False, None
+    finally:
+        os.close(fd)
+
+
 def _read_pid(fd: int) -> int | None:
     """The holder writes its pid right after locking; empty while it is between the two steps."""
     try:

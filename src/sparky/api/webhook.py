@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from sparky.api.alert_schema import alert_schema
 from sparky.api.deps import AdminDep, ServicesDep
 from sparky.errors import NotFound, PayloadTooLarge
 from sparky.execution.outcome import jsonable
@@ -41,9 +42,7 @@ class DirectRoute(APIRoute):
 
 #: what the docs show of the body (the pipeline reads it: JSON, JSON sent as text/plain, or a form)
 ALERT_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "additionalProperties": True, "description":
-                                    "An alert: secret, exchange, action, symbol, price, sizing and exits "
-                                    "(README: the alert message)"}},
+    "application/json": {"schema": alert_schema()},
     "text/plain": {"schema": {"type": "string", "description": "the same JSON object, sent as text"}},
 }}}
 

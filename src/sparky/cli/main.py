@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from sparky import __version__
-from sparky.cli import ai_worker, migrate, serve
+from sparky.cli import ai_worker, alert_template, backup, check, migrate, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     migrate_cmd = commands.add_parser("migrate", help="apply migrations/*.sql to PostgreSQL (Supabase or plain)")
     migrate.add_arguments(migrate_cmd)
     migrate_cmd.set_defaults(handler=migrate.run)
+    check.add_arguments(commands)
+    alert_template.add_arguments(commands)
+    backup.add_arguments(commands)
     from sparky.cli import ai, users  # store and tenant modules: only imported when a command runs
 
     users.add_arguments(commands)

@@ -25,6 +25,9 @@ Optional methods (every venue may override the default)
     asset_class       -- what kind of instrument `symbol` is, in the dashboard's words (one of
                          ASSET_CLASSES): the `asset_class` of its position and trade rows, by which
                          the dashboard splits charts and filters. Default: `crypto`.
+    server_time       -- the venue's clock, where it publishes one (`sparky check` reports the skew
+                         of ours against it: signed requests outside the venue's window are
+                         refused). Default: None (not published).
     quote_value_usd   -- US dollars one unit of the price's currency is worth: what turns a price
                          difference into dollars of P&L. Default: 1 (prices in USD or a dollar
                          stablecoin); OANDA converts (USD_JPY is priced in yen, EUR_GBP in pounds).
@@ -47,6 +50,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -343,6 +347,10 @@ class Exchange(ABC):
     async def ping(self) -> bool:
         """Cheap reachability check for /health."""
         return True
+
+    async def server_time(self) -> datetime | None:
+        """The venue's clock now (UTC); None where the venue does not publish it."""
+        return None
 
     async def aclose(self) -> None:
         """Release connections; called once at shutdown."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import psycopg
@@ -104,7 +104,8 @@ def discover(directory: Path) -> list[Migration]:
     return [migrations[number] for number in sorted(migrations)]
 
 
-def connect(database_url: str) -> psycopg.Connection:
+def connect(database_url: str, *, timeout: int | None = None) -> psycopg.Connection:
+    """`timeout`: seconds to wait for the server (`sparky check`); None waits as libpq does."""
     try:
         import psycopg
     except ImportError as err:  # pragma: no cover - psycopg is a dependency
@@ -112,8 +113,9 @@ def connect(database_url: str) -> psycopg.Connection:
     try:
         # prepare_threshold=None: no server-side prepared statements, which transaction poolers
         # (Supabase's port 6543) do not keep between transactions.
+        options: dict[str, Any] = {"connect_timeout": timeout} if timeout is not None else {}
         return psycopg.connect(
-            database_url, autocommit=True, prepare_threshold=None, application_name="sparky migrate"
+            database_url, autocommit=True, prepare_threshold=None, application_name="sparky migrate", **options,
         )
     except psycopg.Error as err:
         raise MigrationError(f"cannot connect: {err}") from err

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -156,6 +157,9 @@ class AsterExchange(AsterQuotes, AsterCandles, Exchange):
     async def _server_time(self) -> int:
         body = await self._call("GET", "/fapi/v1/time", what="server time")
         return int(read(lambda: dec(body["serverTime"]), what="server time"))
+
+    async def server_time(self) -> datetime:
+        return datetime.fromtimestamp(await self._server_time() / 1000, UTC)
 
     # ------------------------------------------------------------------ rules and prices
     async def _spec(self, symbol: str) -> SymbolSpec:

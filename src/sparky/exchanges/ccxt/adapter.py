@@ -374,6 +374,12 @@ class CcxtExchange(CcxtCandles, Exchange):
                 return Balance(currency, total, dec(entry.get("free")) or Decimal(0))
         return Balance("USDT", Decimal(0), Decimal(0))
 
+    async def server_time(self) -> datetime | None:
+        if not self._client.has.get("fetchTime"):
+            return None
+        milliseconds = await self._call(self._client.fetch_time())
+        return datetime.fromtimestamp(int(milliseconds) / 1000, UTC)
+
     async def ping(self) -> bool:
         if not self._client.has.get("fetchTime"):
             return True

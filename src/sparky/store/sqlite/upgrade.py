@@ -47,3 +47,16 @@ def add_missing_columns(conn: sqlite3.Connection, schema: str) -> list[str]:
     if added:
         log.info("store.columns_added", columns=added)
     return added
+
+
+def schema_gaps(conn: sqlite3.Connection, schema: str) -> list[str]:
+    """What the next open adds to `conn`'s file: `table` for each table `schema` declares and the
+    file lacks, `table.column` for each missing column. Reads only (`sparky check`)."""
+    gaps = []
+    for table, columns in _declared(schema).items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}  # names from schema.sql
+        if not present:
+            gaps.append(table)
+            continue
+        gaps.extend(f"{table}.{name}" for name, *_ in columns if name not in present)
+    return gaps
