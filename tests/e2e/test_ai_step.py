@@ -72,10 +72,10 @@ async def server(start: Any) -> AsyncIterator[Any]:
 
 
 async def strategy(server: Any, **overrides: Any) -> AiStrategyRecord:
-    values: dict[str, Any] = {"name": "Momentum", "exchange": "paper", "is_paper_trading": True,
+    values: dict[str, Any] = {"user_id": ALICE, "name": "Momentum", "exchange": "paper", "is_paper_trading": True,
                               "target_assets": ["BTCUSDT", "ETHUSDT"], "risk_profile": "balanced",
                               "status": RUNNING, **overrides}
-    return await server.services.store.add_ai_strategy(AiStrategyRecord(user_id=ALICE, **values))
+    return await server.services.store.add_ai_strategy(AiStrategyRecord(**values))
 
 
 class Worker:
@@ -327,3 +327,18 @@ async def test_the_worker_leaves_the_servers_paper_files_alone(start: Any, data_
             after = {path: path.read_bytes() if path.exists() else None for path in files}
         assert after == before  # the worker closing wrote nothing over the server's paper account
         assert len(await server.paper.positions()) == 1
+
+
+async def test_a_signal_the_webhook_refuses_is_recorded_with_its_answer_and_not_retried(server: Any) -> None:
+    record = await strategy(server, user_id="b0b00000-0000-4000-8000-00000000b0b0")  # not a user of the server
+    with respx.mock(assert_all_called=False) as router:
+        async with Worker(server, router) as worker:
+            worker.groq.mock(return_value=completion(LONG))
+            outcome = await worker.step(record)
+    assert len(worker.webhook.requests) == 1 and worker.sleeps == []
+    assert outcome.signal_sent and outcome.error is None
+    [decision] = rows(server, "ai_trade_decisions")
+    assert decision["webhook_status"] == 401
+    assert "not a user of this server" in json.loads(decision["webhook_response"])["message"]
+    assert rows(server, "ai_trade_log") == []  # nothing was acted on
+    assert await server.services.store.list_positions() == []

@@ -41,6 +41,11 @@ class WebhookAnswer:
     status: int
     body: dict[str, Any]
 
+    @property
+    def accepted(self) -> bool:
+        """The webhook took the signal (executed, recorded for execution, or a duplicate of one)."""
+        return 200 <= self.status < 300
+
 
 class SignalDelivery:
     def __init__(self, client: httpx.AsyncClient, url: str, *, forward_secret: str | None,

@@ -7,7 +7,8 @@
 3. LONG, SHORT or CLOSE: the signal posted to the webhook (delivery.py), whose answer is awaited.
 4. The records, AFTER the webhook answered: one `ai_trade_decisions` row per decision (its id is
    the signal's alert_id) with what the model saw, its raw answer, the parsed decision and the
-   webhook's answer, and one `ai_trade_log` row per signal sent. HOLD: a decision row only.
+   webhook's answer, and one `ai_trade_log` row per signal the webhook accepted (2xx). HOLD: a
+   decision row only.
 A venue, model or webhook failure comes back as `StepOutcome.error`; nothing is sent then.
 """
 
@@ -161,7 +162,7 @@ class StrategyStep:
         record = self._decision_record(strategy, decision_id, decision, reply, markets, equity, positions, answer)
         try:
             await self._store.record_ai_decision(record)
-            if answer is not None:
+            if answer is not None and answer.accepted:  # a refused signal was not acted on
                 await self._store.record_ai_trade_log(AiTradeLogRecord(
                     user_id=strategy.user_id, signal_action=decision.action.value, symbol=decision.symbol or "",
                     decision_json={**decision_json(decision), "decision_id": decision_id,
