@@ -342,3 +342,17 @@ async def test_a_signal_the_webhook_refuses_is_recorded_with_its_answer_and_not_
     assert "not a user of this server" in json.loads(decision["webhook_response"])["message"]
     assert rows(server, "ai_trade_log") == []  # nothing was acted on
     assert await server.services.store.list_positions() == []
+
+
+async def test_market_data_that_cannot_be_read_is_an_error_and_the_model_is_not_asked(server: Any) -> None:
+    record = await strategy(server)
+    with respx.mock(assert_all_called=False) as router:
+        async with Worker(server, router) as worker:
+            router.get("https://fapi.asterdex.com/fapi/v1/klines").mock(return_value=httpx.Response(
+                503, json={"code": -1001, "msg": "Internal error; unable to process your request."}))
+            worker.groq.mock(return_value=completion(LONG))
+            outcome = await worker.step(record)
+    assert outcome.error is not None and outcome.error.startswith("aster market data for BTCUSDT")
+    assert (outcome.decision_id, outcome.signal_sent) == (None, False)
+    assert not worker.groq.called and worker.webhook.requests == []
+    assert rows(server, "ai_trade_decisions") == []

@@ -112,6 +112,9 @@ class StrategyStep:
         except StepFailed as err:
             log.warning("ai.step_failed", strategy_id=strategy_id, reason=str(err))
             return StepOutcome(strategy_id, error=str(err))
+        except Exception as err:  # one strategy's unforeseen failure must not stop the others' cycle
+            log.exception("ai.step_crashed", strategy_id=strategy_id)
+            return StepOutcome(strategy_id, error=f"unexpected {type(err).__name__}")
 
     async def _markets(self, strategy: AiStrategyRecord, market: MarketData) -> list[AssetMarket]:
         venue = market_venue(strategy, self._paper_venue)
@@ -121,7 +124,7 @@ class StrategyStep:
                 candles = await market.candles(venue, asset, self._interval, user_id=strategy.user_id)
                 adapter, venue_symbol = await self._venues.venue_symbol(venue, asset, strategy.user_id)
                 tick = (await adapter.symbol_rules(venue_symbol)).tick_size
-            except (ExchangeError, SparkyError, ValueError) as err:
+            except (ExchangeError, SparkyError, StoreUnavailable, ValueError) as err:
                 raise StepFailed(f"{venue} market data for {asset}: {getattr(err, 'message', None) or err}") from None
             out.append(AssetMarket(asset, tick, self._interval, candles))
         return out
@@ -134,7 +137,7 @@ class StrategyStep:
             raise StepFailed(f"the store could not be read: {err}") from None
         try:
             equity = await self._portfolio.equity(strategy.user_id, exchange, positions)
-        except (ExchangeError, SparkyError, ValueError, OSError) as err:
+        except (ExchangeError, SparkyError, StoreUnavailable, ValueError, OSError) as err:
             log.warning("ai.equity_unknown", strategy_id=strategy.id, reason=type(err).__name__)
             equity = None  # the parser opens nothing while equity is unknown
         return equity, positions
@@ -144,7 +147,10 @@ class StrategyStep:
             raise StepFailed("the strategy names no exchange")
         markets = await self._markets(strategy, market)
         equity, positions = await self._account(strategy)
-        prompt = build_prompt(strategy, equity_usd=equity, positions=positions, markets=markets, now=self._clock())
+        try:
+            prompt = build_prompt(strategy, equity_usd=equity, positions=positions, markets=markets, now=self._clock())
+        except ValueError as err:  # a risk profile without rules, a venue's tick that is no number
+            raise StepFailed(f"prompt: {err}") from None
         try:
             reply = await self._model.decide(prompt.messages())
         except ModelUnavailable as err:

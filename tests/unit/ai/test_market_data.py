@@ -13,10 +13,17 @@ import pytest
 import respx
 
 from sparky.ai.market_data import CycleMarketData, MarketVenues, candles_needed, market_venue
+from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.errors import ExchangeError
 from sparky.exchanges.metadata import VenueMetadata
+from sparky.exchanges.oanda.api import LIVE_URL
+from sparky.exchanges.paper.adapter import PaperExchange
+from sparky.exchanges.registry import ExchangeRegistry
 from sparky.store.ai import AiStrategyRecord
+from sparky.store.sqlite.store import SqliteStore
+from sparky.store.tenants import CredentialRecord
 from tests.ai_venue import ASTER, mock_aster
+from tests.unit.exchanges.oanda.test_oanda import fixture
 
 ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
@@ -83,3 +90,29 @@ def test_a_paper_strategy_watches_the_configured_venue_or_its_own() -> None:
     assert market_venue(AiStrategyRecord(ALICE, exchange="paper", is_paper_trading=True), "aster") == "aster"
     assert market_venue(AiStrategyRecord(ALICE, exchange="oanda", is_paper_trading=True), "aster") == "oanda"
     assert market_venue(AiStrategyRecord(ALICE, exchange="bybit"), "aster") == "bybit"
+
+
+async def test_oanda_candles_are_read_with_the_users_own_keys(tmp_path: Any, venue_http: Any) -> None:
+    store = SqliteStore(tmp_path / "sparky.sqlite3", synchronous="NORMAL")
+    await store.open()
+    await store.upsert_credentials(CredentialRecord(ALICE, "oanda", api_key="alice-oanda-token",
+                                                    account_id="101-004-1234567-001"))
+    accounts = ExchangeAccounts(ExchangeRegistry(), store, venue_http, paper_dir=tmp_path / "paper",
+                                paper_factory=lambda path: PaperExchange(state_path=path), ttl=60)
+    venues = MarketVenues(accounts, venue_http)
+    try:
+        with respx.mock(base_url=LIVE_URL, assert_all_called=False) as router:
+            router.get("/v3/accounts/101-004-1234567-001/instruments").mock(
+                return_value=httpx.Response(200, json=fixture("instruments.json")))
+            route = router.get("/v3/instruments/EUR_USD/candles").mock(
+                return_value=httpx.Response(200, json=fixture("candles_h1.json")))
+            market = CycleMarketData(venues, limit=100)
+            candles = await market.candles("oanda", "EURUSD", "1h", user_id=ALICE)
+    finally:
+        await venues.aclose()
+        await accounts.aclose()
+        await store.aclose()
+    assert [c.close for c in candles] == [Decimal("1.08790"), Decimal("1.08800"), Decimal("1.08745")]
+    [call] = route.calls
+    assert call.request.headers["authorization"] == "Bearer alice-oanda-token"
+    assert call.request.url.params["granularity"] == "H1" and market.requests() == 1
