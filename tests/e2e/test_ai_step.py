@@ -293,9 +293,10 @@ async def test_a_signal_for_a_user_the_worker_cannot_sign_for_is_an_error(start:
         assert decision["signal_sent"] == 0 and decision["webhook_status"] is None
 
 
+@pytest.mark.parametrize("forward_secret", [None, FORWARD_KEY])
 async def test_embedded_defaults_the_local_users_strategy_trades_on_paper_with_the_webhook_secret(
-        start: Any) -> None:
-    async with start() as server:
+        start: Any, forward_secret: str | None) -> None:
+    async with start(signalstudio_forward_secret=forward_secret) as server:
         record = await server.services.store.add_ai_strategy(AiStrategyRecord(
             user_id=LOCAL_USER_ID, exchange="paper", is_paper_trading=True, target_assets=["BTCUSDT"],
             status=RUNNING))
@@ -356,3 +357,20 @@ async def test_market_data_that_cannot_be_read_is_an_error_and_the_model_is_not_
     assert (outcome.decision_id, outcome.signal_sent) == (None, False)
     assert not worker.groq.called and worker.webhook.requests == []
     assert rows(server, "ai_trade_decisions") == []
+
+
+async def test_a_close_closes_the_strategys_position(server: Any) -> None:
+    record = await strategy(server)
+    close = {"action": "CLOSE", "symbol": "BTCUSDT", "confidence": 0.55, "reasoning": "momentum faded"}
+    with respx.mock(assert_all_called=False) as router:
+        async with Worker(server, router) as worker:
+            worker.groq.mock(side_effect=[completion(LONG), completion(close)])
+            await worker.step(record)
+            outcome = await worker.step(record)
+    assert (outcome.action, outcome.signal_sent, outcome.error) == ("CLOSE", True, None)
+    body = json.loads(worker.webhook.requests[1].content)
+    assert (body["action"], body["symbol"], body["alert_id"]) == ("close", "BTCUSDT", outcome.decision_id)
+    assert not {"position_size_usd", "stop_loss_percent", "take_profit_percent"} & set(body)
+    assert await server.services.store.list_positions(user_id=ALICE) == []
+    [_, closed] = rows(server, "ai_trade_log")
+    assert closed["signal_action"] == "CLOSE" and closed["size_usd"] is None

@@ -4,10 +4,11 @@ and protection as any TradingView alert.
 The body is built once per decision and its `alert_id` is the decision's id: a delivery retried
 after a connection failure sends the very same bytes (and signature), and the webhook answers the
 second one as a duplicate of the first, so a decision never opens twice. Authentication:
-- SIGNALSTUDIO_FORWARD_SECRET set: the body is signed as a SignalStudio forward (`X-Sparky-Signature`)
-  and may act for any user of the server (the webhook checks the user exists);
-- else the local user's strategies carry the legacy webhook secret in `secret`, like any alert;
-  other users' cannot be authenticated (only digests of their secrets are stored): `NotDeliverable`.
+- the local user's signals carry the local webhook secret in `secret`, like any alert (a signed
+  forward may not act for the local user);
+- every other user's are signed as a SignalStudio forward (`X-Sparky-Signature`, keyed with
+  SIGNALSTUDIO_FORWARD_SECRET; the webhook checks the user exists). Without that secret they cannot
+  be authenticated (only digests of users' own secrets are stored): `NotDeliverable`.
 A 4xx or 5xx answer is the webhook's word and is returned, never retried (TradingView never resends a
 4xx; a 5xx is recorded with the decision for the operator to see).
 """
@@ -61,14 +62,17 @@ class SignalDelivery:
     def request(self, signal: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The exact bytes and headers every attempt of this signal's delivery sends."""
         headers = {"content-type": "application/json"}
-        if self._forward_secret:
-            raw = json.dumps(signal, separators=(",", ":")).encode()
-            headers[SIGNATURE_HEADER] = sign_forward(self._forward_secret, raw, int(self._clock()))
-            return raw, headers
-        if signal.get("user_id") == LOCAL_USER_ID and self._legacy_secret:
+        if signal.get("user_id") == LOCAL_USER_ID:  # a signed forward never acts for the local user
+            if not self._legacy_secret:
+                raise NotDeliverable("the local user's webhook secret is not known to the AI worker: set "
+                                     "WEBHOOK_SECRET (or run it on the server's data dir)")
             return json.dumps({**signal, "secret": self._legacy_secret}, separators=(",", ":")).encode(), headers
-        raise NotDeliverable("signals for this user must be signed: set SIGNALSTUDIO_FORWARD_SECRET on the server "
-                             "and the AI worker (the same value)")
+        if not self._forward_secret:
+            raise NotDeliverable("signals for this user must be signed: set SIGNALSTUDIO_FORWARD_SECRET on the "
+                                 "server and the AI worker (the same value)")
+        raw = json.dumps(signal, separators=(",", ":")).encode()
+        headers[SIGNATURE_HEADER] = sign_forward(self._forward_secret, raw, int(self._clock()))
+        return raw, headers
 
     async def send(self, raw: bytes, headers: dict[str, str]) -> WebhookAnswer:
         """Post `raw`; connection failures are retried with the same bytes (the webhook dedupes them

@@ -93,7 +93,11 @@ async def build_ai_parts(settings: Settings, *, webhook_client: httpx.AsyncClien
     model = model or build_model(settings)
     legacy = LegacyConfig.load(settings.config_path)
     store = build_store(settings)
-    await store.open()
+    try:
+        await store.open()
+    except BaseException:
+        await model.aclose()
+        raise
     tenants = store if isinstance(store, TenantStore) else None
     http = HttpClientPool()
     metadata = VenueMetadata()
