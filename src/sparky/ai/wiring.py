@@ -27,7 +27,7 @@ from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.accounts import ExchangeAccounts, command_hint, dashboard_hint
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.candles import interval_length
-from sparky.exchanges.factory import adapters_from_config
+from sparky.exchanges.factory import adapters_from_config, is_supported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.metadata import VenueMetadata
 from sparky.exchanges.registry import ExchangeRegistry
@@ -90,6 +90,9 @@ async def build_ai_parts(settings: Settings, *, webhook_client: httpx.AsyncClien
                          sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> AiParts:
     """`webhook_client`: what posts signals (default: a client of AI_WEBHOOK_URL); `model`: the
     model (default: from the settings); `sleep`: the pause between delivery attempts. Tests give them."""
+    if not is_supported(settings.ai_paper_market_data_venue):  # checked here: it loads ccxt's list of venues
+        raise AiSettingsError(f"AI_PAPER_MARKET_DATA_VENUE: {settings.ai_paper_market_data_venue!r} is not a venue "
+                              "Sparky knows (aster, oanda, tradier or a ccxt exchange id)")
     model = model or build_model(settings)
     legacy = LegacyConfig.load(settings.config_path)
     store = build_store(settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sparky.ai.llm import GroqModel, OpenAiCompatibleModel
-from sparky.ai.wiring import AiSettingsError, build_model
+from sparky.ai.wiring import AiSettingsError, build_ai_parts, build_model
 from sparky.cli.settings_errors import InvalidSettings, load_settings
 from sparky.config import Settings
 
@@ -97,3 +97,11 @@ async def test_the_provider_follows_the_base_url(clean_env: pytest.MonkeyPatch) 
 def test_a_bad_key_value_is_never_echoed(clean_env: pytest.MonkeyPatch) -> None:
     message = problem(clean_env, GROQ_API_KEY=KEY, AI_LLM_TIMEOUT_SEC="x")
     assert "AI_LLM_TIMEOUT_SEC" in message and KEY not in message
+
+
+async def test_an_unknown_paper_market_data_venue_stops_the_worker_naming_the_setting(
+        clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("AI_PAPER_MARKET_DATA_VENUE", "asterr")
+    clean_env.setenv("SPARKY_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(AiSettingsError, match="^AI_PAPER_MARKET_DATA_VENUE: 'asterr' is not a venue Sparky knows"):
+        await build_ai_parts(load_settings(_env_file=None))

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import structlog.testing
 
 from sparky.ai.llm import GroqModel, ModelUnavailable, OpenAiCompatibleModel
 
@@ -158,3 +159,16 @@ async def test_an_openai_compatible_provider_429_then_answer() -> None:
         await remote.aclose()
     assert route.call_count == 2 and sleeps == [1.5]
     assert route.calls[0].request.headers["authorization"] == "Bearer sk-test"
+
+
+@respx.mock
+async def test_every_call_logs_its_tokens_and_latency_never_the_key(model: Any) -> None:
+    respx.post(GROQ).mock(side_effect=[error(429, "Rate limit reached", "tokens", **{"retry-after": "1"}),
+                                       httpx.Response(200, json=completion())])
+    with structlog.testing.capture_logs() as logs:
+        await model.decide(MESSAGES)
+    [call] = [entry for entry in logs if entry["event"] == "ai.model_call"]
+    assert (call["model"], call["prompt_tokens"], call["completion_tokens"]) == ("llama-3.3-70b-versatile", 1834, 61)
+    assert isinstance(call["latency_ms"], int)
+    assert [entry["event"] for entry in logs].count("ai.model_retry") == 1
+    assert KEY not in repr(logs)
