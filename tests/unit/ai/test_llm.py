@@ -13,6 +13,7 @@ import pytest
 import respx
 import structlog.testing
 
+from sparky.ai import llm
 from sparky.ai.llm import GroqModel, ModelUnavailable, OpenAiCompatibleModel
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
@@ -162,11 +163,20 @@ async def test_an_openai_compatible_provider_429_then_answer() -> None:
 
 
 @respx.mock
-async def test_every_call_logs_its_tokens_and_latency_never_the_key(model: Any) -> None:
+async def test_every_call_logs_its_tokens_and_latency_never_the_key(model: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     respx.post(GROQ).mock(side_effect=[error(429, "Rate limit reached", "tokens", **{"retry-after": "1"}),
                                        httpx.Response(200, json=completion())])
-    with structlog.testing.capture_logs() as logs:
-        await model.decide(MESSAGES)
+    # the app's logging (configured by earlier tests) filters below WARNING and caches loggers on
+    # first use: start from structlog's defaults and a fresh logger, and put the app's back after
+    configured = structlog.get_config()
+    structlog.reset_defaults()
+    monkeypatch.setattr(llm, "log", structlog.get_logger("sparky.ai.llm"))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await model.decide(MESSAGES)
+    finally:
+        structlog.configure(**configured)
     [call] = [entry for entry in logs if entry["event"] == "ai.model_call"]
     assert (call["model"], call["prompt_tokens"], call["completion_tokens"]) == ("llama-3.3-70b-versatile", 1834, 61)
     assert isinstance(call["latency_ms"], int)
