@@ -125,6 +125,16 @@ class AiStoreContract:
         assert recorded.portfolio_state == {} and recorded.signal_sent is True
         assert recorded.outcome_label == "negative"  # computed from pnl_1h by the table
 
+    async def test_decision_keeps_its_id_and_the_webhooks_answer(self, store: Any) -> None:
+        strategy = await store.add_ai_strategy(ai_strategy())
+        decision_id = str(uuid.uuid4())  # the signal's alert_id
+        answer = {"success": True, "action": "opened", "request_id": "req-1"}
+        recorded = await store.record_ai_decision(decision(strategy, id=decision_id, webhook_status=200,
+                                                           webhook_response=answer))
+        assert (recorded.id, recorded.webhook_status, recorded.webhook_response) == (decision_id, 200, answer)
+        held = await store.record_ai_decision(decision(strategy, signal_sent=False))
+        assert (held.webhook_status, held.webhook_response) == (None, None)
+
     async def test_decision_keeps_its_decided_at(self, store: Any) -> None:
         strategy = await store.add_ai_strategy(ai_strategy())
         recorded = await store.record_ai_decision(decision(strategy, decided_at=CYCLE))

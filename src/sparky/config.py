@@ -174,6 +174,23 @@ class Settings(BaseSettings):
     #: is still answered within TradingView's 3 s
     arthur_ml_timeout_sec: float = Field(1.0, gt=0, le=2.5)
 
+    # The AI worker's decisions (docs/AI_WORKER.md); GROQ_API_KEY and GROQ_MODEL are needed to run it
+    groq_api_key: SecretStr | None = None
+    #: the model id the provider serves (no default: ids are retired, the operator picks one)
+    groq_model: str | None = None
+    #: another OpenAI-compatible provider's base URL (the part before /chat/completions); empty: Groq
+    ai_llm_base_url: str | None = None
+    ai_llm_timeout_sec: float = Field(20, gt=0, le=300)
+    #: retries of a model call answered 429 or 5xx, or not answered at all
+    ai_llm_max_retries: int = Field(2, ge=0, le=10)
+    ai_llm_temperature: Decimal = Field(Decimal("0.2"), ge=0, le=2)
+    #: the candles the model sees (one of 1m 5m 15m 1h 4h 1d)
+    ai_candle_interval: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "15m"
+    #: where the worker posts its signals; empty: this server's own /webhook on 127.0.0.1:PORT
+    ai_webhook_url: str | None = None
+    #: the public market data strategies on the `paper` exchange watch (klines need no keys there)
+    ai_paper_market_data_venue: str = "aster"
+
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -214,6 +231,29 @@ class Settings(BaseSettings):
     @classmethod
     def _supabase_url(cls, value: str | None) -> str | None:
         return settings_checks.url(value, ("https", "http"), "https://<project>.supabase.co")
+
+    @field_validator("groq_model", "ai_llm_base_url", "ai_webhook_url", "groq_api_key", mode="before")
+    @classmethod
+    def _ai_blank_is_unset(cls, value: Any) -> Any:
+        return settings_checks.blank_to_none(value)
+
+    @field_validator("ai_llm_base_url")
+    @classmethod
+    def _ai_llm_base_url(cls, value: str | None) -> str | None:
+        return settings_checks.url(value, ("https", "http"), "https://api.openai.com/v1")
+
+    @field_validator("ai_webhook_url")
+    @classmethod
+    def _ai_webhook_url(cls, value: str | None) -> str | None:
+        return settings_checks.url(value, ("https", "http"), "http://127.0.0.1:3000/webhook")
+
+    @field_validator("ai_paper_market_data_venue")
+    @classmethod
+    def _ai_paper_venue(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not name or name == "paper":  # the paper venue keeps no price history
+            raise ValueError("must name a venue that serves candles, such as aster (not paper)")
+        return name
 
     @field_validator("paper_symbol_rules")
     @classmethod
@@ -305,6 +345,10 @@ class Settings(BaseSettings):
     @property
     def paper_state_path(self) -> Path:
         return self.sparky_data_dir / "paper-exchange.json"
+
+    @property
+    def effective_ai_webhook_url(self) -> str:
+        return self.ai_webhook_url or f"http://127.0.0.1:{self.port}/webhook"
 
 
 def _plain(secret: SecretStr | None) -> str | None:

@@ -11,7 +11,8 @@ from pydantic_settings import SettingsError
 from sparky.config import Settings
 
 #: never echoed back: a typo'd secret is still mostly the secret
-SECRET_FIELDS = frozenset({"webhook_secret", "admin_token", "supabase_service_role_key", "signalstudio_forward_secret"})
+SECRET_FIELDS = frozenset({"webhook_secret", "admin_token", "supabase_service_role_key", "signalstudio_forward_secret",
+                           "groq_api_key"})
 
 
 class InvalidSettings(Exception):

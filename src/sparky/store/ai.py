@@ -80,6 +80,9 @@ class AiDecisionRecord:
     max_favorable_excursion: Decimal | None = None
     max_adverse_excursion: Decimal | None = None
     decided_at: datetime | None = None
+    #: added by Sparky (migrations/0024): the webhook's answer to the signal sent (None: none sent)
+    webhook_status: int | None = None
+    webhook_response: dict[str, Any] | None = None
     outcome_label: str | None = None  # read only
     id: str | None = None
     created_at: datetime | None = None

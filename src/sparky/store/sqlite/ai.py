@@ -41,7 +41,7 @@ _DECIMALS = frozenset({
 _TIMES = frozenset({"created_at", "updated_at", "decided_at", "last_cycle_at"})
 _JSON = frozenset({
     "target_assets", "market_snapshot", "orderbook_snapshot", "onchain_snapshot", "technical_indicators",
-    "portfolio_state", "model_versions", "raw_responses", "parsed_decision", "decision_json",
+    "portfolio_state", "model_versions", "raw_responses", "parsed_decision", "decision_json", "webhook_response",
 })  # fmt: skip
 _BOOLS = frozenset({"is_prop_allocation", "is_paper_trading", "is_public_leader", "verified_badge", "signal_sent"})
 #: computed by the table (a generated column): never written

@@ -396,6 +396,8 @@ CREATE TABLE IF NOT EXISTS ai_trade_decisions (
     pnl_24h                 NUMERIC,
     max_favorable_excursion NUMERIC,
     max_adverse_excursion   NUMERIC,
+    webhook_status          INTEGER,  -- migrations/0024: the webhook's answer to the signal sent
+    webhook_response        TEXT,  -- JSON
     outcome_label           TEXT GENERATED ALWAYS AS (
                                 CASE WHEN pnl_1h > 0 THEN 'positive'
                                      WHEN pnl_1h < 0 THEN 'negative'
