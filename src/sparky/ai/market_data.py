@@ -49,10 +49,14 @@ def market_venue(strategy: AiStrategyRecord, paper_market_data_venue: str) -> st
 class MarketVenues:
     """Adapters for market data (see the module docstring). Public adapters are closed by `aclose`."""
 
-    def __init__(self, accounts: ExchangeAccounts, http: HttpClientPool, metadata: VenueMetadata | None = None) -> None:
+    def __init__(self, accounts: ExchangeAccounts, http: HttpClientPool, metadata: VenueMetadata | None = None,
+                 *, endpoints: dict[str, VenueCredentials] | None = None) -> None:
+        """`endpoints`: per venue, the environment and base URL its public market data is read
+        from (config.json's section for that venue, without its keys); others: production."""
         self._accounts = accounts
         self._http = http
         self._metadata = metadata
+        self._endpoints = endpoints or {}
         self._public: dict[str, Exchange] = {}
 
     async def adapter(self, venue: str, user_id: str) -> Exchange:
@@ -60,8 +64,8 @@ class MarketVenues:
             return await self._accounts.get(user_id, venue)
         adapter = self._public.get(venue)
         if adapter is None:
-            adapter = self._public[venue] = create_adapter(VenueCredentials(exchange=venue), self._http,
-                                                           self._metadata)
+            where = self._endpoints.get(venue, VenueCredentials(exchange=venue))
+            adapter = self._public[venue] = create_adapter(where, self._http, self._metadata)
         return adapter
 
     async def venue_symbol(self, venue: str, symbol: str, user_id: str) -> tuple[Exchange, str]:

@@ -28,7 +28,8 @@ from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.accounts import ExchangeAccounts, command_hint, dashboard_hint
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.candles import interval_length
-from sparky.exchanges.factory import adapters_from_config, is_supported
+from sparky.exchanges.credentials import VenueCredentials
+from sparky.exchanges.factory import adapters_from_config, credentials_from_section, is_supported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.metadata import VenueMetadata
 from sparky.exchanges.registry import ExchangeRegistry
@@ -76,6 +77,19 @@ def build_model(settings: Settings) -> DecisionModel:
     return GroqModel(api_key=key, **common)
 
 
+def public_endpoints(legacy: LegacyConfig) -> dict[str, VenueCredentials]:
+    """Where each venue of config.json serves its public market data: the section's environment
+    and base URL (a testnet's candles for a testnet account), never its keys."""
+    endpoints = {}
+    for name, section in legacy.exchanges.items():
+        if name == "paper" or not is_supported(name):
+            continue
+        full = credentials_from_section(name, section)
+        endpoints[name] = VenueCredentials(exchange=name, environment=full.environment, base_url=full.base_url,
+                                           extra=full.extra)
+    return endpoints
+
+
 def legacy_secret(settings: Settings, legacy: LegacyConfig) -> str | None:
     """The local user's webhook secret as the server reads it (never created here)."""
     if settings.webhook_secret:
@@ -115,7 +129,7 @@ async def build_ai_parts(settings: Settings, *, webhook_client: httpx.AsyncClien
                                 paper_factory=_no_paper_adapter,
                                 credentials_hint=command_hint if embedded else dashboard_hint,
                                 operator_credentials=embedded, ttl=settings.tenant_cache_sec, metadata=metadata)
-    venues = MarketVenues(accounts, http, metadata)
+    venues = MarketVenues(accounts, http, metadata, endpoints=public_endpoints(legacy))
     own_client = webhook_client is None
     client = webhook_client or httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SEC)
     forward = settings.signalstudio_forward_secret

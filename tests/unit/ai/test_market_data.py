@@ -22,7 +22,7 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.store.ai import AiStrategyRecord
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import CredentialRecord
-from tests.ai_venue import ASTER, mock_aster
+from tests.ai_venue import ASTER, EXCHANGE_INFO, klines, mock_aster
 from tests.unit.exchanges.oanda.test_oanda import fixture
 
 ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
@@ -116,3 +116,28 @@ async def test_oanda_candles_are_read_with_the_users_own_keys(tmp_path: Any, ven
     [call] = route.calls
     assert call.request.headers["authorization"] == "Bearer alice-oanda-token"
     assert call.request.url.params["granularity"] == "H1" and market.requests() == 1
+
+
+async def test_a_venue_of_config_json_is_read_where_its_section_points_and_without_its_keys(venue_http: Any) -> None:
+    """An operator on a testnet (or behind a relay) watches that market, not the production one."""
+    from sparky.ai.wiring import public_endpoints
+    from sparky.config import LegacyConfig
+
+    testnet = "https://testnet.aster.example"
+    legacy = LegacyConfig.model_validate({"aster": {"apiKey": "k" * 64, "apiSecret": "s" * 64, "apiUrl": testnet}})
+    endpoints = public_endpoints(legacy)
+    assert endpoints["aster"].base_url == testnet and endpoints["aster"].api_key is None
+    metadata = VenueMetadata()
+    market_venues = MarketVenues(None, venue_http, metadata, endpoints=endpoints)  # type: ignore[arg-type]
+    try:
+        with respx.mock(assert_all_called=False) as router:
+            production = mock_aster(router)
+            router.get(f"{testnet}/fapi/v1/exchangeInfo").mock(return_value=httpx.Response(200, json=EXCHANGE_INFO))
+            route = router.get(f"{testnet}/fapi/v1/klines").mock(side_effect=lambda request: httpx.Response(
+                200, json=klines(int(request.url.params["limit"]) - 1)))
+            candles = await CycleMarketData(market_venues, limit=100).candles("aster", "BTCUSDT", "15m", user_id=ALICE)
+    finally:
+        await market_venues.aclose()
+        await metadata.aclose()
+    assert route.call_count == 1 and production.call_count == 0 and len(candles) == 100
+    assert "X-MBX-APIKEY" not in route.calls[0].request.headers
