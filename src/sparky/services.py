@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import structlog
 
+from sparky.ai.worker_key import load_or_create_worker_key
 from sparky.background import TaskRunner, build_runner
 from sparky.cache import Cache, InProcessCache
 from sparky.cache_redis import RedisCache
@@ -222,7 +223,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(
         authenticator=Authenticator(webhook_secrets, directory,
-                                    forward_secret=forward.get_secret_value() if forward else None),
+                                    forward_secret=forward.get_secret_value() if forward else None,
+                                    worker_key=(load_or_create_worker_key(settings.sparky_data_dir)
+                                                if forward is None and tenants is not None else None)),
         dedupe=DuplicateGuard(cache, settings.duplicate_window_sec),
         dispatcher=dispatcher,
         store=store,

@@ -20,7 +20,7 @@ import respx
 from sparky.ai.llm import GroqModel
 from sparky.ai.wiring import build_ai_parts
 from sparky.exchanges.base import OrderKind, Side
-from sparky.signals.auth import LOCAL_USER_ID
+from sparky.signals.auth import LOCAL_USER_ID, sign_forward
 from sparky.store.ai import RUNNING, AiStrategyRecord
 from sparky.store.tenants import LocalUser
 from tests.ai_venue import mock_aster
@@ -278,19 +278,26 @@ async def test_the_next_decision_sees_the_open_position_and_the_paper_accounts_f
     assert "Account equity: 9999.04 USD" in prompt
 
 
-async def test_a_signal_for_a_user_the_worker_cannot_sign_for_is_an_error(start: Any) -> None:
-    async with start() as server:  # no SIGNALSTUDIO_FORWARD_SECRET: only the local user's secret is known
+async def test_without_a_forward_secret_the_worker_signs_with_the_data_dirs_key_and_the_server_believes_it(
+        start: Any) -> None:
+    """The embedded defaults: no SIGNALSTUDIO_FORWARD_SECRET. A `sparky users` user's secret is kept
+    only as a digest, so the worker signs with the key it shares with the server in the data dir."""
+    async with start() as server:
         await server.services.store.add_local_user(LocalUser(ALICE, None, "Pro"))
         record = await strategy(server)
         with respx.mock(assert_all_called=False) as router:
             async with Worker(server, router) as worker:
                 worker.groq.mock(return_value=completion(LONG))
                 outcome = await worker.step(record)
-        assert outcome.error is not None and "SIGNALSTUDIO_FORWARD_SECRET" in outcome.error
-        assert (outcome.action, outcome.signal_sent) == ("LONG", False)
-        assert worker.webhook.requests == [] and await server.services.store.list_positions() == []
-        [decision] = rows(server, "ai_trade_decisions")
-        assert decision["signal_sent"] == 0 and decision["webhook_status"] is None
+        key = (server.services.settings.sparky_data_dir / "ai_worker_key").read_text().strip()
+        [sent] = worker.webhook.requests
+        [position] = await server.services.store.list_positions()
+    assert (outcome.error, outcome.action, outcome.signal_sent) == (None, "LONG", True)
+    assert sent.headers["x-sparky-signature"] == sign_forward(key, sent.content, int(
+        sent.headers["x-sparky-signature"].split(",")[0].removeprefix("t=")))
+    assert "secret" not in json.loads(sent.content)
+    assert (position.user_id, position.symbol, position.side) == (ALICE, "BTCUSDT", "BUY")
+    assert oct((server.services.settings.sparky_data_dir / "ai_worker_key").stat().st_mode & 0o777) == "0o600"
 
 
 @pytest.mark.parametrize("forward_secret", [None, FORWARD_KEY])

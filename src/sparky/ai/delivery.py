@@ -7,8 +7,9 @@ second one as a duplicate of the first, so a decision never opens twice. Authent
 - the local user's signals carry the local webhook secret in `secret`, like any alert (a signed
   forward may not act for the local user);
 - every other user's are signed as a SignalStudio forward (`X-Sparky-Signature`, keyed with
-  SIGNALSTUDIO_FORWARD_SECRET; the webhook checks the user exists). Without that secret they cannot
-  be authenticated (only digests of users' own secrets are stored): `NotDeliverable`.
+  SIGNALSTUDIO_FORWARD_SECRET, or without it with the data dir's worker key, ai/worker_key.py; the
+  webhook checks the user exists). Without a key they cannot be authenticated (only digests of
+  users' own secrets are stored): `NotDeliverable`.
 A 4xx or 5xx answer is the webhook's word and is returned, never retried (TradingView never resends a
 4xx; a 5xx is recorded with the decision for the operator to see).
 """

@@ -24,6 +24,7 @@ from sparky.ai.llm import DecisionModel, GroqModel, OpenAiCompatibleModel
 from sparky.ai.market_data import CycleMarketData, MarketVenues, candles_needed
 from sparky.ai.portfolio import Portfolio, paper_book_reader
 from sparky.ai.step import StrategyStep
+from sparky.ai.worker_key import load_or_create_worker_key
 from sparky.config import LegacyConfig, Settings
 from sparky.exchanges.accounts import ExchangeAccounts, command_hint, dashboard_hint
 from sparky.exchanges.base import Exchange
@@ -134,7 +135,8 @@ async def build_ai_parts(settings: Settings, *, webhook_client: httpx.AsyncClien
     client = webhook_client or httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SEC)
     forward = settings.signalstudio_forward_secret
     delivery = SignalDelivery(client, settings.effective_ai_webhook_url,
-                              forward_secret=forward.get_secret_value() if forward else None,
+                              forward_secret=(forward.get_secret_value() if forward
+                                              else load_or_create_worker_key(settings.sparky_data_dir)),
                               legacy_secret=legacy_secret(settings, legacy), sleep=sleep)
     portfolio = Portfolio(store, accounts, paper_book=paper_book_reader(
         data_dir=settings.sparky_data_dir, local_state_path=settings.paper_state_path,

@@ -160,10 +160,13 @@ class SecretDirectory:
 
 class Authenticator:
     def __init__(self, legacy_secrets: list[str], directory: SecretDirectory | None = None, *,
-                 forward_secret: str | None = None, clock: Callable[[], float] = time.time) -> None:
+                 forward_secret: str | None = None, worker_key: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`worker_key`: the AI worker's signing key when no forward secret is set (ai/worker_key.py)."""
         self._legacy = [s.encode() for s in legacy_secrets if s]
         self._directory = directory
         self._forward_secret = forward_secret
+        self._worker_key = worker_key
         self._clock = clock
 
     async def authenticate(self, fields: dict[str, Any], raw: bytes = b"",
@@ -194,10 +197,12 @@ class Authenticator:
         return matched
 
     async def _forwarded(self, signature: str, raw: bytes, claimed: Any) -> Principal:
-        if not self._forward_secret:
+        if not self._forward_secret and not self._worker_key:
             raise Unauthorized("Unauthorized: signed forwards are not enabled on this server",
                                hint="Set SIGNALSTUDIO_FORWARD_SECRET to the dashboard's forwarding key")
-        accepted = verify_forward(signature, raw, self._forward_secret, self._clock())
+        now = self._clock()
+        accepted = next((found for key in (self._forward_secret, self._worker_key) if key
+                         and (found := verify_forward(signature, raw, key, now)) is not None), None)
         if accepted is None:
             log.warning("webhook.bad_forward_signature")
             raise Unauthorized("Unauthorized: invalid or expired forward signature")
