@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -49,11 +49,16 @@ NUMERIC = frozenset({
     "max_drawdown_percent", "target_sharpe", "performance_fee_percent", "copy_override_percent",
     "min_position_size_usd", "confidence_final", "pnl_1h", "pnl_24h", "max_favorable_excursion",
     "max_adverse_excursion", "confidence_score", "size_usd", "actual_pnl",
+    # option trades (store/option_trades.py)
+    "strike_price", "quantity_contracts", "entry_limit_price", "tp_limit_price", "sl_stop_price",
+    "sl_limit_price", "cost_usd",
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
     "lease_expires_at", "decided_at", "last_cycle_at",
 })  # fmt: skip
+#: `date` columns (ISO YYYY-MM-DD both ways)
+DATES = frozenset({"expiration_date"})
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata"})
 
 
@@ -118,6 +123,8 @@ def encode_value(name: str, value: Any) -> Any:
         return encode_decimal(value)
     if isinstance(value, datetime):
         return encode_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if name in JSON_OBJECTS or isinstance(value, dict | list):
         return encode_json(value)
     if isinstance(value, RequestStatus):
@@ -130,6 +137,8 @@ def decode_value(name: str, value: Any) -> Any:
         return decode_decimal(value)
     if name in TIMES:
         return decode_time(value)
+    if name in DATES and isinstance(value, str):
+        return date.fromisoformat(value)
     return value
 
 
