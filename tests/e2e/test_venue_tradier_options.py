@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from sparky.exchanges.tradier_options.settings import OptionsSettings
-from sparky.store.base import RequestStatus
+from sparky.store.base import RequestStatus, StoreUnavailable
 from sparky.store.tenants import CredentialRecord, LocalUser, secret_digest
 from tests.conftest import SECRET, Sparky
 from tests.unit.exchanges.tradier_options.fake import ACCOUNT, ORDERS, TOKEN, FakeOptionsTradier, fixture, listed, occ
@@ -283,3 +283,31 @@ async def test_options_settings_come_from_the_environment_under_the_legacy_secti
         result = await alert(sparky, action="buy", symbol="SPY", strike=501, quantity=1)
     assert result["status"] == 200, result  # the section's 5% tolerance wins over the environment's 0.1%
     assert venue.forms[0]["price[0]"] == "2.34"  # the environment's 0% offset: at the ask
+
+
+# -- exactly once across a crash ----------------------------------------------------------------------
+
+
+async def test_an_entry_sent_before_a_crash_is_recorded_on_restart_and_never_sent_again(start, tmp_path, venue,
+                                                                                      monkeypatch) -> None:
+    path = config(tmp_path)
+    async with start(config_path=path) as sparky:
+        store = sparky.services.store
+
+        async def lost(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("database lost")
+
+        for write in ("add_option_trade", "finish_execution", "finish_webhook_request"):
+            monkeypatch.setattr(store, write, lost)  # from the row on, nothing reaches the database
+        first = await alert(sparky, action="buy", symbol="SPY", strike=500, quantity=2)
+        monkeypatch.undo()
+    assert first["action"] == "unrecorded" and len(venue.forms) == 1
+    async with start(config_path=path) as sparky:  # recovery resumes the pending request
+        request = await sparky.services.store.get_webhook_request(first["request_id"])
+        [row] = await sparky.services.store.option_trades()
+    assert [f["class"] for f in venue.forms] == ["otoco"]  # looked up by its tag, never sent twice
+    assert request.status is RequestStatus.SUCCESS and request.result["option"]["trade_id"] == row.id
+    assert (row.option_symbol, row.quantity_contracts, row.entry_order_id, row.entry_limit_price,
+            row.tp_limit_price, row.sl_stop_price) == (occ("SPY", listed(1), "call", 500), D(2), "1001", D("2.39"),
+                                                       D("4.75"), D("1.20"))
+    assert row.extra_metadata["request_id"] == first["request_id"] and row.extra_metadata["resumed"] is True

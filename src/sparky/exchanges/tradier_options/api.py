@@ -46,8 +46,10 @@ class OptionsApi:
         """POST one order (never retried; looked up by tag when the reply is unclear); its id."""
         return await self._api.submit(form, underlying)
 
-    async def find(self, underlying: str, tag: str) -> dict[str, Any] | None:
-        return await self._api.find_by_tag(underlying, tag)
+    async def find(self, tag: str) -> dict[str, Any] | None:
+        """The account's order carrying `tag` (a request's client id: unique to it), whatever its
+        symbol; the equities look-up's symbol filter reads equity orders only."""
+        return await self._api.find_by_tag(None, tag)
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         return await self._api.order(order_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 def _names(*names: str) -> Any:
@@ -50,6 +50,15 @@ class OptionsSettings(BaseModel):
     expiry_cutoff_minutes: int = Field(30, ge=0, le=390, validation_alias=_names("expiry_cutoff_minutes",
                                                                                  "expiryCutoffMinutes"))
 
+    @field_validator("trading_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from sparky.signals.trading_window import PRESETS
+
+        if value not in PRESETS or value == "custom":
+            raise ValueError(f"must be one of {', '.join(p for p in PRESETS if p != 'custom')}")
+        return value
+
     @field_validator("penny_pilot_roots", mode="before")
     @classmethod
     def _roots(cls, value: Any) -> Any:
@@ -66,7 +75,13 @@ class OptionsSettings(BaseModel):
         given = {names[k]: v for k, v in section.items() if k in names}
         if not given:
             return self
-        return type(self).model_validate({**self.model_dump(), **given})
+        try:
+            return type(self).model_validate({**self.model_dump(), **given})
+        except ValidationError as err:  # one line per bad key, named as the section wrote it
+            spelled = {names[k]: k for k in section if k in names}
+            problems = [f"{spelled.get(str(e['loc'][0]), e['loc'][0])}: {str(e['msg']).removeprefix('Value error, ')}"
+                        for e in err.errors()]
+            raise ValueError("config.json tradier_options section: " + "; ".join(problems)) from None
 
     def snapshot(self) -> dict[str, Any]:
         """What a trade row's `config_snapshot` keeps (JSON: numbers as strings)."""

@@ -82,7 +82,7 @@ class OptionCloses:
             else:
                 view["status"] = row.status  # its exits sold it: the monitor records which
             return view
-        existing = await venue.options.find(row.underlying_symbol, tag) if job.resume else None
+        existing = await venue.options.find(tag) if job.resume else None
         if existing is not None:
             close_id = str(existing["id"])
         else:
@@ -91,7 +91,7 @@ class OptionCloses:
             try:
                 close_id = await venue.options.submit(form, row.underlying_symbol)
             except OutcomeUnknown:
-                found = await venue.options.find(row.underlying_symbol, tag)
+                found = await venue.options.find(tag)
                 if found is None:
                     raise
                 close_id = str(found["id"])

@@ -44,7 +44,7 @@ class OptionEntry:
         signal, terms = job.signal, job.signal.option
         assert terms is not None  # every tradier_options signal carries its terms
         underlying, right, tag = signal.symbol, terms.right or "call", job.cid("e")
-        if job.resume and (found := await venue.options.find(underlying, tag)) is not None:
+        if job.resume and (found := await venue.options.find(tag)) is not None:
             return await self._resumed(job, venue, found)
         listed = await venue.options.expirations(underlying)
         if not listed:
@@ -71,7 +71,7 @@ class OptionEntry:
         try:
             order_id = await venue.options.submit(form, underlying)
         except OutcomeUnknown:
-            found = await venue.options.find(underlying, tag)
+            found = await venue.options.find(tag)
             if found is None:
                 raise
             order_id = str(found["id"])
