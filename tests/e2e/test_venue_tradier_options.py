@@ -330,3 +330,15 @@ async def test_a_users_dashboard_trade_settings_for_tradier_options_apply_to_the
     assert near.status_code == 200 and near.json()["option"]["strike"] == "500"
     assert [(f["price[0]"], f["quantity[0]"]) for f in venue.forms] == [("2.34", "2")]
     assert near.json()["option"]["contracts"] == "2"
+
+
+async def test_a_second_close_while_the_first_close_order_works_sells_nothing_more(start, tmp_path, venue) -> None:
+    async with start(config_path=config(tmp_path)) as sparky:
+        opened = await alert(sparky, action="buy", symbol="SPY", strike=500, quantity=2)
+        venue.fill_entry(1001, 2)
+        first = await alert(sparky, action="close", option_symbol=opened["option"]["option_symbol"])
+        venue.calls.clear()
+        again = await alert(sparky, action="close", symbol="SPY", alert_id="close-again")
+    assert first["closes"][0]["close_order_id"] == "1011"
+    assert again["status"] == 200 and again["closes"][0]["close_order_id"] == "1011"
+    assert venue.posted() == []  # the first close's market order (pending) is not sold again
