@@ -35,6 +35,7 @@ from sparky.store.base import (
     utcnow,
 )
 from tests.ai_contract import AiStoreContract
+from tests.option_trades_contract import OptionTradeStoreContract
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -137,8 +138,8 @@ def price_mark(position: PositionRecord, price: Decimal, pnl: Decimal, percent: 
                      position.quantity, position.entry_price, price, pnl, percent, at)
 
 
-class StoreContract(AiStoreContract):
-    """Tests every `Store` adapter inherits (the AI tables' too). Subclasses provide the `store` fixture."""
+class StoreContract(AiStoreContract, OptionTradeStoreContract):
+    """Tests every `Store` adapter inherits (the AI tables' and the option trades' too). Subclasses provide the `store` fixture."""
 
     # lifecycle
 

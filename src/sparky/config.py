@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sparky import settings_checks
+from sparky.exchanges.tradier_options.settings import OptionsSettings
 from sparky.plan_limits import merged_plan_limits
 from sparky.secret_policy import refuse_guessable_secrets
 from sparky.signals.rate_limits import parse_rates
@@ -42,6 +43,10 @@ class RiskManagement(BaseModel):
     max_positions: int | None = Field(None, ge=0, validation_alias=AliasChoices("maxPositions", "max_positions"))
 
 
+#: config.json section names that differ from the exchange's (`tradierOptions`, lower-cased)
+LEGACY_SECTION_NAMES = {"tradieroptions": "tradier_options"}
+
+
 class LegacyConfig(BaseModel):
     """The original's config.json: `webhookSecret`, exchange sections, `riskManagement`."""
 
@@ -55,7 +60,7 @@ class LegacyConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         exchanges = {
-            key.lower(): value
+            LEGACY_SECTION_NAMES.get(key.lower(), key.lower()): value
             for key, value in data.items()
             if isinstance(value, dict) and key not in ("riskManagement", "risk_management")
         }
@@ -190,6 +195,10 @@ class Settings(BaseSettings):
     ai_webhook_url: str | None = None
     #: the public market data strategies on the `paper` exchange watch (klines need no keys there)
     ai_paper_market_data_venue: str = "aster"
+
+    #: the options executor's settings as JSON (exchanges/tradier_options/settings.py; docs/EXCHANGES.md),
+    #: e.g. TRADIER_OPTIONS='{"min_days_to_expiry": 2, "strike_tolerance_percent": 3}'
+    tradier_options: OptionsSettings = OptionsSettings()
 
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.execution.ml_screen import MlScreen
+from sparky.execution.options.executor import OptionsExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
@@ -46,6 +47,7 @@ from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
 from sparky.signals.rate_limits import RateLimits, parse_rates
 from sparky.store.base import Store, utcnow
+from sparky.store.option_trades import OptionTradeStore
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
 from sparky.store.validation_log import ValidationLog
@@ -160,6 +162,18 @@ def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPo
     return registry
 
 
+def options_executor(settings: Settings, legacy: LegacyConfig, store: Store, accounts: ExchangeAccounts,
+                     gates: Gates | None) -> OptionsExecutor:
+    """Every user's `tradier_options` jobs; the local user's settings take config.json's section over
+    TRADIER_OPTIONS (a bad value there stops the start-up, naming it), another user's take their
+    `tradier_options` trade settings row."""
+    section = legacy.exchanges.get("tradier_options")
+    local = settings.tradier_options.over(section.model_extra or {}) if section is not None else None
+    assert isinstance(store, OptionTradeStore)  # both stores keep tradier_option_trades
+    return OptionsExecutor(store, accounts, settings.tradier_options, local_settings=local,
+                           tenant_reads=gates.reads if gates else None)
+
+
 def build_store(settings: Settings) -> Store:
     if settings.supabase_url and settings.supabase_service_role_key:
         from sparky.store.supabase.store import SupabaseStore  # only when configured
@@ -214,11 +228,12 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
                              cache=cache)
     ml_http, screen = build_ml_screen(settings, tenants, store, accounts, notifier)
+    options = options_executor(settings, legacy, store, accounts, gates)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
                             server_id=load_or_create_server_id(settings.sparky_data_dir), clock=clock,
                             on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache,
-                            screen=screen)
+                            screen=screen, routes={"tradier_options": options.execute})
     directory = SecretDirectory(tenants)
     forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 TABLES = ("positions", "trades", "webhook_requests", "resting_entries", "ai_strategies", "ai_trade_log",
-          "ai_trade_decisions", "ai_worker_heartbeats", "strategy_validation_log")
+          "ai_trade_decisions", "ai_worker_heartbeats", "strategy_validation_log",
+          "tradier_option_trades")
 
 
 def _sqlite_table_info() -> dict[str, list[tuple[str, bool]]]:

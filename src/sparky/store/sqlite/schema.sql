@@ -418,3 +418,45 @@ CREATE TABLE IF NOT EXISTS ai_worker_heartbeats (
     errors                  INTEGER NOT NULL DEFAULT 0,
     updated_at              TEXT NOT NULL
 );
+
+-- Option positions opened on Tradier (`exchange: "tradier_options"`, store/option_trades.py). Same
+-- table and column names, in the same order, as migrations/0002_tables.sql (user_id from 0003):
+-- uuid -> TEXT, date -> ISO text, jsonb -> JSON text, timestamptz -> ISO text.
+CREATE TABLE IF NOT EXISTS tradier_option_trades (
+    id                      TEXT PRIMARY KEY NOT NULL,
+    created_at              TEXT,
+    updated_at              TEXT,
+    status                  TEXT DEFAULT 'pending_entry'
+                            CHECK (status IN ('pending_entry', 'open', 'cancelled', 'closed_tp', 'closed_sl',
+                                              'closed', 'pending')),
+    strategy                TEXT,
+    underlying_symbol       TEXT NOT NULL,
+    option_symbol           TEXT NOT NULL,
+    option_type             TEXT,  -- call | put
+    strike_price            NUMERIC,
+    expiration_date         TEXT,  -- YYYY-MM-DD
+    contract_size           INTEGER DEFAULT 100,
+    quantity_contracts      NUMERIC,
+    entry_order_id          TEXT,
+    tp_order_id             TEXT,
+    sl_order_id             TEXT,
+    time_exit_order_id      TEXT,
+    entry_order             TEXT,  -- JSON
+    tp_leg                  TEXT,  -- JSON
+    sl_leg                  TEXT,  -- JSON
+    time_exit_order         TEXT,  -- JSON
+    entry_limit_price       NUMERIC,
+    tp_limit_price          NUMERIC,
+    sl_stop_price           NUMERIC,
+    sl_limit_price          NUMERIC,
+    cost_usd                NUMERIC,
+    pnl_usd                 NUMERIC,
+    pnl_percent             NUMERIC,
+    config_snapshot         TEXT DEFAULT '{}',  -- JSON
+    extra_metadata          TEXT DEFAULT '{}',  -- JSON
+    user_id                 TEXT
+);
+
+-- The monitor reads the rows still pending or open; closes look a user's rows up.
+CREATE INDEX IF NOT EXISTS tradier_option_trades_status ON tradier_option_trades (status);
+CREATE INDEX IF NOT EXISTS tradier_option_trades_user_id ON tradier_option_trades (user_id);

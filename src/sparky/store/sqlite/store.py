@@ -39,6 +39,7 @@ from sparky.store.base import (
 from sparky.store.sqlite import codec, executions, leases
 from sparky.store.sqlite.ai import SqliteAi
 from sparky.store.sqlite.marks import mark_rows, write_marks
+from sparky.store.sqlite.option_trades import SqliteOptionTrades
 from sparky.store.sqlite.reader import PointReader
 from sparky.store.sqlite.tenants import SqliteTenants
 from sparky.store.sqlite.upgrade import add_missing_columns
@@ -51,10 +52,12 @@ _SYNCHRONOUS = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _BUSY_TIMEOUT_MS = 5000
 
 
-class SqliteStore(Store, SqliteTenants, SqliteAi, SqliteValidationLog):
-    """The `Store`, `TenantStore` and `AiStore` ports on one SQLite file (WAL, synchronous=FULL by default).
+class SqliteStore(Store, SqliteTenants, SqliteAi, SqliteValidationLog, SqliteOptionTrades):
+    """The `Store`, `TenantStore`, `AiStore`, validation log and `OptionTradeStore` ports on one SQLite file
+    (WAL, synchronous=FULL by default).
 
-    The tenant methods live in `SqliteTenants` (tenants.py), the AI ones in `SqliteAi` (ai.py); all
+    The tenant methods live in `SqliteTenants` (tenants.py), the AI ones in `SqliteAi` (ai.py), the
+    option trades in `SqliteOptionTrades` (option_trades.py); all
     run as jobs on the same writer thread, so they are ordered and atomic with every other write."""
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:

@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -51,11 +51,16 @@ NUMERIC = frozenset({
     "max_adverse_excursion", "confidence_score", "size_usd", "actual_pnl",
     # ML pre-trade validation (store/validation_log.py)
     "price_at_signal", "ml_confidence", "confidence_threshold",
+    # option trades (store/option_trades.py)
+    "strike_price", "quantity_contracts", "entry_limit_price", "tp_limit_price", "sl_stop_price",
+    "sl_limit_price", "cost_usd",
 })  # fmt: skip
 TIMES = frozenset({
     "created_at", "updated_at", "entry_time", "exit_time", "last_price_update", "processed_at",
     "lease_expires_at", "decided_at", "last_cycle_at", "signal_timestamp",
 })  # fmt: skip
+#: `date` columns (ISO YYYY-MM-DD both ways)
+DATES = frozenset({"expiration_date"})
 JSON_OBJECTS = frozenset({"payload", "signal", "result", "extra_metadata", "order_config", "metadata", "ml_config"})
 
 
@@ -120,6 +125,8 @@ def encode_value(name: str, value: Any) -> Any:
         return encode_decimal(value)
     if isinstance(value, datetime):
         return encode_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if name in JSON_OBJECTS or isinstance(value, dict | list):
         return encode_json(value)
     if isinstance(value, RequestStatus):
@@ -132,6 +139,8 @@ def decode_value(name: str, value: Any) -> Any:
         return decode_decimal(value)
     if name in TIMES:
         return decode_time(value)
+    if name in DATES and isinstance(value, str):
+        return date.fromisoformat(value)
     return value
 
 

@@ -25,6 +25,7 @@ role key, which bypasses row-level security. Same semantics as `SqliteStore`, wi
 - The paper venue's positions and trades are in `paper_positions` / `paper_trades` (paper.py),
   so the dashboard's P&L and `trade_stats` count live trading only.
 - AI strategies, decisions, trade log and the AI worker's heartbeat: ai.py.
+- option trades on Tradier (`tradier_option_trades`): option_trades.py.
 - Users live in auth.users and are managed by the SignalStudio dashboard: `add_local_user`,
   `set_plan` and `list_local_users` raise NotImplementedError.
 """
@@ -54,6 +55,7 @@ from sparky.store.base import (
 from sparky.store.supabase import codec, paper
 from sparky.store.supabase.ai import SupabaseAiQueries
 from sparky.store.supabase.client import DEFAULT_TIMEOUT, SupabaseConnection, SupabaseError
+from sparky.store.supabase.option_trades import SupabaseOptionTradeQueries
 from sparky.store.supabase.tenants import SupabaseTenantQueries
 from sparky.store.supabase.validation_log import SupabaseValidationLog
 from sparky.store.tenants import TenantStore
@@ -66,7 +68,8 @@ FOREIGN_KEY_VIOLATION = "23503"
 MINIMAL = ReturnMethod.minimal
 
 
-class SupabaseStore(SupabaseTenantQueries, SupabaseAiQueries, SupabaseValidationLog, Store, TenantStore):
+class SupabaseStore(SupabaseTenantQueries, SupabaseAiQueries, SupabaseValidationLog, SupabaseOptionTradeQueries, Store,
+                    TenantStore):
     """The store on Supabase. `client`: an AsyncClient to use instead of creating one in `open()`
     (its owner closes it; our timeout and retry settings do not apply to it)."""
 

@@ -237,6 +237,8 @@ async def test_schema_indexes(store: SqliteStore, db_path: Path) -> None:
         ("trades", "trades_user_exchange_entry_time"),
         ("trades", "trades_user_exchange_exit_time"),
         ("trades", "trades_user_exit_time"),
+        ("tradier_option_trades", "tradier_option_trades_status"),
+        ("tradier_option_trades", "tradier_option_trades_user_id"),
         ("webhook_requests", "webhook_requests_idempotency"),
         ("webhook_requests", "webhook_requests_pending"),
         ("webhook_requests", "webhook_requests_user_accepted"),

@@ -765,6 +765,7 @@ UNIQUE: dict[str, list[tuple[str, ...]]] = {
     "ai_trade_log": [("id",)],
     "ai_worker_heartbeats": [("worker_id",)],
     "strategy_validation_log": [("id",)],
+    "tradier_option_trades": [("id",)],
 }
 #: (table, column) -> the table its values must name (foreign keys the store relies on)
 REFERENCES = {("ai_trade_decisions", "strategy_id"): "ai_strategies", ("ai_trade_log", "ai_strategy_id"): "ai_strategies"}
@@ -782,6 +783,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "is_public_leader": False, "verified_badge": False, "copiers_count": 0,
     },
     "ai_trade_decisions": {"portfolio_state": {}, "model_versions": ["llama-3.1-70b"], "signal_sent": False},
+    "tradier_option_trades": {"status": "pending_entry", "contract_size": 100, "config_snapshot": {},
+                              "extra_metadata": {}},
 }
 RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns"}
 #: the strategy the Store contract's rows name ("strategy-1"): on Supabase strategy ids are uuids
