@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import cast
+from functools import lru_cache
 
 from sparky.exchanges.candles import Candle
 
@@ -44,15 +44,24 @@ def _check_length(length: int) -> None:
 
 
 def sma(values: Sequence[Decimal | None], length: int) -> Series:
-    """`ta.sma`: the mean of the last `length` values; None while any of them is missing."""
+    """`ta.sma`: the mean of the last `length` values; None while any of them is missing. One pass
+    with a running sum (exact: the values are the venue's prices or series derived from them, far
+    inside Decimal's 28 digits)."""
     _check_length(length)
     out: Series = []
-    for i in range(len(values)):
-        window = values[i - length + 1:i + 1] if i + 1 >= length else []
-        if len(window) < length or any(v is None for v in window):
-            out.append(None)
+    total, missing = ZERO, 0
+    for i, value in enumerate(values):
+        if value is None:
+            missing += 1
         else:
-            out.append(sum(cast(list[Decimal], window), ZERO) / length)
+            total += value
+        if i >= length:
+            leaving = values[i - length]
+            if leaving is None:
+                missing -= 1
+            else:
+                total -= leaving
+        out.append(total / length if i + 1 >= length and missing == 0 else None)
     return out
 
 
@@ -179,3 +188,36 @@ def change_24h(candles: Sequence[Candle]) -> Decimal | None:
     if earlier is None or earlier.close == 0:
         return None
     return (last.close - earlier.close) / earlier.close * HUNDRED
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The last value of each indicator the prompt shows and the decision row keeps."""
+
+    change_24h: Decimal | None
+    rsi_14: Decimal | None
+    ema_20: Decimal | None
+    ema_50: Decimal | None
+    bb_lower: Decimal | None
+    bb_basis: Decimal | None
+    bb_upper: Decimal | None
+    macd_line: Decimal | None
+    macd_signal: Decimal | None
+    macd_histogram: Decimal | None
+    atr_14: Decimal | None
+
+
+def _last(series: Series) -> Decimal | None:
+    return series[-1] if series else None
+
+
+@lru_cache(maxsize=1024)
+def summary(candles: tuple[Candle, ...]) -> Summary:
+    """The indicators of one series of candles, computed once: every strategy trading the same
+    symbol in a cycle gets the same candles (market data is fetched once per cycle), so the
+    prompts and decision rows of all of them share one computation."""
+    closes = [c.close for c in candles]
+    bands, lines = bollinger(closes), macd(closes)
+    return Summary(change_24h(candles), _last(rsi(closes)), _last(ema(closes, 20)), _last(ema(closes, 50)),
+                   _last(bands.lower), _last(bands.basis), _last(bands.upper), _last(lines.line),
+                   _last(lines.signal), _last(lines.histogram), _last(atr(candles)))

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
 from sparky.ai.decision import DECISION_SCHEMA, canonical
-from sparky.ai.indicators import atr, bollinger, change_24h, ema, macd, rsi
+from sparky.ai.indicators import summary
 from sparky.ai.risk_profiles import RISK_RULES
 from sparky.exchanges.candles import Candle
 from sparky.store.ai import AiStrategyRecord
@@ -71,10 +71,6 @@ def utc(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def _last(series: Sequence[Decimal | None]) -> Decimal | None:
-    return series[-1] if series else None
-
-
 def _system(strategy: AiStrategyRecord) -> str:
     rules = RISK_RULES[strategy.risk_profile]
     limits = [f"- Risk profile: {strategy.risk_profile}. {rules.summary}",
@@ -125,23 +121,22 @@ def _position(record: PositionRecord, tick: Decimal | None) -> str:
 
 def _market(market: AssetMarket, count: int) -> list[str]:
     candles, tick = list(market.candles), market.tick_size
-    closes = [c.close for c in candles]
-    bands, lines = bollinger(closes), macd(closes)
     last = candles[-1] if candles else None
     out = [f"## {market.symbol} (tick {format(tick.normalize(), 'f')}, {market.interval} candles)"]
     if last is None:
         return [*out, "No closed candles: HOLD this asset."]
+    now = summary(tuple(candles))
     out += [
         f"Last close {price(last.close, tick)} (candle opened {utc(last.open_time)})",
-        f"Change 24h: {fixed(change_24h(candles))}%",
-        f"RSI(14): {fixed(_last(rsi(closes)))}",
-        f"EMA(20): {price(_last(ema(closes, 20)), tick)}  EMA(50): {price(_last(ema(closes, 50)), tick)}",
-        f"Bollinger(20, 2): lower {price(_last(bands.lower), tick)} basis {price(_last(bands.basis), tick)} "
-        f"upper {price(_last(bands.upper), tick)}",
-        f"MACD(12, 26, 9): line {price(_last(lines.line), tick, extra_places=2)} "
-        f"signal {price(_last(lines.signal), tick, extra_places=2)} "
-        f"histogram {price(_last(lines.histogram), tick, extra_places=2)}",
-        f"ATR(14): {price(_last(atr(candles)), tick, extra_places=2)}",
+        f"Change 24h: {fixed(now.change_24h)}%",
+        f"RSI(14): {fixed(now.rsi_14)}",
+        f"EMA(20): {price(now.ema_20, tick)}  EMA(50): {price(now.ema_50, tick)}",
+        f"Bollinger(20, 2): lower {price(now.bb_lower, tick)} basis {price(now.bb_basis, tick)} "
+        f"upper {price(now.bb_upper, tick)}",
+        f"MACD(12, 26, 9): line {price(now.macd_line, tick, extra_places=2)} "
+        f"signal {price(now.macd_signal, tick, extra_places=2)} "
+        f"histogram {price(now.macd_histogram, tick, extra_places=2)}",
+        f"ATR(14): {price(now.atr_14, tick, extra_places=2)}",
         f"Last {min(count, len(candles))} closed candles (open time UTC, open, high, low, close, volume):",
     ]
     out += [f"{utc(c.open_time)} {price(c.open, tick)} {price(c.high, tick)} {price(c.low, tick)} "

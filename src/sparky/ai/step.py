@@ -26,7 +26,7 @@ import structlog
 from sparky.ai.contracts import MarketData, StepOutcome
 from sparky.ai.decision import Action, Decision, canonical, parse_decision
 from sparky.ai.delivery import NotDeliverable, SignalDelivery, WebhookAnswer
-from sparky.ai.indicators import atr, bollinger, change_24h, ema, macd, rsi
+from sparky.ai.indicators import summary
 from sparky.ai.llm import DecisionModel, ModelReply, ModelUnavailable
 from sparky.ai.market_data import MarketVenues, market_venue
 from sparky.ai.portfolio import Portfolio
@@ -57,18 +57,9 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def _last(series: list[Any]) -> Any:
-    return series[-1] if series else None
-
-
 def indicators_of(market: AssetMarket) -> dict[str, str | None]:
-    closes = [c.close for c in market.candles]
-    bands, lines = bollinger(closes), macd(closes)
-    values = {"change_24h_percent": change_24h(list(market.candles)), "rsi_14": _last(rsi(closes)),
-              "ema_20": _last(ema(closes, 20)), "ema_50": _last(ema(closes, 50)),
-              "bb_lower": _last(bands.lower), "bb_basis": _last(bands.basis), "bb_upper": _last(bands.upper),
-              "macd_line": _last(lines.line), "macd_signal": _last(lines.signal),
-              "macd_histogram": _last(lines.histogram), "atr_14": _last(atr(list(market.candles)))}
+    values = asdict(summary(tuple(market.candles)))
+    values["change_24h_percent"] = values.pop("change_24h")
     return {name: _text(value) for name, value in values.items()}
 
 
