@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sparky import __version__
-from sparky.api import exchanges, health, positions, strategies, webhook
+from sparky.api import exchanges, health, metrics, positions, strategies, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.execution.renames import rename_positions_to_venue_spelling
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(positions.router)
     app.include_router(exchanges.router)
     app.include_router(strategies.router)
+    app.include_router(metrics.router)
     _install_error_handlers(app)
     return app
 

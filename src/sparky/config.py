@@ -161,6 +161,18 @@ class Settings(BaseSettings):
     price_refresh_sec: float = Field(30, ge=0, le=3600)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: GET /metrics on 127.0.0.1:METRICS_PORT without the admin token (then not on the main port)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    #: one `http.access` line per request: method, path without the query, status, duration, client
+    access_log: bool = False
+    #: the local user's notification channels, apprise URLs separated by spaces or commas (docs/NOTIFICATIONS.md)
+    notify_urls: SecretStr | None = None
+    #: the operator's channels: unprotected positions, failing background loops, a silent AI worker
+    operator_notify_urls: SecretStr | None = None
+    #: a background loop failing this many runs in a row alerts the operator (once, until it succeeds)
+    operator_alert_loop_failures: int = Field(3, ge=1, le=1000)
+    #: the AI worker's cycle (AI_CYCLE_SEC); no heartbeat for more than two cycles alerts the operator
+    ai_cycle_sec: float = Field(300, gt=0, le=86_400)
 
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
@@ -233,6 +245,17 @@ class Settings(BaseSettings):
         if 0 < value < MIN_PRICE_REFRESH_SEC:  # every cycle asks every venue: faster spends their rate limits
             raise ValueError(f"0 (off) or at least {MIN_PRICE_REFRESH_SEC:g} seconds")
         return value
+
+    @field_validator("notify_urls", "operator_notify_urls")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        return settings_checks.notify_urls(value, info.field_name.upper())
+
+    @model_validator(mode="after")
+    def _metrics_port(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(f"METRICS_PORT must differ from PORT ({self.port}): the metrics get a port of their own")
+        return self
 
     @field_validator("allowed_ips")
     @classmethod

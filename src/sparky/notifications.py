@@ -1,4 +1,6 @@
-"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`.
+"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`; the
+local user's channels (NOTIFY_URLS) and the operator's (unprotected positions) through apprise
+(observability/outbound.py, docs/NOTIFICATIONS.md).
 
 Fire-and-forget: `notify` returns at once and never raises; the write runs as a tracked task whose
 failure is logged. Preferences are cached per user for a minute.
@@ -14,6 +16,8 @@ from typing import Any
 import structlog
 
 from sparky.execution.outcome import cents
+from sparky.observability.operator_alerts import OperatorAlerts
+from sparky.observability.outbound import OutboundNotifications
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.tenants import NotificationRecord, TenantStore
 
@@ -42,15 +46,29 @@ LIMIT_EVENTS = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_
 
 class Notifier:
     def __init__(self, store: TenantStore | None, *, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, outbound: OutboundNotifications | None = None,
+                 local_urls: tuple[str, ...] = (), operator: OperatorAlerts | None = None) -> None:
+        """`outbound`: sends to channels (apprise); `local_urls`: the local user's (NOTIFY_URLS);
+        `operator`: the operator's alerts (OPERATOR_NOTIFY_URLS), told of every unprotected position."""
         self._store = store
+        self._outbound = outbound
+        self._local_urls = local_urls
+        self._operator = operator
         self._ttl = ttl
         self._clock = clock
         self._preferences: dict[str, tuple[float, dict[str, bool]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def notify(self, user_id: str, event: str, title: str, message: str, **metadata: Any) -> None:
-        if self._store is None or user_id == LOCAL_USER_ID or event not in EVENTS:
+        if event not in EVENTS:
+            return
+        if event == "position_unprotected" and self._operator is not None:
+            self._operator.position_unprotected(user_id, title, message)
+        if user_id == LOCAL_USER_ID:  # no dashboard: the local user's channels are NOTIFY_URLS
+            if self._outbound is not None:
+                self._outbound.send("user", self._local_urls, title, message)
+            return
+        if self._store is None:
             return
         self.spawn(self._write(user_id, event, title, message, metadata), name=f"notify:{event}")
 

@@ -1,0 +1,54 @@
+"""Notification channels as apprise URLs (`discord://…`, `tgram://…`, `mailto://…`, `json://…`).
+
+apprise URLs carry their channel's secrets (bot tokens, webhook tokens, passwords): they are kept
+as `SecretStr` in the settings and only ever named by their position and scheme (`#2 (tgram)`) in
+errors and logs. apprise sends through `requests`, blocking: `outbound.py` runs it on threads of
+its own, off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from types import ModuleType
+
+#: URLs are separated by white space, or by a comma followed by the next URL's scheme (a comma
+#: inside a URL, as in `mailto://…?to=a@x.com,b@y.com`, stays in it)
+_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+
+def _apprise() -> ModuleType:
+    """apprise, imported when a channel is configured (it loads every plugin: a slower start-up)."""
+    import apprise
+
+    # apprise logs each send at INFO and, at DEBUG, the URLs it was given: only its warnings pass
+    logging.getLogger("apprise").setLevel(logging.WARNING)
+    return apprise
+
+
+def split_urls(text: str | None) -> tuple[str, ...]:
+    return tuple(url for url in _SEPARATOR.split(text or "") if url)
+
+
+def scheme_of(url: str) -> str:
+    """The channel's kind (`discord`) — all of a URL that may be logged."""
+    scheme, found, _ = url.partition("://")
+    return scheme.lower() if found and scheme.isascii() and scheme.replace("+", "").isalnum() else "?"
+
+
+def invalid_channel_urls(text: str) -> list[str]:
+    """`#position (scheme)` of each URL apprise cannot send to; [] when every one is good (and
+    there is at least one)."""
+    urls = split_urls(text)
+    if not urls:
+        return ["none given"]
+    return [f"#{number} ({scheme_of(url)})" for number, url in enumerate(urls, 1) if not _apprise().Apprise().add(url)]
+
+
+def send_blocking(urls: tuple[str, ...], title: str, body: str) -> bool:
+    """Send to every channel; True when each one took it (apprise's own timeouts bound each)."""
+    target = _apprise().Apprise()
+    for url in urls:
+        target.add(url)
+    return bool(target.notify(title=title, body=body))
