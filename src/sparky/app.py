@@ -18,6 +18,7 @@ from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.execution.renames import rename_positions_to_venue_spelling
 from sparky.logging import configure_logging
+from sparky.observability.access_log import AccessLog
 from sparky.services import build_services
 from sparky.signals.source_ips import SourceAllowlist
 from sparky.store.base import utcnow
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(strategies.router)
     app.include_router(metrics.router)
     _install_error_handlers(app)
+    if settings.access_log:
+        app.add_middleware(AccessLog)  # method, path (no query), status, duration, client
     return app
 
 
