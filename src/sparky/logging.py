@@ -89,6 +89,8 @@ class _CurrentStderrHandler(logging.Handler):
             self.handleError(record)
 
 
+#: libraries that log every request they make at INFO
+_CHATTY = ("httpx", "httpcore", "hpack")
 #: the one root handler Sparky installs (replaced, never added twice, when configuring again)
 _HANDLER_NAME = "sparky.structlog"
 
@@ -107,6 +109,8 @@ def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for name in _CHATTY:  # a line per HTTP request (PostgREST, proxies): shown at DEBUG only
+        logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # their records reach the root handler alone
         named = logging.getLogger(name)
         named.handlers.clear()
