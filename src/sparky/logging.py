@@ -91,6 +91,9 @@ class _CurrentStderrHandler(logging.Handler):
 
 #: libraries that log every request they make at INFO
 _CHATTY = ("httpx", "httpcore", "hpack")
+#: libraries whose DEBUG lines print request URLs, where a channel's token may travel (Telegram's
+#: `/bot<token>/sendMessage`, through `requests`): never under WARNING, whatever LOG_LEVEL says
+_URLS_WITH_SECRETS = ("urllib3", "requests")
 #: the one root handler Sparky installs (replaced, never added twice, when configuring again)
 _HANDLER_NAME = "sparky.structlog"
 
@@ -111,6 +114,8 @@ def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any) -> None:
     root.setLevel(level)
     for name in _CHATTY:  # a line per HTTP request (PostgREST, proxies): shown at DEBUG only
         logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)
+    for name in _URLS_WITH_SECRETS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # their records reach the root handler alone
         named = logging.getLogger(name)
         named.handlers.clear()

@@ -1,0 +1,68 @@
+"""Outbound notifications through apprise, through the real app: the operator hears of an
+unprotected position, the local user (NOTIFY_URLS) of their trades, a channel that hangs never
+delays a webhook's answer, and a channel's secret never reaches the logs.
+
+apprise sends through `requests` (respx never sees it): the channel is a local HTTP server behind a
+`json://127.0.0.1:<port>/…` URL (tests/notify_channel.py) that records what apprise POSTed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sparky.exchanges.errors import InvalidOrder
+from sparky.signals.auth import LOCAL_USER_ID
+from tests.doubles import CloseReplyUnreadable, install
+from tests.notify_channel import WAIT_SEC, channel
+
+
+async def received(box) -> dict:
+    return await asyncio.to_thread(box.next)
+
+
+async def test_an_unprotected_position_reaches_the_operator_and_the_users_channels(start) -> None:
+    with channel() as box:
+        async with start(paper_attached_brackets=False, operator_notify_urls=box.url("operator"),
+                         notify_urls=box.url("user")) as sparky:
+            install(sparky, CloseReplyUnreadable)
+            sparky.paper.fail("stop_loss", error=InvalidOrder("paper: would trigger immediately"))
+            response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
+                                          stop_loss_percent=2)
+            assert response.json()["error"].startswith("UNPROTECTED POSITION"), response.text
+            messages = {m["path"]: m for m in [await received(box), await received(box)]}
+            await sparky.services.outbound.idle()
+    operator, user = messages["/operator"], messages["/user"]
+    assert operator["title"] == "Sparky: UNPROTECTED POSITION on BTCUSDT"
+    assert operator["message"].startswith(f"User {LOCAL_USER_ID}: UNPROTECTED POSITION: stop-loss could not be placed")
+    assert user["title"] == "UNPROTECTED POSITION on BTCUSDT"
+    assert box.nothing_more()  # no trade-opened notice: the entry's position was not protected
+
+
+async def test_the_local_user_hears_of_a_trade_and_a_hanging_channel_does_not_delay_the_answer(start) -> None:
+    with channel() as box:
+        box.hold()  # the channel takes the request and does not answer
+        async with start(notify_urls=box.url("user")) as sparky:
+            response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
+                                          stop_loss_percent=2)
+            assert response.status_code == 200 and response.json()["action"] == "opened"
+            assert await asyncio.to_thread(box.arrived.wait, WAIT_SEC)
+            assert box.nothing_more()  # answered while the channel still hangs
+            box.release()
+            message = await received(box)
+            await sparky.services.outbound.idle()
+            metrics = (await sparky.admin_get("/metrics")).text
+    assert (message["title"], message["message"]) == ("Opened BUY BTCUSDT", "0.1 BTCUSDT at 27000")
+    assert 'sparky_notifications_sent_total{audience="user",result="sent"} 1.0' in metrics
+
+
+async def test_a_channel_that_fails_is_logged_by_its_kind_never_by_its_url(start, capsys) -> None:
+    token = "123456789:AAHsecretBotTokenNeverLogged"
+    async with start(notify_urls=f"tgram://{token}/987654321", log_level="DEBUG", log_format="json") as sparky:
+        response = await sparky.alert(action="buy", symbol="BTCUSDT", price=27000, position_size_usd=2700,
+                                      stop_loss_percent=2)
+        assert response.status_code == 200
+        await sparky.services.outbound.idle()  # api.telegram.org is unreachable from the tests
+        metrics = (await sparky.admin_get("/metrics")).text
+    err = capsys.readouterr().err
+    assert '"event": "notification.not_sent"' in err and '"channels": ["tgram"]' in err
+    assert token not in err and "AAHsecret" not in err and "987654321" not in err
+    assert 'sparky_notifications_sent_total{audience="user",result="failed"} 1.0' in metrics
