@@ -220,7 +220,8 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     outbound = OutboundNotifications(metrics)
     operator = _operator_alerts(settings, outbound)
     notifier = Notifier(tenants, ttl=settings.tenant_cache_sec, clock=monotonic, outbound=outbound,
-                        local_urls=split_urls(_plain(settings.notify_urls)), operator=operator)
+                        local_urls=split_urls(_plain(settings.notify_urls)), operator=operator,
+                        any_channel=isinstance(store, SqliteStore))  # `sparky users` wrote them: the operator
     gates = (Gates(tenants, cache, notifier, plan_limits=settings.plan_limits, ttl=settings.tenant_cache_sec,
                    clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,

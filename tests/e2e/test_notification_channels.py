@@ -66,3 +66,57 @@ async def test_a_channel_that_fails_is_logged_by_its_kind_never_by_its_url(start
     assert '"event": "notification.not_sent"' in err and '"channels": ["tgram"]' in err
     assert token not in err and "AAHsecret" not in err and "987654321" not in err
     assert 'sparky_notifications_sent_total{audience="user",result="failed"} 1.0' in metrics
+
+
+async def test_a_users_stored_channels_hear_of_their_trades_as_their_preferences_say(start) -> None:
+    from tests.e2e.test_multi_tenant import ALICE, BOB, add_user, post
+
+    with channel() as box:
+        async with start() as sparky:
+            for user in (ALICE, BOB):
+                await add_user(sparky, user)
+            await sparky.services.secrets.refresh()
+            store = sparky.services.store
+            await store.set_notification_channels(ALICE, box.url("alice"))
+            await store.set_notification_preferences(ALICE, {"notify_position_closed_profit": False})
+            opened = await post(sparky, ALICE, action="buy", position_size_usd=2700, stop_loss_percent=2)
+            closed = await post(sparky, ALICE, action="close", price=27270)
+            bobs = await post(sparky, BOB, action="buy", position_size_usd=2700, stop_loss_percent=2)
+            assert (opened["action"], closed["action"], bobs["action"]) == ("opened", "closed", "opened")
+            await sparky.services.notifier.drain()
+            await sparky.services.outbound.idle()
+            notices = await store.list_notifications(ALICE)
+    message = box.next()
+    assert (message["path"], message["title"]) == ("/alice", "Opened BUY BTCUSDT")
+    assert box.nothing_more()  # the profitable close: off in her preferences; Bob has no channel
+    assert [n.title for n in notices] == ["Opened BUY BTCUSDT"]  # the dashboard row beside it
+
+
+async def test_a_users_own_channel_may_only_name_a_hosted_service_when_users_write_their_rows(start) -> None:
+    """On Supabase users write their own preferences row: a `json://` URL to an address they chose
+    is never sent to (the server's network is not theirs to reach), and it is logged by position."""
+    from structlog.testing import capture_logs
+
+    from sparky.notifications import Notifier
+    from sparky.observability.metrics import Metrics
+    from sparky.observability.outbound import OutboundNotifications
+    from tests.e2e.test_multi_tenant import ALICE, add_user
+
+    with channel() as box:
+        async with start() as sparky:
+            await add_user(sparky, ALICE)
+            store = sparky.services.store
+            await store.set_notification_channels(ALICE, f"{box.url('internal')} discord://1/t")
+            metrics = Metrics()
+            outbound = OutboundNotifications(metrics)
+            notifier = Notifier(store, outbound=outbound, any_channel=False)  # as on Supabase
+            with capture_logs() as logs:
+                notifier.notify(ALICE, "trade_opened", "Opened BUY BTCUSDT", "0.1 BTCUSDT at 27000")
+                await notifier.drain()
+                await outbound.idle()  # discord.com is unreachable from the tests: that one send fails
+            await outbound.aclose()
+    [refused] = [e for e in logs if e["event"] == "notification.channel_refused"]
+    assert refused["channels"] == ["#1 (json)"] and "127.0.0.1" not in repr(logs)
+    [attempt] = [e for e in logs if e["event"] == "notification.not_sent"]
+    assert attempt["channels"] == ["discord"]  # the hosted service only
+    assert box.nothing_more() and not box.arrived.is_set()

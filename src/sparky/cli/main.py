@@ -20,9 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     migrate_cmd = commands.add_parser("migrate", help="apply migrations/*.sql to PostgreSQL (Supabase or plain)")
     migrate.add_arguments(migrate_cmd)
     migrate_cmd.set_defaults(handler=migrate.run)
-    from sparky.cli import ai, users  # store and tenant modules: only imported when a command runs
+    from sparky.cli import ai, notify, users  # store and tenant modules: only imported when a command runs
 
     users.add_arguments(commands)
     ai.add_arguments(commands)
+    notify.add_arguments(commands)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -38,6 +38,25 @@ def scheme_of(url: str) -> str:
     return scheme.lower() if found and scheme.isascii() and scheme.replace("+", "").isalnum() else "?"
 
 
+#: the channels a user's own URLs (stored with their preferences) may name: services at fixed hosts
+#: of their own. The operator's settings may name any apprise URL (an SMTP server, a JSON endpoint);
+#: a user's may not, or they could have the server send requests to an address of their choosing
+#: (an internal one) — the same reason their venue base URLs are held to the official hosts.
+USER_SCHEMES = frozenset({"discord", "tgram", "slack", "msteams", "pover", "pbul", "gchat"})
+
+
+def user_channel_urls(text: str | None) -> tuple[tuple[str, ...], list[str]]:
+    """(the URLs a user may have, `#position (scheme)` of the others)."""
+    kept: list[str] = []
+    refused: list[str] = []
+    for number, url in enumerate(split_urls(text), 1):
+        if scheme_of(url) in USER_SCHEMES:
+            kept.append(url)
+        else:
+            refused.append(f"#{number} ({scheme_of(url)})")
+    return tuple(kept), refused
+
+
 def invalid_channel_urls(text: str) -> list[str]:
     """`#position (scheme)` of each URL apprise cannot send to; [] when every one is good (and
     there is at least one)."""
