@@ -37,7 +37,7 @@ from sparky.monitor.wiring import reconcile_loop
 from sparky.notifications import Notifier, notify_outcome
 from sparky.observability.channels import split_urls
 from sparky.observability.metrics import Metrics
-from sparky.observability.metrics_server import MetricsServer
+from sparky.observability.metrics_server import CannotServeMetrics, MetricsServer
 from sparky.observability.operator_alerts import OperatorAlerts
 from sparky.observability.outbound import OutboundNotifications
 from sparky.observability.scrape import scrape
@@ -256,7 +256,11 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                              leader_only=True)  # one server tells the operator
     if settings.metrics_port is not None:
         services.metrics_server = MetricsServer(lambda: scrape(services))
-        await services.metrics_server.start(settings.metrics_port)
+        try:
+            await services.metrics_server.start(settings.metrics_port)
+        except CannotServeMetrics:
+            await services.aclose()  # nothing started trading yet: the store and clients close again
+            raise
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest

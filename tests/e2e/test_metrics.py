@@ -13,6 +13,7 @@ import pytest
 import respx
 from prometheus_client.parser import text_string_to_metric_families
 
+from sparky.observability.metrics_server import CannotServeMetrics
 from tests.conftest import ADMIN
 from tests.conftest import SECRET as WEBHOOK_SECRET
 from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
@@ -108,3 +109,14 @@ async def test_metrics_port_serves_them_on_loopback_without_a_token(start) -> No
     assert main.status_code == 404
     with pytest.raises(OSError):  # closed with the app
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_a_metrics_port_already_taken_stops_the_start_naming_the_setting(start) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CannotServeMetrics) as refused:
+            async with start(metrics_port=port):
+                pass
+    assert str(refused.value).startswith(f"METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}")

@@ -23,13 +23,22 @@ MAX_REQUEST_BYTES = 16 * 1024
 READ_TIMEOUT_SEC = 5.0
 
 
+class CannotServeMetrics(RuntimeError):
+    pass
+
+
 class MetricsServer:
     def __init__(self, render: Callable[[], Awaitable[bytes]]) -> None:
         self._render = render
         self._server: asyncio.Server | None = None
 
     async def start(self, port: int) -> None:
-        self._server = await asyncio.start_server(self._serve, HOST, port, limit=MAX_REQUEST_BYTES)
+        """Listen on 127.0.0.1:`port`; CannotServeMetrics (naming the setting) when it is taken."""
+        try:
+            self._server = await asyncio.start_server(self._serve, HOST, port, limit=MAX_REQUEST_BYTES)
+        except OSError as err:
+            raise CannotServeMetrics(f"METRICS_PORT={port}: cannot listen on {HOST}:{port} "
+                                     f"({err.strerror or err}); choose a free port or leave METRICS_PORT empty") from err
         log.info("metrics.listening", host=HOST, port=port)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
