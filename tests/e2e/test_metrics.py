@@ -120,3 +120,22 @@ async def test_a_metrics_port_already_taken_stops_the_start_naming_the_setting(s
             async with start(metrics_port=port):
                 pass
     assert str(refused.value).startswith(f"METRICS_PORT={port}: cannot listen on 127.0.0.1:{port}")
+
+
+async def test_oanda_endpoints_carry_no_account_id_or_instrument(start, tmp_path, monkeypatch) -> None:
+    import sparky.services
+    from tests.unit.exchanges.oanda.test_oanda import ACCOUNT, TOKEN, FakeOanda
+
+    fake = FakeOanda()
+    monkeypatch.setattr(sparky.services, "HttpClientPool", lambda: fake.pool)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"oanda": {"accountId": ACCOUNT, "accessToken": TOKEN}}))
+    async with start(config_path=config) as sparky:
+        response = await sparky.alert(exchange="oanda", action="buy", symbol="EURUSD", position_size_usd=1000,
+                                      stop_loss_percent=1)
+        assert response.json()["action"] == "opened", response.text
+        text = await scrape(sparky)
+    endpoints = label_values(text, "sparky_venue_request_seconds_count", "endpoint")
+    assert "POST /v3/accounts/{}/orders" in endpoints, endpoints
+    assert ACCOUNT not in text and "EUR_USD" not in text and TOKEN not in text
+    assert value(text, "sparky_webhooks_total", outcome="opened", venue="oanda", status="200") == 1
