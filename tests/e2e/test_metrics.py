@@ -139,3 +139,17 @@ async def test_oanda_endpoints_carry_no_account_id_or_instrument(start, tmp_path
     assert "POST /v3/accounts/{}/orders" in endpoints, endpoints
     assert ACCOUNT not in text and "EUR_USD" not in text and TOKEN not in text
     assert value(text, "sparky_webhooks_total", outcome="opened", venue="oanda", status="200") == 1
+
+
+async def test_the_ai_workers_heartbeat_is_read_at_each_scrape(sparky) -> None:
+    from datetime import timedelta
+
+    from sparky.store.ai import AiWorkerHeartbeat
+    from sparky.store.base import utcnow
+
+    assert "sparky_ai_cycle_seconds{" not in await scrape(sparky)  # no worker ever ran
+    await sparky.services.store.record_ai_worker_heartbeat(AiWorkerHeartbeat(
+        "worker-1", utcnow() - timedelta(seconds=90), cycle_duration_ms=2500, strategies=3, decisions=3, errors=0))
+    text = await scrape(sparky)
+    assert value(text, "sparky_ai_cycle_seconds", worker="worker-1") == 2.5
+    assert 90 <= value(text, "sparky_ai_heartbeat_age_seconds", worker="worker-1") < 90 + 60

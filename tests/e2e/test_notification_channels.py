@@ -120,3 +120,25 @@ async def test_a_users_own_channel_may_only_name_a_hosted_service_when_users_wri
     [attempt] = [e for e in logs if e["event"] == "notification.not_sent"]
     assert attempt["channels"] == ["discord"]  # the hosted service only
     assert box.nothing_more() and not box.arrived.is_set()
+
+
+async def test_a_background_loop_failing_in_a_row_alerts_the_operator_once(start) -> None:
+    with channel() as box:
+        async with start(operator_notify_urls=box.url("operator"), operator_alert_loop_failures=2) as sparky:
+            failures = asyncio.Event()
+            runs = 0
+
+            async def store_down() -> None:
+                nonlocal runs
+                runs += 1
+                if runs == 4:
+                    failures.set()
+                raise ConnectionError("store down")
+
+            sparky.services.background.every("test.failing", 0.01, store_down, first_after=0)
+            await asyncio.wait_for(failures.wait(), WAIT_SEC)
+            message = await received(box)
+            await sparky.services.outbound.idle()
+    assert message["title"] == "Sparky: background loop test.failing is failing"
+    assert message["message"] == "test.failing failed 2 times in a row; last error: ConnectionError: store down"
+    assert box.nothing_more()  # the third and fourth failures: not told again
