@@ -1,9 +1,10 @@
-"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`; the
-local user's channels (NOTIFY_URLS) and the operator's (unprotected positions) through apprise
-(observability/outbound.py, docs/NOTIFICATIONS.md).
+"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`, and
+the same notices on channels through apprise (observability/outbound.py, docs/NOTIFICATIONS.md):
+each user's own (`notify_urls` beside their preferences; the local user's are NOTIFY_URLS), and the
+operator's for every unprotected position (OPERATOR_NOTIFY_URLS).
 
 Fire-and-forget: `notify` returns at once and never raises; the write runs as a tracked task whose
-failure is logged. Preferences are cached per user for a minute.
+failure is logged. Preferences and channels are cached per user (`ttl`, TENANT_CACHE_SEC).
 """
 
 from __future__ import annotations
