@@ -153,3 +153,33 @@ async def test_the_ai_workers_heartbeat_is_read_at_each_scrape(sparky) -> None:
     text = await scrape(sparky)
     assert value(text, "sparky_ai_cycle_seconds", worker="worker-1") == 2.5
     assert 90 <= value(text, "sparky_ai_heartbeat_age_seconds", worker="worker-1") < 90 + 60
+
+
+async def test_a_webhook_waiting_on_its_venue_is_in_flight_until_answered(start) -> None:
+    from tests.doubles import Delegating, install
+
+    class HeldEntry(Delegating):
+        """The entry waits until the test lets it through, as a slow venue's answer would."""
+
+        def __init__(self, paper) -> None:
+            super().__init__(paper)
+            self.reached, self.go = asyncio.Event(), asyncio.Event()
+
+        async def place_order(self, request):
+            self.reached.set()
+            await self.go.wait()
+            return await self.paper.place_order(request)
+
+    async with start() as sparky:
+        venue = install(sparky, HeldEntry)
+        webhook = asyncio.create_task(sparky.alert(action="buy", symbol="BTCUSDT", price="50000", stop_loss_percent=2))
+        await asyncio.wait_for(venue.reached.wait(), 30)
+        during = await scrape(sparky)
+        venue.go.set()
+        assert (await webhook).json()["action"] == "opened"
+        after = await scrape(sparky)
+    assert value(during, "sparky_webhooks_in_flight") == 1
+    assert value(during, "sparky_webhook_record_seconds_count") == 1  # recorded before the venue was asked
+    assert value(during, "sparky_webhooks_total", outcome="opened", venue="paper", status="200") == 0
+    assert value(after, "sparky_webhooks_in_flight") == 0
+    assert value(after, "sparky_webhooks_total", outcome="opened", venue="paper", status="200") == 1

@@ -35,8 +35,10 @@ class Recorder:
         self.sent: list[tuple[tuple[str, ...], str, str]] = []
         self.gate = gate
         self.result = result
+        self.entered = threading.Event()  # a send began
 
     def __call__(self, urls: tuple[str, ...], title: str, body: str) -> bool:
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(30)
         self.sent.append((urls, title, body))
@@ -48,9 +50,10 @@ async def test_a_full_queue_drops_the_message_and_counts_it() -> None:
     sender = Recorder(gate)
     outbound = OutboundNotifications(metrics, queue_size=2, timeout=30, sender=sender)
     with capture_logs() as logs:
-        for number in range(4):  # one taken by the sender (held), two queued, the fourth dropped
+        outbound.send("user", URLS, "t0", "b")
+        assert await asyncio.to_thread(sender.entered.wait, 30)  # t0 is being sent (held): off the queue
+        for number in (1, 2, 3):  # two queued, the third dropped
             outbound.send("user", URLS, f"t{number}", "b")
-            await asyncio.sleep(0)  # the sending task takes the first
         gate.set()
         await outbound.idle()
     await outbound.aclose()
