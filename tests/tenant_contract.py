@@ -501,6 +501,19 @@ class TenantContract:
         with pytest.raises(ValueError):
             await store.set_notification_preferences(A, {"drop table": True})
 
+    async def test_notification_channels_are_kept_beside_the_preferences(self, store: Any) -> None:
+        assert await store.notification_channels(A) is None
+        await store.set_notification_preferences(A, {"notify_trade_success": False})
+        await store.set_notification_channels(A, "discord://1/t tgram://2:x/3")
+        assert await store.notification_channels(A) == "discord://1/t tgram://2:x/3"
+        assert (await store.notification_preferences(A))["notify_trade_success"] is False  # left as it was
+        assert "notify_urls" not in await store.notification_preferences(A)
+        assert await store.notification_channels(B) is None
+        await store.set_notification_channels(A, None)
+        assert await store.notification_channels(A) is None
+        await store.set_notification_channels(B, "discord://9/z")  # a user without a preferences row yet
+        assert await store.notification_channels(B) == "discord://9/z"
+
     async def test_no_preferences_row_is_empty(self, store: Any) -> None:
         assert await store.notification_preferences(A) == {}
 

@@ -13,11 +13,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from sparky import __version__
-from sparky.api import ai_health, exchanges, health, positions, strategies, webhook
+from sparky.api import ai_health, exchanges, health, metrics, positions, strategies, webhook
 from sparky.config import Settings
 from sparky.errors import SparkyError
 from sparky.execution.renames import rename_positions_to_venue_spelling
 from sparky.logging import configure_logging
+from sparky.observability.access_log import AccessLog
 from sparky.services import build_services
 from sparky.signals.source_ips import SourceAllowlist
 from sparky.store.base import utcnow
@@ -63,7 +64,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(positions.router)
     app.include_router(exchanges.router)
     app.include_router(strategies.router)
+    app.include_router(metrics.router)
     _install_error_handlers(app)
+    if settings.access_log:
+        app.add_middleware(AccessLog)  # method, path (no query), status, duration, client
     return app
 
 

@@ -200,6 +200,17 @@ class Settings(BaseSettings):
     #: e.g. TRADIER_OPTIONS='{"min_days_to_expiry": 2, "strike_tolerance_percent": 3}'
     tradier_options: OptionsSettings = OptionsSettings()
 
+    #: GET /metrics on 127.0.0.1:METRICS_PORT without the admin token (then not on the main port)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    #: one `http.access` line per request: method, path without the query, status, duration, client
+    access_log: bool = False
+    #: the local user's notification channels, apprise URLs separated by spaces or commas (docs/NOTIFICATIONS.md)
+    notify_urls: SecretStr | None = None
+    #: the operator's channels: unprotected positions, failing background loops, a silent AI worker
+    operator_notify_urls: SecretStr | None = None
+    #: a background loop failing this many runs in a row alerts the operator (once, until it succeeds)
+    operator_alert_loop_failures: int = Field(3, ge=1, le=1000)
+
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -300,6 +311,17 @@ class Settings(BaseSettings):
         if 0 < value < MIN_PRICE_REFRESH_SEC:  # every cycle asks every venue: faster spends their rate limits
             raise ValueError(f"0 (off) or at least {MIN_PRICE_REFRESH_SEC:g} seconds")
         return value
+
+    @field_validator("notify_urls", "operator_notify_urls")
+    @classmethod
+    def _notify_urls(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        return settings_checks.notify_urls(value, info.field_name.upper())
+
+    @model_validator(mode="after")
+    def _metrics_port(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(f"METRICS_PORT must differ from PORT ({self.port}): the metrics get a port of their own")
+        return self
 
     @field_validator("allowed_ips")
     @classmethod

@@ -8,6 +8,11 @@ every call, which cost ~20× a cached call even for events under the level. So t
 again (each app, each test) still applies to loggers already cached, the cached ones only hold
 objects this module keeps and updates in place: one processors list, one wrapper class whose
 level methods are replaced, and a logger that writes to whatever `sys.stderr` is at the time.
+
+Lines of the standard `logging` module (uvicorn's, the libraries': httpx, asyncio, apprise…) go
+through the same renderer: one handler on the root logger formats them with structlog's
+`ProcessorFormatter` (the same time stamp, level and request fields first), so production output is
+JSON lines only. `sparky serve` starts uvicorn with `log_config=None`, leaving its loggers to this.
 """
 
 from __future__ import annotations
@@ -65,12 +70,56 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     _PROCESSORS[:] = [*shared, structlog.processors.format_exc_info, renderer] if fmt == "json" \
         else [*shared, renderer]
     _set_level(logging.getLevelName(level))
+    _route_stdlib_logging(level, shared, renderer)
     structlog.configure(
         processors=_PROCESSORS,
         wrapper_class=_LevelFiltered,
         logger_factory=lambda *args: _STDERR,
         cache_logger_on_first_use=True,
     )
+
+
+class _CurrentStderrHandler(logging.Handler):
+    """Writes each formatted record to the current `sys.stderr`, under the structlog lines' lock."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _STDERR.msg(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+#: libraries that log every request they make at INFO
+_CHATTY = ("httpx", "httpcore", "hpack")
+#: libraries whose DEBUG lines print request URLs, where a channel's token may travel (Telegram's
+#: `/bot<token>/sendMessage`, through `requests`): never under WARNING, whatever LOG_LEVEL says
+_URLS_WITH_SECRETS = ("urllib3", "requests")
+#: the one root handler Sparky installs (replaced, never added twice, when configuring again)
+_HANDLER_NAME = "sparky.structlog"
+
+
+def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any) -> None:
+    handler = _CurrentStderrHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *(
+            [structlog.processors.format_exc_info] if isinstance(renderer, structlog.processors.JSONRenderer)
+            else []), renderer],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _CHATTY:  # a line per HTTP request (PostgREST, proxies): shown at DEBUG only
+        logging.getLogger(name).setLevel(logging.WARNING if root.level > logging.DEBUG else logging.NOTSET)
+    for name in _URLS_WITH_SECRETS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # their records reach the root handler alone
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

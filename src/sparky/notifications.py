@@ -1,7 +1,10 @@
-"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`.
+"""`notifications` rows for the dashboard, honouring each user's `notification_preferences`, and
+the same notices on channels through apprise (observability/outbound.py, docs/NOTIFICATIONS.md):
+each user's own (`notify_urls` beside their preferences; the local user's are NOTIFY_URLS), and the
+operator's for every unprotected position (OPERATOR_NOTIFY_URLS).
 
 Fire-and-forget: `notify` returns at once and never raises; the write runs as a tracked task whose
-failure is logged. Preferences are cached per user for a minute.
+failure is logged. Preferences and channels are cached per user (`ttl`, TENANT_CACHE_SEC).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from typing import Any
 import structlog
 
 from sparky.execution.outcome import cents
+from sparky.observability.channels import USER_SCHEMES, split_urls, user_channel_urls
+from sparky.observability.operator_alerts import OperatorAlerts
+from sparky.observability.outbound import OutboundNotifications
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.tenants import NotificationRecord, TenantStore
 
@@ -44,15 +50,34 @@ LIMIT_EVENTS = {"max_trades_per_week": "weekly_trade_limit", "max_loss_per_week_
 
 class Notifier:
     def __init__(self, store: TenantStore | None, *, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, outbound: OutboundNotifications | None = None,
+                 local_urls: tuple[str, ...] = (), operator: OperatorAlerts | None = None,
+                 any_channel: bool = False) -> None:
+        """`outbound`: sends to channels (apprise); `local_urls`: the local user's (NOTIFY_URLS);
+        `operator`: the operator's alerts (OPERATOR_NOTIFY_URLS), told of every unprotected position;
+        `any_channel`: users' stored channels were written by the operator (embedded mode), so any
+        apprise URL is sent to — else only USER_SCHEMES (users write their own rows)."""
         self._store = store
+        self._outbound = outbound
+        self._local_urls = local_urls
+        self._operator = operator
+        self._any_channel = any_channel
         self._ttl = ttl
         self._clock = clock
         self._preferences: dict[str, tuple[float, dict[str, bool]]] = {}
+        self._channels: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def notify(self, user_id: str, event: str, title: str, message: str, **metadata: Any) -> None:
-        if self._store is None or user_id == LOCAL_USER_ID or event not in EVENTS:
+        if event not in EVENTS:
+            return
+        if event == "position_unprotected" and self._operator is not None:
+            self._operator.position_unprotected(user_id, title, message)
+        if user_id == LOCAL_USER_ID:  # no dashboard: the local user's channels are NOTIFY_URLS
+            if self._outbound is not None:
+                self._outbound.send("user", self._local_urls, title, message)
+            return
+        if self._store is None:
             return
         self.spawn(self._write(user_id, event, title, message, metadata), name=f"notify:{event}")
 
@@ -74,6 +99,8 @@ class Notifier:
         try:
             if preference is not None and not (await self._preferences_of(user_id)).get(preference, True):
                 return
+            if self._outbound is not None:  # queued: never waits for the channel
+                self._outbound.send("user", await self._channels_of(user_id), title, message)
             await self._store.insert_notification(  # type: ignore[union-attr]
                 NotificationRecord(user_id=user_id, type=kind, title=title, message=message,
                                    metadata={"event": event, **metadata}))
@@ -88,8 +115,21 @@ class Notifier:
         self._preferences[user_id] = (self._clock() + self._ttl, preferences)
         return preferences
 
+    async def _channels_of(self, user_id: str) -> tuple[str, ...]:
+        cached = self._channels.get(user_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        stored = await self._store.notification_channels(user_id)  # type: ignore[union-attr]
+        urls, refused = (split_urls(stored), []) if self._any_channel else user_channel_urls(stored)
+        if refused:  # named by position and scheme: the URLs carry the channels' tokens
+            log.warning("notification.channel_refused", refused_user_id=user_id, channels=refused,
+                        allowed=sorted(USER_SCHEMES))
+        self._channels[user_id] = (self._clock() + self._ttl, urls)
+        return urls
+
     def forget_preferences(self) -> None:
         self._preferences.clear()
+        self._channels.clear()
 
     async def drain(self) -> None:
         """Wait for pending writes (shutdown, tests)."""

@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from sparky.ai.worker_key import load_or_create_worker_key
 from sparky.background import TaskRunner, build_runner
@@ -38,6 +39,12 @@ from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
 from sparky.monitor.wiring import reconcile_loop
 from sparky.notifications import Notifier, notify_outcome
+from sparky.observability.channels import split_urls
+from sparky.observability.metrics import Metrics
+from sparky.observability.metrics_server import CannotServeMetrics, MetricsServer
+from sparky.observability.operator_alerts import OperatorAlerts
+from sparky.observability.outbound import OutboundNotifications
+from sparky.observability.scrape import scrape
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir
 from sparky.server_identity import load_or_create_server_id
@@ -86,6 +93,12 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     #: the ML validation service's HTTP client (ARTHUR_ML_URL), one for every request; None: off
     ml_http: httpx.AsyncClient | None = None
+    #: Prometheus metrics (GET /metrics or METRICS_PORT)
+    metrics: Metrics = field(default_factory=Metrics)
+    #: notifications sent to channels (apprise), off the hot path
+    outbound: OutboundNotifications | None = None
+    #: the metrics on 127.0.0.1:METRICS_PORT
+    metrics_server: MetricsServer | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -98,8 +111,12 @@ class Services:
 
     async def aclose(self) -> None:
         await self.background.aclose()  # first: loops may use the dispatcher, venues, store and Redis
+        if self.metrics_server is not None:
+            await self.metrics_server.aclose()
         await self.dispatcher.aclose()
         await self.notifier.drain()
+        if self.outbound is not None:
+            await self.outbound.aclose()
         await self.accounts.aclose()
         await self.exchanges.aclose()
         await self.metadata.aclose()
@@ -130,6 +147,18 @@ def _secrets(settings: Settings, legacy: LegacyConfig) -> tuple[list[str], str]:
         print(welcome_text(webhook_secret=new_secret, admin_token=new_admin, port=settings.port,
                            data_dir=data_dir), file=sys.stderr, flush=True)
     return configured, admin
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _operator_alerts(settings: Settings, outbound: OutboundNotifications) -> OperatorAlerts | None:
+    urls = split_urls(_plain(settings.operator_notify_urls))
+    if not urls:
+        return None
+    return OperatorAlerts(outbound, urls, loop_failures=settings.operator_alert_loop_failures,
+                          ai_cycle_sec=settings.ai_cycle_sec)
 
 
 def paper_rules(settings: Settings) -> dict[str, SymbolRules]:
@@ -214,7 +243,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     await store.open()
     tenants = store if isinstance(store, TenantStore) else None
     cache: Cache = RedisCache(settings.redis_url) if settings.redis_url else InProcessCache()
+    metrics = Metrics()
     http = HttpClientPool()
+    http.measure_with(metrics)  # every venue request timed (exchanges/http.py `send`)
     metadata = VenueMetadata()
     exchanges = build_exchanges(settings, legacy, http, metadata)
     accounts = ExchangeAccounts(exchanges, tenants, http, paper_dir=settings.sparky_data_dir / "paper",
@@ -222,7 +253,11 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                                 credentials_hint=command_hint if isinstance(store, SqliteStore) else dashboard_hint,
                                 operator_credentials=isinstance(store, SqliteStore),  # else tenants wrote them
                                 ttl=settings.tenant_cache_sec, clock=monotonic, metadata=metadata)
-    notifier = Notifier(tenants, ttl=settings.tenant_cache_sec, clock=monotonic)
+    outbound = OutboundNotifications(metrics)
+    operator = _operator_alerts(settings, outbound)
+    notifier = Notifier(tenants, ttl=settings.tenant_cache_sec, clock=monotonic, outbound=outbound,
+                        local_urls=split_urls(_plain(settings.notify_urls)), operator=operator,
+                        any_channel=isinstance(store, SqliteStore))  # `sparky users` wrote them: the operator
     gates = (Gates(tenants, cache, notifier, plan_limits=settings.plan_limits, ttl=settings.tenant_cache_sec,
                    clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
@@ -254,6 +289,20 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http, metadata,
                         clock=clock, ml_http=ml_http)
+    services.metrics, services.outbound = metrics, outbound
+    background.observe(metrics.loop_ran)
+    if operator is not None:
+        background.observe(operator.loop_ran)
+        if hasattr(store, "ai_worker_heartbeats"):
+            background.every("ai_worker.watch", settings.ai_cycle_sec, lambda: operator.check_ai_worker(store),
+                             leader_only=True)  # one server tells the operator
+    if settings.metrics_port is not None:
+        services.metrics_server = MetricsServer(lambda: scrape(services))
+        try:
+            await services.metrics_server.start(settings.metrics_port)
+        except CannotServeMetrics:
+            await services.aclose()  # nothing started trading yet: the store and clients close again
+            raise
     services.reconcile = reconcile_loop(services, now=clock, monotonic=monotonic)
     background.every("positions.reconcile", settings.reconcile_fast_sec, services.reconcile.run_once,
                      leader_only=True)  # one server reconciles; the per-key lock guards the rest

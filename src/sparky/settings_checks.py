@@ -17,7 +17,7 @@ from pydantic import ValidationError
 #: optional settings where an empty value (`LOG_FORMAT=` as in .env.example) means "not set"
 BLANK_MEANS_UNSET = (
     "webhook_secret", "admin_token", "config_path", "redis_url", "supabase_url", "supabase_service_role_key",
-    "signalstudio_forward_secret", "log_format", "arthur_ml_url",
+    "signalstudio_forward_secret", "log_format", "arthur_ml_url", "metrics_port", "notify_urls", "operator_notify_urls",
 )
 #: enum-like settings compared without regard to case (`LOG_LEVEL=debug`, `SQLITE_SYNCHRONOUS=normal`)
 ANY_CASE = ("log_level", "sqlite_synchronous", "sparky_env", "log_format")
@@ -98,3 +98,17 @@ def paper_symbol_rules(rules: dict[str, dict[str, Decimal]]) -> dict[str, dict[s
             if number < 0 or (number == 0 and name in ("tick_size", "step_size")):
                 raise ValueError(f"{symbol}: {name} must be {'positive' if 'size' in name else '0 or more'}")
     return rules
+
+
+def notify_urls(value: Any, setting: str) -> Any:
+    """Each apprise URL must be one apprise can send to; the error names its position and scheme,
+    never the URL (tokens and passwords travel in it)."""
+    if value is None:
+        return None
+    from sparky.observability.channels import invalid_channel_urls  # apprise is imported only when set
+
+    bad = invalid_channel_urls(value.get_secret_value())
+    if bad:
+        raise ValueError(f"{setting}: not an apprise URL apprise can send to: {', '.join(bad)} "
+                         "(e.g. discord://<id>/<token>, tgram://<bot token>/<chat id>; docs/NOTIFICATIONS.md)")
+    return value

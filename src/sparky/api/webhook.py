@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from sparky.api.alert_schema import alert_schema
 from sparky.api.deps import AdminDep, ServicesDep
-from sparky.errors import NotFound, PayloadTooLarge
+from sparky.errors import NotFound, PayloadTooLarge, SparkyError
 from sparky.execution.outcome import jsonable
 from sparky.services import Services
 from sparky.signals.source_ips import SourceAllowlist
@@ -52,10 +52,20 @@ def build_router(allowlist: SourceAllowlist) -> APIRouter:
 
     async def receive_webhook(request: Request) -> JSONResponse:
         services: Services = request.app.state.services
-        client = request.client.host if request.client else None
-        allowlist.check(client)  # 403 before the body is read (ALLOWED_IPS)
-        raw = await read_limited(request, services.settings.max_body_bytes)
-        result = await services.pipeline.handle(raw, request.headers.get("content-type"), client, request.headers)
+        with services.metrics.webhook() as timeline:  # in flight, then counted by outcome and venue
+            try:
+                client = request.client.host if request.client else None
+                allowlist.check(client)  # 403 before the body is read (ALLOWED_IPS)
+                raw = await read_limited(request, services.settings.max_body_bytes)
+                result = await services.pipeline.handle(raw, request.headers.get("content-type"), client,
+                                                        request.headers)
+            except SparkyError as refused:
+                services.metrics.answered(timeline, refused.status_code, refused.body())
+                raise
+            except Exception:
+                services.metrics.answered(timeline, 500, None)
+                raise
+            services.metrics.answered(timeline, result.status_code, result.body)
         return JSONResponse(result.body, status_code=result.status_code)
 
     router.add_api_route("/webhook", receive_webhook, methods=["POST"], summary="Receive an alert",

@@ -39,6 +39,8 @@ BACKOFF_CAP_SEC = 120.0
 STOP_GRACE_SEC = 5.0
 
 Work = Callable[[], Awaitable[object]]
+#: told of every run: the loop's name, its duration (s), its error (None: it succeeded), failures in a row
+RunObserver = Callable[[str, float, "BaseException | None", int], None]
 
 
 @dataclass
@@ -62,6 +64,7 @@ class TaskRunner:
         self._stop_grace = stop_grace
         self._backoff_cap = backoff_cap
         self._loops: dict[str, _Loop] = {}
+        self._observers: list[RunObserver] = []
         self._started = False
         self._stopping = False
 
@@ -79,6 +82,10 @@ class TaskRunner:
         self._loops[name] = loop
         if self._started and not self._stopping:
             self._launch(loop)
+
+    def observe(self, observer: RunObserver) -> None:
+        """Tell `observer` of every run once it ended (metrics, operator alerts); it must not block."""
+        self._observers.append(observer)
 
     def start(self) -> None:
         """Start every loop added so far (later ones start as they are added)."""
@@ -140,9 +147,11 @@ class TaskRunner:
         state = loop.state
         started = self._monotonic()
         state.last_started_at, state.running = self._clock(), True
+        error: BaseException | None = None
         try:
             await loop.work()
         except Exception as err:
+            error = err
             state.failures += 1
             state.consecutive_failures += 1
             state.last_error = LoopError.of(err, self._clock())
@@ -157,7 +166,16 @@ class TaskRunner:
         finally:
             state.runs += 1
             state.running = False
-            state.last_duration_ms = round((self._monotonic() - started) * 1000, 1)
+            elapsed = self._monotonic() - started
+            state.last_duration_ms = round(elapsed * 1000, 1)
+            self._tell_observers(state.name, elapsed, error, state.consecutive_failures)
+
+    def _tell_observers(self, name: str, seconds: float, error: BaseException | None, in_a_row: int) -> None:
+        for observer in self._observers:
+            try:
+                observer(name, seconds, error, in_a_row)
+            except Exception:  # watching a loop never stops it
+                log.exception("background.observer_failed", loop=name)
 
     async def aclose(self) -> None:
         """Stop every loop (a run in flight gets `stop_grace` seconds), then release leader locks."""

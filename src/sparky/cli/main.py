@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     check.add_arguments(commands)
     alert_template.add_arguments(commands)
     backup.add_arguments(commands)
-    from sparky.cli import ai, users  # store and tenant modules: only imported when a command runs
+    from sparky.cli import ai, notify, users  # store and tenant modules: only imported when a command runs
 
     users.add_arguments(commands)
     ai.add_arguments(commands)
+    notify.add_arguments(commands)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
-            access_log=False,
+            log_config=None,  # uvicorn's lines go through Sparky's renderer (sparky/logging.py)
+            access_log=False,  # ACCESS_LOG is Sparky's own: uvicorn's prints the query string
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

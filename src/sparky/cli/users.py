@@ -134,6 +134,16 @@ def add_arguments(subparsers: Any) -> None:
 
     command("list", list_users, help="list users with plan, monthly limit and exchanges (no secrets)")
 
+    from sparky.cli.notify import set_channels
+
+    channels = command("channels", set_channels, help="show, set or clear a user's notification channels",
+                       description="A user's own notification channels (apprise URLs: discord://…, "
+                       "tgram://…, mailto://…); given URLs replace the earlier ones. The URLs are "
+                       "never printed back (they hold the channels' tokens). docs/NOTIFICATIONS.md")
+    channels.add_argument("user_id", type=user_uuid, metavar="USER_ID")
+    channels.add_argument("urls", nargs="*", metavar="URL")
+    channels.add_argument("--clear", action="store_true", help="remove every channel of the user")
+
 
 def main(argv: list[str] | None = None) -> int:
     """`sparky users …` on its own (as cli.main runs it once wired): argv starts with 'users'."""

@@ -15,10 +15,11 @@ order-placing call is `OutcomeUnknown` — look the order up by client id, never
 from __future__ import annotations
 
 import ssl
+import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -26,6 +27,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from sparky.exchanges.aiohttp_transport import AiohttpTransport
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
 from sparky.exchanges.venue_client import VenueClient
+from sparky.observability.timeline import note_venue_request
+
+if TYPE_CHECKING:
+    from sparky.observability.metrics import Metrics
 
 T = TypeVar("T")
 
@@ -65,6 +70,7 @@ class HttpClientPool:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._timeout = timeout
         self._transport = transport
+        self._metrics: Metrics | None = None
         self._clients: dict[str, VenueClient] = {}
         self._ssl_context: ssl.SSLContext | None = None
 
@@ -76,6 +82,12 @@ class HttpClientPool:
         if self._ssl_context is None:  # certificates verified against the same CA set httpx uses (certifi)
             self._ssl_context = httpx.create_ssl_context()
         return AiohttpTransport(limits=POOL_LIMITS, ssl_context=self._ssl_context)
+
+    def measure_with(self, metrics: Metrics) -> None:
+        """Time every request of this pool's clients (`send`) in `metrics`, those made so far too."""
+        self._metrics = metrics
+        for client in self._clients.values():
+            client.metrics = metrics
 
     def get(self, base_url: str) -> VenueClient:
         key = base_url.rstrip("/")
@@ -89,6 +101,7 @@ class HttpClientPool:
                 headers={"User-Agent": "sparky"},
                 cookies=CookieJar(policy=_NoCookies()),
             )
+            client.metrics = self._metrics
             self._clients[key] = client
         return client
 
@@ -101,9 +114,15 @@ class HttpClientPool:
 async def send(
     client: httpx.AsyncClient, method: str, url: str, *, exchange: str, places_order: bool = False, **kwargs: Any
 ) -> httpx.Response:
-    """Send one request; transport failures become our errors (never a raw httpx exception)."""
+    """Send one request; transport failures become our errors (never a raw httpx exception). Every
+    venue request passes here once: it is timed for the metrics (by venue and endpoint template)."""
+    note_venue_request()
+    metrics: Metrics | None = getattr(client, "metrics", None)
+    started, answered = time.perf_counter(), False
     try:
-        return await client.request(method, url, **kwargs)
+        response = await client.request(method, url, **kwargs)
+        answered = True
+        return response
     except (httpx.ConnectError, httpx.ConnectTimeout) as err:
         # never reached the venue: safe to retry
         raise ExchangeUnavailable(f"{exchange}: cannot connect ({type(err).__name__})", exchange=exchange) from err
@@ -114,6 +133,9 @@ async def send(
                 exchange=exchange,
             ) from err
         raise ExchangeUnavailable(f"{exchange}: {type(err).__name__}", exchange=exchange) from err
+    finally:
+        if metrics is not None:
+            metrics.venue_request(exchange, method, url, time.perf_counter() - started, answered=answered)
 
 
 def _retryable(err: BaseException) -> bool:

@@ -30,6 +30,8 @@ class VenueClient(httpx.AsyncClient):
         self._direct = transport
         self._origin = str(self.base_url).rstrip("/")  # httpx's base_url always ends with "/"
         self._timeouts = self.timeout.as_dict()
+        #: the app's metrics (`exchanges.http.send` times each request with them); None: not measured
+        self.metrics: Any = None
 
     async def request(self, method: str, url: httpx.URL | str, *, content: Any = None, json: Any = None,
                       params: Any = None, headers: Any = None, **options: Any) -> httpx.Response:

@@ -26,6 +26,7 @@ from sparky.execution.leases import Leases
 from sparky.execution.ml_screen import MlScreen
 from sparky.execution.outcome import Outcome
 from sparky.execution.serializer import KeyedSerializer, Slot
+from sparky.observability.timeline import note_recorded
 from sparky.signals.models import Signal
 from sparky.store.base import ExecutionWrite, RequestStatus, Store, StoreUnavailable, WebhookRequestRecord, utcnow
 from sparky.store.tenants import TenantStore
@@ -119,6 +120,7 @@ class Dispatcher:
         except BaseException:
             slot.release()
             raise
+        note_recorded()  # metrics: received → recorded
         self.leases.hold(job.request_id)  # renewed while it waits for its turn and while it runs
         task = asyncio.create_task(self._run(job, slot), name=f"execute:{job.request_id}")
         self._tasks.add(task)

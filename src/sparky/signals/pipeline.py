@@ -19,6 +19,7 @@ from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.execution.dispatcher import Dispatcher, ShuttingDown
 from sparky.execution.executor import Job
 from sparky.execution.outcome import jsonable
+from sparky.observability.timeline import note_venue
 from sparky.signals.ai_signals import check_ai_signal
 from sparky.signals.auth import LOCAL_USER_ID, Authenticator, Principal
 from sparky.signals.dedupe import DuplicateGuard
@@ -97,6 +98,7 @@ class WebhookPipeline:
             log.info("webhook.rejected", stage="validate", reason=err.message)
             raise
         structlog.contextvars.bind_contextvars(exchange=signal.exchange, symbol=signal.symbol)
+        note_venue(signal.exchange)  # the metrics' venue label: a venue the user's accounts support
         record.signal = signal.model_dump(mode="json")
         record.exchange, record.action, record.symbol = signal.exchange, signal.action.value, signal.symbol
         # a signed forward is accepted once: without an alert_id its signature is the key (with one,

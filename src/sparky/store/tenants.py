@@ -233,6 +233,15 @@ class TenantStore(ABC):
         """Create or update the user's row with these `notify_*` booleans (others keep their value)."""
 
     @abstractmethod
+    async def notification_channels(self, user_id: str) -> str | None:
+        """The user's notification channels (`notification_preferences.notify_urls`: apprise URLs
+        separated by spaces); None when they set none."""
+
+    @abstractmethod
+    async def set_notification_channels(self, user_id: str, urls: str | None) -> None:
+        """Set (None: clear) the user's channels; their preferences keep their value."""
+
+    @abstractmethod
     async def insert_notification(self, notification: NotificationRecord) -> None: ...
 
     @abstractmethod

@@ -317,7 +317,8 @@ CREATE TABLE IF NOT EXISTS notification_preferences (
     created_at                      TEXT,
     updated_at                      TEXT,
     notify_protection_order_placed  INTEGER DEFAULT 1,
-    notify_ai_ideas                 INTEGER DEFAULT 1
+    notify_ai_ideas                 INTEGER DEFAULT 1,
+    notify_urls                     TEXT  -- apprise URLs separated by spaces (docs/NOTIFICATIONS.md)
 );
 
 -- Embedded mode only (`sparky users add`): on Supabase, users live in auth.users.

@@ -312,6 +312,25 @@ class SqliteTenants(TenantStore):
 
         await self._call(upsert, write=True)
 
+    async def notification_channels(self, user_id: str) -> str | None:
+        def get(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT notify_urls FROM notification_preferences WHERE user_id = ?",
+                               (user_id,)).fetchone()
+            return (row[0] or None) if row is not None else None
+
+        return await self._call(get, write=False)
+
+    async def set_notification_channels(self, user_id: str, urls: str | None) -> None:
+        _require(user_id=user_id)
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO notification_preferences (id, user_id) VALUES (?, ?) "
+                         "ON CONFLICT (user_id) DO NOTHING", (str(uuid.uuid4()), user_id))
+            conn.execute("UPDATE notification_preferences SET notify_urls = ? WHERE user_id = ?",
+                         (urls or None, user_id))
+
+        await self._call(upsert, write=True)
+
     async def insert_notification(self, notification: NotificationRecord) -> None:
         _require(user_id=notification.user_id)
         if notification.type not in _NOTIFICATION_TYPES:

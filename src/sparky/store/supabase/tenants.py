@@ -344,6 +344,16 @@ class SupabaseTenantQueries(SupabaseQueries):
         query = self._table("notification_preferences").upsert(row, on_conflict="user_id", returning=MINIMAL)
         await self._db.run("upsert notification_preferences", query)
 
+    async def notification_channels(self, user_id: str) -> str | None:
+        query = self._select("notification_preferences", "notify_urls").eq("user_id", user_id).limit(1)
+        rows = await self._rows("get notification_preferences", query)
+        return (rows[0].get("notify_urls") or None) if rows else None
+
+    async def set_notification_channels(self, user_id: str, urls: str | None) -> None:
+        row = {"user_id": user_id, "notify_urls": urls or None}
+        query = self._table("notification_preferences").upsert(row, on_conflict="user_id", returning=MINIMAL)
+        await self._db.run("upsert notification_preferences", query)
+
     async def insert_notification(self, notification: NotificationRecord) -> None:
         query = self._table("notifications").insert(codec.notification_row(notification), returning=MINIMAL)
         await self._db.run("insert notifications", query)
