@@ -73,7 +73,7 @@ def test_apprise_urls_are_split_on_spaces_and_on_commas_before_a_scheme(clean_en
 
 @pytest.mark.parametrize(("values", "says"), [
     ({"OPERATOR_ALERT_LOOP_FAILURES": "0"}, "OPERATOR_ALERT_LOOP_FAILURES: Input should be greater than or equal to 1"),
-    ({"AI_CYCLE_SEC": "0"}, "AI_CYCLE_SEC: Input should be greater than 0"),
+    ({"AI_CYCLE_SEC": "0"}, "AI_CYCLE_SEC: Input should be greater than or equal to 5"),
     ({"AI_CYCLE_SEC": "soon"}, "AI_CYCLE_SEC: Input should be a valid number"),
 ])
 def test_bad_alert_thresholds_are_refused(clean_env, values: dict[str, str], says: str) -> None:
