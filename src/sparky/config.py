@@ -161,6 +161,16 @@ class Settings(BaseSettings):
     price_refresh_sec: float = Field(30, ge=0, le=3600)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: the options monitor follows every pending or open tradier_options trade this often (s)
+    options_monitor_sec: float = Field(15, ge=5, le=3600)
+    #: open option trades are sold at market from this New York time ("HH:MM") on their expiration date
+    options_expiry_close_time: str = "15:30"
+    #: sell open option trades at market outside the options trading window (a user's own
+    #: tradier_options trade settings, when set, decide for that user)
+    options_auto_close_outside_window: bool = False
+    #: the options trading window: a preset of signals/trading_window.py, and its ["HH:MM", "HH:MM"] for custom
+    options_trading_hours_preset: str = "market-hours"
+    options_trading_window: list[str] | None = None
 
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
@@ -233,6 +243,17 @@ class Settings(BaseSettings):
         if 0 < value < MIN_PRICE_REFRESH_SEC:  # every cycle asks every venue: faster spends their rate limits
             raise ValueError(f"0 (off) or at least {MIN_PRICE_REFRESH_SEC:g} seconds")
         return value
+
+    @field_validator("options_expiry_close_time")
+    @classmethod
+    def _options_expiry_close_time(cls, value: str) -> str:
+        return settings_checks.clock_time(value)
+
+    @model_validator(mode="after")
+    def _options_window(self) -> Settings:
+        settings_checks.trading_window_setting(self.options_trading_hours_preset, self.options_trading_window,
+                                               setting="OPTIONS_TRADING_HOURS_PRESET / OPTIONS_TRADING_WINDOW")
+        return self
 
     @field_validator("allowed_ips")
     @classmethod

@@ -30,9 +30,10 @@ from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.monitor.options import OptionsMonitor
 from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
-from sparky.monitor.wiring import reconcile_loop
+from sparky.monitor.wiring import options_monitor, reconcile_loop
 from sparky.notifications import Notifier, notify_outcome
 from sparky.plan_limits import publish as publish_plan_limits
 from sparky.private_files import secure_data_dir
@@ -76,6 +77,8 @@ class Services:
     reconcile: ReconcileLoop | None = None
     #: open positions' prices and unrealized P&L (PRICE_REFRESH_SEC; `run_once` is one cycle)
     prices: PriceRefresh | None = None
+    #: follows tradier_options trades until they close (OPTIONS_MONITOR_SEC; `run_once` is one pass)
+    options: OptionsMonitor | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -218,6 +221,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     services.prices = PriceRefresh(store, accounts)
     if settings.price_refresh_sec:  # one server per store writes the prices (the leader lock with Redis)
         background.every("prices.refresh", settings.price_refresh_sec, services.prices.run_once, leader_only=True)
+    services.options = options_monitor(services, now=clock)
+    background.every("options.monitor", settings.options_monitor_sec, services.options.run_once,
+                     leader_only=True)  # one server sends an option's close; none when no row is followed
     if tenants is not None:
         await directory.refresh()
         await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sparky.signals.trading_window import PRESETS, parse_custom_window
+
 #: optional settings where an empty value (`LOG_FORMAT=` as in .env.example) means "not set"
 BLANK_MEANS_UNSET = (
     "webhook_secret", "admin_token", "config_path", "redis_url", "supabase_url", "supabase_service_role_key",
@@ -98,3 +100,20 @@ def paper_symbol_rules(rules: dict[str, dict[str, Decimal]]) -> dict[str, dict[s
             if number < 0 or (number == 0 and name in ("tick_size", "step_size")):
                 raise ValueError(f"{symbol}: {name} must be {'positive' if 'size' in name else '0 or more'}")
     return rules
+
+
+
+def clock_time(value: str) -> str:
+    """ "HH:MM" on a 24-hour clock (00:00–23:59), as given."""
+    if parse_custom_window([value, value]) is None:
+        raise ValueError(f'expected a time "HH:MM" (00:00 to 23:59), got {value!r}')
+    return value.strip()
+
+
+def trading_window_setting(preset: str, window: list[str] | None, *, setting: str) -> None:
+    """A trading-hours preset the window logic knows, and for `custom` a valid ["HH:MM", "HH:MM"]."""
+    key = preset.strip().lower()
+    if key not in PRESETS:
+        raise ValueError(f"{setting}: unknown preset {preset!r}; one of {', '.join(PRESETS)}")
+    if key == "custom" and parse_custom_window(window) is None:
+        raise ValueError(f'{setting}: the custom preset needs a window ["HH:MM", "HH:MM"] (UTC), got {window!r}')
