@@ -249,10 +249,20 @@ class Settings(BaseSettings):
     def _options_expiry_close_time(cls, value: str) -> str:
         return settings_checks.clock_time(value)
 
+    @field_validator("options_trading_hours_preset")
+    @classmethod
+    def _options_preset(cls, value: str) -> str:
+        return settings_checks.trading_hours_preset(value)
+
+    @field_validator("options_trading_window")
+    @classmethod
+    def _options_window(cls, value: list[str] | None) -> list[str] | None:
+        return settings_checks.trading_window(value)
+
     @model_validator(mode="after")
-    def _options_window(self) -> Settings:
-        settings_checks.trading_window_setting(self.options_trading_hours_preset, self.options_trading_window,
-                                               setting="OPTIONS_TRADING_HOURS_PRESET / OPTIONS_TRADING_WINDOW")
+    def _options_custom_window(self) -> Settings:
+        if self.options_trading_hours_preset == "custom" and self.options_trading_window is None:
+            raise ValueError('OPTIONS_TRADING_HOURS_PRESET=custom needs OPTIONS_TRADING_WINDOW ["HH:MM", "HH:MM"] (UTC)')
         return self
 
     @field_validator("allowed_ips")

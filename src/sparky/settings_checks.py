@@ -102,7 +102,6 @@ def paper_symbol_rules(rules: dict[str, dict[str, Decimal]]) -> dict[str, dict[s
     return rules
 
 
-
 def clock_time(value: str) -> str:
     """ "HH:MM" on a 24-hour clock (00:00–23:59), as given."""
     if parse_custom_window([value, value]) is None:
@@ -110,10 +109,16 @@ def clock_time(value: str) -> str:
     return value.strip()
 
 
-def trading_window_setting(preset: str, window: list[str] | None, *, setting: str) -> None:
-    """A trading-hours preset the window logic knows, and for `custom` a valid ["HH:MM", "HH:MM"]."""
-    key = preset.strip().lower()
+def trading_hours_preset(value: str) -> str:
+    """A preset the trading-window logic knows (signals/trading_window.py), lower-cased."""
+    key = value.strip().lower()
     if key not in PRESETS:
-        raise ValueError(f"{setting}: unknown preset {preset!r}; one of {', '.join(PRESETS)}")
-    if key == "custom" and parse_custom_window(window) is None:
-        raise ValueError(f'{setting}: the custom preset needs a window ["HH:MM", "HH:MM"] (UTC), got {window!r}')
+        raise ValueError(f"unknown preset {value!r}; one of {', '.join(PRESETS)}")
+    return key
+
+
+def trading_window(window: list[str] | None) -> list[str] | None:
+    """["HH:MM", "HH:MM"] (UTC, the custom preset's), or not set."""
+    if window is not None and parse_custom_window(window) is None:
+        raise ValueError(f'expected ["HH:MM", "HH:MM"] (UTC), got {window!r}')
+    return window
