@@ -327,3 +327,14 @@ async def test_one_rows_venue_error_never_stops_the_others(server: Sparky, tradi
     assert (await row_of(server, broken)).status == "open"
     [failed] = [log for log in logs if log["event"] == "options.row_failed"]
     assert failed["option_trade_id"] == broken.id and "ExchangeUnavailable" in failed["error"]
+
+
+async def test_contracts_left_without_a_working_exit_raise_the_alarm_once(server: Sparky, tradier: FakeTradier) -> None:
+    row = await opened_row(server)
+    tradier.serve("7001", "order_otoco_exits_canceled")  # target and stop cancelled on Tradier by hand
+
+    await run(server)
+    await run(server)
+
+    assert await notifications(server) == [("position_unprotected", f"UNPROTECTED POSITION on {OCC}")]
+    assert (await row_of(server, row)).status == "open" and tradier.forms == []

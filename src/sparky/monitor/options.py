@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -58,14 +59,24 @@ log = structlog.get_logger("sparky.monitor.options")
 CONCURRENCY = 8
 #: close attempts kept on the row, so each attempt has a tag of its own
 CLOSE_ATTEMPTS = "close_attempts"
+#: the row's contracts were reported held without a working exit (once)
+UNPROTECTED_RAISED = "unprotected_raised"
+EXCHANGE = "tradier_options"
 
 PolicyOf = Callable[[OptionTradeRecord], Awaitable[ClosePolicy]]
+#: holds the row's key as a signal for it holds it (a close signal and the monitor never act at once)
+Hold = Callable[[OptionTradeRecord], AbstractAsyncContextManager[Any]]
+
+
+def _unheld(row: OptionTradeRecord) -> AbstractAsyncContextManager[Any]:
+    return nullcontext()
 
 
 class OptionsMonitor:
     def __init__(self, store: Store, accounts: OptionAccounts, notifier: Notifier, policy_of: PolicyOf, *,
-                 now: Callable[[], datetime] = utcnow) -> None:
+                 hold: Hold = _unheld, now: Callable[[], datetime] = utcnow) -> None:
         self._store = store
+        self._hold = hold
         self._accounts = accounts
         self._notifier = notifier
         self._policy_of = policy_of
@@ -81,7 +92,12 @@ class OptionsMonitor:
         async def follow(row: OptionTradeRecord) -> None:
             async with gate:
                 try:
-                    await self._follow(await lookup.account_of(row), row)
+                    account = await lookup.account_of(row)
+                    async with self._hold(row):
+                        fresh = await self._store.option_trades(user_id=row.user_id, option_symbol=row.option_symbol)
+                        current = next((r for r in fresh if r.id == row.id), None)  # as the key's last holder left it
+                        if current is not None and current.status in ACTIVE_STATUSES:
+                            await self._follow(account, current)
                 except Exception as err:  # one row (its venue, its keys, a write) never stops the others
                     log.warning("options.row_failed", option_trade_id=row.id, user_id=row.user_id,
                                 option_symbol=row.option_symbol, error=f"{type(err).__name__}: {err}")
@@ -112,6 +128,21 @@ class OptionsMonitor:
         reason = close_due(row, await self._policy_of(row), self._now())
         if reason is not None:
             await self._close(account, row, order, reason)
+        elif row.status == OPEN and held(row) > 0 and order.exits and not any(leg.working for leg in order.exits):
+            await self._unprotected(row)
+
+    async def _unprotected(self, row: OptionTradeRecord) -> None:
+        """Contracts held with neither exit working (cancelled on Tradier, or a close that did not
+        fill): the user must act. Raised once per row."""
+        extra = row.extra_metadata or {}
+        if extra.get(UNPROTECTED_RAISED):
+            return
+        log.critical("position.unprotected", option_trade_id=row.id, user_id=row.user_id,
+                     option_symbol=row.option_symbol, contracts=str(held(row)), exchange=EXCHANGE)
+        self._notifier.notify(row.user_id, "position_unprotected", f"UNPROTECTED POSITION on {row.option_symbol}",
+                              f"{held(row)} {row.option_symbol} contracts are held on Tradier with no working "
+                              "target or stop", symbol=row.option_symbol, exchange=EXCHANGE)
+        await self._update(row, extra_metadata={**extra, UNPROTECTED_RAISED: True})
 
     async def _close(self, account: OptionAccount, row: OptionTradeRecord, order: OptionOrder, reason: str) -> None:
         """Cancel the OTOCO's working exits, then send one market sell_to_close for what is held."""

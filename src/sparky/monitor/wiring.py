@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from datetime import time as dt_time
 from typing import TYPE_CHECKING
@@ -48,7 +49,13 @@ def options_monitor(services: Services, *, now: Callable[[], datetime] = utcnow)
     accounts = OptionAccounts(tenants, services.legacy, services.http,
                               operator_credentials=isinstance(store, SqliteStore))  # else tenants wrote them
     reads = services.gates.reads if services.gates is not None else None
-    return OptionsMonitor(store, accounts, services.notifier, close_policy(settings, reads), now=now)
+    dispatcher = services.dispatcher
+
+    def hold(row: OptionTradeRecord) -> AbstractAsyncContextManager[None]:
+        # the key a tradier_options signal for the row's underlying runs under
+        return dispatcher.exclusive(dispatcher.key(row.user_id, EXCHANGE, row.underlying_symbol))
+
+    return OptionsMonitor(store, accounts, services.notifier, close_policy(settings, reads), hold=hold, now=now)
 
 
 def close_policy(settings: Settings, reads: CachedTenantReads | None) -> PolicyOf:
