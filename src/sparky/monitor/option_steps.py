@@ -30,6 +30,7 @@ TAKE_PROFIT, STOP_LOSS = "TAKE_PROFIT", "STOP_LOSS"
 TIME_EXIT, EXPIRY, MANUAL = "TIME_EXIT", "EXPIRY", "MANUAL"
 #: extra_metadata keys the monitor keeps on the row
 ENTRY_FILL = "entry_fill_price"
+ENTRY_FILLED = "entry_filled_contracts"
 RECORDED_EXITS = "recorded_exit_ids"
 CLOSE_REASON = "close_reason"
 CLOSE_TAG = "close_tag"
@@ -111,13 +112,15 @@ def follow_otoco(row: OptionTradeRecord, order: OptionOrder) -> Step:
         if not _seen(getattr(row, column), leg):
             step.changes[column] = leg.raw  # type: ignore[union-attr]
     status, quantity = row.status, held(row)
-    if entry is not None and status in (PENDING_ENTRY, OPEN) and entry.filled > 0 and (
-            status == PENDING_ENTRY or entry.filled > quantity):
+    # contracts the entry had filled at the last look (a row opened elsewhere: what it holds)
+    bought = Decimal(str(extra.get(ENTRY_FILLED) or (0 if status == PENDING_ENTRY else quantity)))
+    if entry is not None and status in (PENDING_ENTRY, OPEN) and entry.filled > bought:
         price = entry.fill_price or entry_price(row)
-        status, quantity = OPEN, entry.filled
-        extra[ENTRY_FILL] = str(price) if price is not None else None
+        # contracts sold meanwhile stay sold: only what the entry bought since the last look is added
+        status, quantity = OPEN, (quantity if status == OPEN else Decimal(0)) + entry.filled - bought
+        extra.update({ENTRY_FILL: str(price) if price is not None else None, ENTRY_FILLED: str(entry.filled)})
         step.changes.update(status=OPEN, quantity_contracts=quantity, extra_metadata=extra,
-                            cost_usd=None if price is None else (price * quantity * row.contract_size).quantize(MONEY))
+                            cost_usd=None if price is None else (price * entry.filled * row.contract_size).quantize(MONEY))
         step.event = "options.entry_filled" if entry.status == FILLED else "options.entry_partially_filled"
     elif entry is not None and status == PENDING_ENTRY and entry.done and entry.filled <= 0:
         step.changes["status"] = CANCELLED

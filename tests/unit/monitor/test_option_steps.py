@@ -127,3 +127,10 @@ def test_no_close_is_due_while_one_works_or_when_auto_close_is_off() -> None:
     off = ClosePolicy(False, "market-hours", None, time(15, 30))
     assert close_due(row(status="open"), off, saturday) is None
     assert close_due(row(status="pending_entry"), POLICY, saturday) is None
+
+
+def test_contracts_sold_by_a_partial_exit_are_not_bought_back_by_the_entrys_later_look() -> None:
+    after_partial_exit = row(status="open", quantity_contracts=D(1), cost_usd=D(490),
+                             extra_metadata={"entry_fill_price": "2.45", "entry_filled_contracts": "2"})
+    step = follow_otoco(after_partial_exit, parse_order(reply("order_otoco_entry_filled")))
+    assert "quantity_contracts" not in step.changes and "status" not in step.changes
