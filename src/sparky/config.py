@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sparky import settings_checks
+from sparky.exchanges.tradier_options.settings import OptionsSettings
 from sparky.plan_limits import merged_plan_limits
 from sparky.secret_policy import refuse_guessable_secrets
 from sparky.signals.rate_limits import parse_rates
@@ -42,6 +43,10 @@ class RiskManagement(BaseModel):
     max_positions: int | None = Field(None, ge=0, validation_alias=AliasChoices("maxPositions", "max_positions"))
 
 
+#: config.json section names that differ from the exchange's (`tradierOptions`, lower-cased)
+LEGACY_SECTION_NAMES = {"tradieroptions": "tradier_options"}
+
+
 class LegacyConfig(BaseModel):
     """The original's config.json: `webhookSecret`, exchange sections, `riskManagement`."""
 
@@ -55,7 +60,7 @@ class LegacyConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         exchanges = {
-            key.lower(): value
+            LEGACY_SECTION_NAMES.get(key.lower(), key.lower()): value
             for key, value in data.items()
             if isinstance(value, dict) and key not in ("riskManagement", "risk_management")
         }
@@ -161,16 +166,11 @@ class Settings(BaseSettings):
     price_refresh_sec: float = Field(30, ge=0, le=3600)
     #: SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: the options executor's settings as JSON (exchanges/tradier_options/settings.py; docs/EXCHANGES.md),
+    #: e.g. TRADIER_OPTIONS='{"min_days_to_expiry": 2, "strike_tolerance_percent": 3}'
+    tradier_options: OptionsSettings = OptionsSettings()
     #: the options monitor follows every pending or open tradier_options trade this often (s)
     options_monitor_sec: float = Field(15, ge=5, le=3600)
-    #: open option trades are sold at market from this New York time ("HH:MM") on their expiration date
-    options_expiry_close_time: str = "15:30"
-    #: sell open option trades at market outside the options trading window (a user's own
-    #: tradier_options trade settings, when set, decide for that user)
-    options_auto_close_outside_window: bool = False
-    #: the options trading window: a preset of signals/trading_window.py, and its ["HH:MM", "HH:MM"] for custom
-    options_trading_hours_preset: str = "market-hours"
-    options_trading_window: list[str] | None = None
 
     @field_validator(*settings_checks.BLANK_MEANS_UNSET, mode="before")
     @classmethod
@@ -243,27 +243,6 @@ class Settings(BaseSettings):
         if 0 < value < MIN_PRICE_REFRESH_SEC:  # every cycle asks every venue: faster spends their rate limits
             raise ValueError(f"0 (off) or at least {MIN_PRICE_REFRESH_SEC:g} seconds")
         return value
-
-    @field_validator("options_expiry_close_time")
-    @classmethod
-    def _options_expiry_close_time(cls, value: str) -> str:
-        return settings_checks.clock_time(value)
-
-    @field_validator("options_trading_hours_preset")
-    @classmethod
-    def _options_preset(cls, value: str) -> str:
-        return settings_checks.trading_hours_preset(value)
-
-    @field_validator("options_trading_window")
-    @classmethod
-    def _options_window(cls, value: list[str] | None) -> list[str] | None:
-        return settings_checks.trading_window(value)
-
-    @model_validator(mode="after")
-    def _options_custom_window(self) -> Settings:
-        if self.options_trading_hours_preset == "custom" and self.options_trading_window is None:
-            raise ValueError('OPTIONS_TRADING_HOURS_PRESET=custom needs OPTIONS_TRADING_WINDOW ["HH:MM", "HH:MM"] (UTC)')
-        return self
 
     @field_validator("allowed_ips")
     @classmethod

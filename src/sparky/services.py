@@ -29,6 +29,7 @@ from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.dispatcher import Dispatcher
 from sparky.execution.executor import TradeExecutor
+from sparky.execution.options.executor import OptionsExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
 from sparky.monitor.options import OptionsMonitor
 from sparky.monitor.prices import PriceRefresh
@@ -44,6 +45,7 @@ from sparky.signals.gates import Gates
 from sparky.signals.pipeline import WebhookPipeline
 from sparky.signals.rate_limits import RateLimits, parse_rates
 from sparky.store.base import Store, utcnow
+from sparky.store.option_trades import OptionTradeStore
 from sparky.store.sqlite.store import SqliteStore
 from sparky.store.tenants import TenantStore
 from sparky.store_watch import WATCH_INTERVAL_SEC, StoreWatch
@@ -153,6 +155,16 @@ def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPo
     return registry
 
 
+def options_executor(settings: Settings, legacy: LegacyConfig, store: Store,
+                     accounts: ExchangeAccounts) -> OptionsExecutor:
+    """Every user's `tradier_options` jobs; the local user's settings take config.json's section over
+    TRADIER_OPTIONS (a bad value there stops the start-up, naming it)."""
+    section = legacy.exchanges.get("tradier_options")
+    local = settings.tradier_options.over(section.model_extra or {}) if section is not None else None
+    assert isinstance(store, OptionTradeStore)  # both stores keep tradier_option_trades
+    return OptionsExecutor(store, accounts, settings.tradier_options, local_settings=local)
+
+
 def build_store(settings: Settings) -> Store:
     if settings.supabase_url and settings.supabase_service_role_key:
         from sparky.store.supabase.store import SupabaseStore  # only when configured
@@ -194,10 +206,12 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                    clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
                              cache=cache)
+    options = options_executor(settings, legacy, store, accounts)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
                             server_id=load_or_create_server_id(settings.sparky_data_dir), clock=clock,
-                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache)
+                            on_outcome=lambda job, outcome: notify_outcome(notifier, job, outcome), cache=cache,
+                            routes={"tradier_options": options.execute})
     directory = SecretDirectory(tenants)
     forward = settings.signalstudio_forward_secret
     pipeline = WebhookPipeline(
@@ -221,7 +235,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     services.prices = PriceRefresh(store, accounts)
     if settings.price_refresh_sec:  # one server per store writes the prices (the leader lock with Redis)
         background.every("prices.refresh", settings.price_refresh_sec, services.prices.run_once, leader_only=True)
-    services.options = options_monitor(services, now=clock)
+    services.options = options_monitor(services, options.settings_for, now=clock)
     background.every("options.monitor", settings.options_monitor_sec, services.options.run_once,
                      leader_only=True)  # one server sends an option's close; none when no row is followed
     if tenants is not None:

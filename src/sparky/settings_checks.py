@@ -14,8 +14,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sparky.signals.trading_window import PRESETS, parse_custom_window
-
 #: optional settings where an empty value (`LOG_FORMAT=` as in .env.example) means "not set"
 BLANK_MEANS_UNSET = (
     "webhook_secret", "admin_token", "config_path", "redis_url", "supabase_url", "supabase_service_role_key",
@@ -100,25 +98,3 @@ def paper_symbol_rules(rules: dict[str, dict[str, Decimal]]) -> dict[str, dict[s
             if number < 0 or (number == 0 and name in ("tick_size", "step_size")):
                 raise ValueError(f"{symbol}: {name} must be {'positive' if 'size' in name else '0 or more'}")
     return rules
-
-
-def clock_time(value: str) -> str:
-    """ "HH:MM" on a 24-hour clock (00:00–23:59), as given."""
-    if parse_custom_window([value, value]) is None:
-        raise ValueError(f'expected a time "HH:MM" (00:00 to 23:59), got {value!r}')
-    return value.strip()
-
-
-def trading_hours_preset(value: str) -> str:
-    """A preset the trading-window logic knows (signals/trading_window.py), lower-cased."""
-    key = value.strip().lower()
-    if key not in PRESETS:
-        raise ValueError(f"unknown preset {value!r}; one of {', '.join(PRESETS)}")
-    return key
-
-
-def trading_window(window: list[str] | None) -> list[str] | None:
-    """["HH:MM", "HH:MM"] (UTC, the custom preset's), or not set."""
-    if window is not None and parse_custom_window(window) is None:
-        raise ValueError(f'expected ["HH:MM", "HH:MM"] (UTC), got {window!r}')
-    return window

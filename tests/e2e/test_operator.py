@@ -93,4 +93,4 @@ async def test_exchanges_lists_configured_venues_and_capabilities(sparky: Sparky
     [paper] = body["exchanges"]
     assert paper["name"] == "paper"
     assert paper["capabilities"]["attached_brackets"] is True and paper["capabilities"]["oco"] is True
-    assert body["supported"]["native"] == ["paper", "aster", "oanda", "tradier"]
+    assert body["supported"]["native"] == ["paper", "aster", "oanda", "tradier", "tradier_options"]

@@ -30,6 +30,7 @@ ORDERS = f"/v1/accounts/{ACCOUNT}/orders"
 OCC = "SPY261218C00600000"
 MONDAY_10_NY = datetime(2026, 12, 14, 15, 0, tzinfo=UTC)
 SATURDAY = datetime(2026, 12, 12, 15, 0, tzinfo=UTC)
+AUTO_CLOSE = {"tradier_options": {"auto_close_outside_window": True}}  # outside ny-session (the default window)
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -108,7 +109,8 @@ async def server(data_dir: Path, clock: Clock, request: pytest.FixtureRequest) -
     async with running(settings, clock=clock) as sparky:
         store = sparky.services.store
         await store.add_local_user(LocalUser(ALICE, "alice@example.com", "Pro"))
-        await store.upsert_credentials(CredentialRecord(ALICE, "tradier", api_key="tok-alice", account_id=ACCOUNT))
+        await store.upsert_credentials(CredentialRecord(ALICE, "tradier", api_key="tok-alice", account_id=ACCOUNT,
+                                                        extra_metadata={"environment": "sandbox"}))
         yield sparky
 
 
@@ -225,7 +227,7 @@ async def test_the_stop_fill_closes_the_row_at_a_loss(server: Sparky, tradier: F
     assert await notifications(server) == [("stop_loss_triggered", f"Stop loss hit on {OCC}")]
 
 
-@pytest.mark.parametrize("server", [{"options_auto_close_outside_window": True}], indirect=True)
+@pytest.mark.parametrize("server", [AUTO_CLOSE], indirect=True)
 async def test_outside_the_window_one_market_close_is_sent_and_followed_over_three_runs(
         server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
     clock.now = SATURDAY  # outside market-hours
@@ -254,7 +256,7 @@ async def test_outside_the_window_one_market_close_is_sent_and_followed_over_thr
     assert await notifications(server) == [("position_closed_loss", f"Closed {OCC} (time exit)")]
 
 
-@pytest.mark.parametrize("server", [{"options_auto_close_outside_window": True}], indirect=True)
+@pytest.mark.parametrize("server", [AUTO_CLOSE], indirect=True)
 async def test_a_close_whose_reply_was_lost_is_found_by_its_tag_and_not_sent_again(
         server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
     clock.now = SATURDAY
@@ -290,7 +292,7 @@ async def test_on_expiry_day_the_row_is_closed_from_the_cut_off(server: Sparky, 
     assert (trade.exit_reason, (await row_of(server, row)).status) == ("EXPIRY", "closed")
 
 
-@pytest.mark.parametrize("server", [{"options_auto_close_outside_window": True}], indirect=True)
+@pytest.mark.parametrize("server", [AUTO_CLOSE], indirect=True)
 async def test_a_users_own_settings_keep_their_option_open_outside_the_window(
         server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
     await server.services.store.upsert_trade_settings(

@@ -172,12 +172,7 @@ def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
     ("CONFIG_PATH", "nowhere/config.json", "CONFIG_PATH: nowhere/config.json does not exist"),
     ("OPTIONS_MONITOR_SEC", "1", "OPTIONS_MONITOR_SEC: Input should be greater than or equal to 5"),
     ("OPTIONS_MONITOR_SEC", "often", "OPTIONS_MONITOR_SEC: Input should be a valid number"),
-    ("OPTIONS_EXPIRY_CLOSE_TIME", "25:00", 'OPTIONS_EXPIRY_CLOSE_TIME: expected a time "HH:MM" (00:00 to 23:59)'),
-    ("OPTIONS_EXPIRY_CLOSE_TIME", "3:30pm", 'OPTIONS_EXPIRY_CLOSE_TIME: expected a time "HH:MM" (00:00 to 23:59)'),
-    ("OPTIONS_AUTO_CLOSE_OUTSIDE_WINDOW", "maybe", "OPTIONS_AUTO_CLOSE_OUTSIDE_WINDOW: Input should be a valid boolean"),
-    ("OPTIONS_TRADING_HOURS_PRESET", "nyse", "OPTIONS_TRADING_HOURS_PRESET: unknown preset 'nyse'; one of 24/7"),
-    ("OPTIONS_TRADING_WINDOW", '["09:30"]', 'OPTIONS_TRADING_WINDOW: expected ["HH:MM", "HH:MM"]'),
-    ("OPTIONS_TRADING_WINDOW", "9-5", "OPTIONS_TRADING_WINDOW: Input should be a valid list"),
+    ("OPTIONS_MONITOR_SEC", "7200", "OPTIONS_MONITOR_SEC: Input should be less than or equal to 3600"),
 ])
 def test_a_bad_setting_is_refused_with_a_message_naming_it(clean_env, setting: str, value: str, says: str) -> None:
     assert says in problem(clean_env, **{setting: value}).splitlines()[0]
@@ -334,16 +329,3 @@ def test_rate_limit_and_address_settings_accept_their_documented_forms(monkeypat
     assert settings.rate_limit == "30 per minute; 200/hour , 1000/day"
     assert settings.plan_rate_limits == {"Free": "10/minute", "Pro": "300/minute;5000/hour"}
     assert settings.auth_failure_limit == "" and settings.forwarded_allow_ips == "10.0.0.2,172.16.0.0/12"
-
-
-def test_the_options_custom_window_needs_its_hours_and_the_documented_forms_load(clean_env) -> None:
-    says = problem(clean_env, OPTIONS_TRADING_HOURS_PRESET="custom")
-    assert 'OPTIONS_TRADING_HOURS_PRESET=custom needs OPTIONS_TRADING_WINDOW ["HH:MM", "HH:MM"] (UTC)' in says
-    clean_env.setenv("HOST", "127.0.0.1")
-    for name, value in {"OPTIONS_TRADING_HOURS_PRESET": "Custom", "OPTIONS_TRADING_WINDOW": '["13:30", "20:00"]',
-                        "OPTIONS_EXPIRY_CLOSE_TIME": "15:00", "OPTIONS_AUTO_CLOSE_OUTSIDE_WINDOW": "true"}.items():
-        clean_env.setenv(name, value)
-    settings = load_settings(_env_file=None)
-    assert (settings.options_trading_hours_preset, settings.options_trading_window, settings.options_expiry_close_time,
-            settings.options_auto_close_outside_window, settings.options_monitor_sec) == (
-        "custom", ["13:30", "20:00"], "15:00", True, 15)

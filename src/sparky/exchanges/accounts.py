@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
@@ -49,6 +49,10 @@ from sparky.store.tenants import CredentialRecord, TenantStore
 log = structlog.get_logger("sparky.accounts")
 
 CREDENTIALS_HINT = "Add your exchange API keys in SignalStudio → Settings → Bot Credentials"
+
+#: venues whose keys may be stored under another venue's name: a Tradier account trades options with
+#: the same token and account id, and the dashboard stored them under either name
+CREDENTIALS_ALSO_UNDER = {"tradier_options": "tradier"}
 
 #: users' adapters kept at most (one per user and venue): ~8 KiB each for the native venues, more for a
 #: ccxt one (it holds its venue's markets once loaded); one dropped is rebuilt on its user's next signal
@@ -183,6 +187,8 @@ class ExchangeAccounts:
         """Read the user's keys, and build their adapter if none is cached for exactly these keys."""
         user_id, exchange = key
         record = await self._store.get_credentials(user_id, exchange, "production")
+        if record is None and exchange in CREDENTIALS_ALSO_UNDER:
+            record = await self._store.get_credentials(user_id, CREDENTIALS_ALSO_UNDER[exchange], "production")
         if record is None:
             raise MissingCredentials(exchange, self._hint(user_id, exchange))
         # keys read before an eviction may predate the change that caused it: use them once
@@ -193,7 +199,7 @@ class ExchangeAccounts:
             cached.expires = expires
             self._cache.move_to_end(key)
             return cached.exchange
-        credentials = credentials_of(record)
+        credentials = replace(credentials_of(record), exchange=exchange)  # the venue asked for, whoever's row
         if not self._operator_credentials:  # a tenant's own row: official hosts only
             credentials = tenant_credentials(credentials)
         adapter = create_adapter(credentials, self._http, self._metadata)

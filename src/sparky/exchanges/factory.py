@@ -24,9 +24,10 @@ NATIVE = {
     "aster": "sparky.exchanges.aster.adapter",
     "oanda": "sparky.exchanges.oanda.adapter",
     "tradier": "sparky.exchanges.tradier.adapter",
+    "tradier_options": "sparky.exchanges.tradier_options.adapter",
 }
 CCXT_MODULE = "sparky.exchanges.ccxt.adapter"
-DEFAULT_ENVIRONMENT = {"oanda": "practice", "tradier": "sandbox"}
+DEFAULT_ENVIRONMENT = {"oanda": "practice", "tradier": "sandbox", "tradier_options": "sandbox"}
 
 
 @cache

@@ -10,7 +10,7 @@ claim: its own, or those whose lease ended (leases.py) — never a request anoth
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 
@@ -45,12 +45,16 @@ class ShuttingDown(Exception):
 class Dispatcher:
     def __init__(self, store: Store, executor: TradeExecutor, accounts: ExchangeAccounts, *, sync_budget: float,
                  signal_max_age: float, server_id: str, on_outcome: Callable[[Job, Outcome], None] | None = None,
-                 cache: Cache | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 cache: Cache | None = None, clock: Callable[[], datetime] = utcnow,
+                 routes: Mapping[str, Callable[[Job], Awaitable[Outcome]]] | None = None) -> None:
+        """`routes`: exchange → what runs its jobs instead of `executor` (`tradier_options`: the
+        options executor); recorded, ordered and finished the same way."""
         self._store = store
         self._clock = clock
         self.leases = Leases(store, server_id, clock=clock)
         self._cache = cache or InProcessCache()
         self._executor = executor
+        self._routes = dict(routes or {})
         self._accounts = accounts
         self._on_outcome = on_outcome
         self._budget = sync_budget
@@ -131,7 +135,8 @@ class Dispatcher:
 
     async def _execute(self, job: Job) -> Outcome:
         try:
-            return await self._executor.execute(job)
+            run = self._routes.get(job.signal.exchange, self._executor.execute)
+            return await run(job)
         except Exception as err:  # never lose a recorded request to an unexpected bug
             log.exception("execution.crashed")
             return Outcome.failed(f"Internal error while executing: {type(err).__name__}")

@@ -23,6 +23,8 @@ from sparky.signals.trading_window import NEW_YORK, window_refusal, zone
 from sparky.store.option_trades import CANCELLED, CLOSED, CLOSED_SL, CLOSED_TP, OPEN, PENDING_ENTRY, OptionTradeRecord
 
 MONEY = Decimal("0.00000001")
+#: US equity options stop trading at 16:00 New York time (the expiry cut-off counts back from it)
+MARKET_CLOSE_MINUTE = 16 * 60
 PERCENT = Decimal("0.0001")
 
 TAKE_PROFIT, STOP_LOSS = "TAKE_PROFIT", "STOP_LOSS"
@@ -62,8 +64,8 @@ class ClosePolicy:
     auto_close_outside_window: bool
     trading_hours_preset: str | None
     trading_window: list[str] | None
-    #: on the expiration date, New York time
-    expiry_cutoff: time
+    #: from when on the expiration date (New York time) the row is sold; None: held to expiry
+    expiry_cutoff: time | None
 
 
 def held(row: OptionTradeRecord) -> Decimal:
@@ -169,7 +171,8 @@ def close_due(row: OptionTradeRecord, policy: ClosePolicy, now: datetime) -> str
     local = now.astimezone(zone(NEW_YORK))
     expiry: date | None = row.expiration_date
     # on the day only: once expired, the contracts are gone and no order could sell them
-    if expiry is not None and local.date() == expiry and local.time() >= policy.expiry_cutoff:
+    cutoff = policy.expiry_cutoff
+    if expiry is not None and cutoff is not None and local.date() == expiry and local.time() >= cutoff:
         return EXPIRY
     if policy.auto_close_outside_window and window_refusal(policy.trading_hours_preset, policy.trading_window,
                                                            now.astimezone(UTC)) is not None:

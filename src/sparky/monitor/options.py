@@ -87,12 +87,12 @@ class OptionsMonitor:
         rows = await self._store.option_trades(statuses=ACTIVE_STATUSES)
         if not rows:
             return 0
-        lookup, gate = self._accounts.lookup(), asyncio.Semaphore(CONCURRENCY)
+        gate = asyncio.Semaphore(CONCURRENCY)
 
         async def follow(row: OptionTradeRecord) -> None:
             async with gate:
                 try:
-                    account = await lookup.account_of(row)
+                    account = await self._accounts.account_of(row)
                     async with self._hold(row):
                         fresh = await self._store.option_trades(user_id=row.user_id, option_symbol=row.option_symbol)
                         current = next((r for r in fresh if r.id == row.id), None)  # as the key's last holder left it

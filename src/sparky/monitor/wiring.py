@@ -9,7 +9,7 @@ from datetime import datetime
 from datetime import time as dt_time
 from typing import TYPE_CHECKING
 
-from sparky.monitor.option_steps import ClosePolicy
+from sparky.monitor.option_steps import MARKET_CLOSE_MINUTE, ClosePolicy
 from sparky.monitor.option_venue import EXCHANGE, OptionAccounts
 from sparky.monitor.options import OptionsMonitor, PolicyOf
 from sparky.monitor.reconcile import ReconcileLoop
@@ -17,11 +17,9 @@ from sparky.monitor.stops import StopKeeper
 from sparky.signals.auth import LOCAL_USER_ID
 from sparky.store.base import utcnow
 from sparky.store.option_trades import OptionTradeRecord
-from sparky.store.sqlite.store import SqliteStore
-from sparky.store.tenants import TenantStore
 
 if TYPE_CHECKING:
-    from sparky.config import Settings
+    from sparky.exchanges.tradier_options.settings import OptionsSettings
     from sparky.services import Services
     from sparky.signals.gates import CachedTenantReads
 
@@ -42,35 +40,36 @@ def reconcile_loop(services: Services, *, now: Callable[[], datetime] = utcnow,
     )
 
 
-def options_monitor(services: Services, *, now: Callable[[], datetime] = utcnow) -> OptionsMonitor:
-    """The options monitor on the users' own Tradier accounts (OPTIONS_MONITOR_SEC, leader-only)."""
-    settings, store = services.settings, services.store
-    tenants = store if isinstance(store, TenantStore) else None
-    accounts = OptionAccounts(tenants, services.legacy, services.http,
-                              operator_credentials=isinstance(store, SqliteStore))  # else tenants wrote them
+
+def options_monitor(services: Services, settings_for: Callable[[str], OptionsSettings], *,
+                    now: Callable[[], datetime] = utcnow) -> OptionsMonitor:
+    """The options monitor (OPTIONS_MONITOR_SEC, leader-only). `settings_for`: a user's options
+    settings, as the options executor reads them (the local user's config.json section over
+    TRADIER_OPTIONS)."""
     reads = services.gates.reads if services.gates is not None else None
     dispatcher = services.dispatcher
 
     def hold(row: OptionTradeRecord) -> AbstractAsyncContextManager[None]:
-        # the key a tradier_options signal for the row's underlying runs under
+        # the key a tradier_options alert for the row's underlying runs under
         return dispatcher.exclusive(dispatcher.key(row.user_id, EXCHANGE, row.underlying_symbol))
 
-    return OptionsMonitor(store, accounts, services.notifier, close_policy(settings, reads), hold=hold, now=now)
+    return OptionsMonitor(services.store, OptionAccounts(services.accounts), services.notifier,
+                          close_policy(settings_for, reads), hold=hold, now=now)
 
 
-def close_policy(settings: Settings, reads: CachedTenantReads | None) -> PolicyOf:
-    """A user's own `tradier_options` trade settings where they set them, else the server's."""
-    hour, minute = (int(part) for part in settings.options_expiry_close_time.split(":"))
-    cutoff = dt_time(hour, minute)
+def close_policy(settings_for: Callable[[str], OptionsSettings], reads: CachedTenantReads | None) -> PolicyOf:
+    """A user's own `tradier_options` trade settings where they set them, else their options settings."""
 
     async def policy_of(row: OptionTradeRecord) -> ClosePolicy:
+        options = settings_for(row.user_id)
         own = await reads.get_trade_settings(row.user_id, EXCHANGE) if reads is not None else None
         auto = own.auto_close_outside_window if own is not None else None
         preset = own.trading_hours_preset if own is not None else None
+        minutes = options.expiry_cutoff_minutes
         return ClosePolicy(
-            auto_close_outside_window=settings.options_auto_close_outside_window if auto is None else bool(auto),
-            trading_hours_preset=preset or settings.options_trading_hours_preset,
-            trading_window=own.trading_window if preset else settings.options_trading_window,  # type: ignore[union-attr]
-            expiry_cutoff=cutoff)
+            auto_close_outside_window=options.auto_close_outside_window if auto is None else bool(auto),
+            trading_hours_preset=preset or options.trading_window,
+            trading_window=own.trading_window if preset else None,  # type: ignore[union-attr]
+            expiry_cutoff=None if minutes == 0 else dt_time(*divmod(MARKET_CLOSE_MINUTE - minutes, 60)))
 
     return policy_of

@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from sparky.exchanges.base import Side
 from sparky.signals.actions import Action, Sentiment, parse_action, parse_sentiment, with_sentiment
+from sparky.signals.options import OptionTerms, check_terms, gather
 
 #: a sane upper bound for any price or size an alert can carry
 ABSURD = Decimal("1e12")
@@ -107,6 +108,13 @@ class Signal(BaseModel):
     ai_confidence: Num = None
     ai_reasoning: str | None = Field(None, max_length=4000)
     copy_relationship_id: str | None = Field(None, max_length=64)
+    #: a `tradier_options` alert's option fields (signals/options.py); None for every other venue
+    option: OptionTerms | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _option_terms(cls, data: Any) -> Any:
+        return gather(data) if isinstance(data, dict) else data
 
     @model_validator(mode="before")
     @classmethod
@@ -229,6 +237,8 @@ class Signal(BaseModel):
             and self.take_profit_percent >= 100
         ):
             raise ValueError("take_profit_percent: must be below 100 for a short")
+        if self.option is not None:
+            check_terms(self.action, self.symbol, self.option)
         return self
 
     @property

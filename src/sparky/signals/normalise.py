@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from sparky.errors import BadRequest
 from sparky.signals.models import Signal
+from sparky.signals.options import CANONICAL as OPTION_NAMES
 
 #: fields that never reach the typed signal or the stored payload
 SECRET_FIELDS = ("secret", "webhook_secret", "webhookSecret")
@@ -30,6 +31,8 @@ _CANONICAL = _canonical_names()
 
 def _field_name(error: Any) -> str:
     loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    if loc and loc[0] == "option":  # the option terms are the alert's own top-level fields
+        loc = [OPTION_NAMES.get(part, part) for part in loc[1:]]
     if loc:
         return _CANONICAL.get(loc[0], loc[0])
     message = str(error.get("msg", ""))

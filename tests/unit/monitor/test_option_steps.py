@@ -134,3 +134,8 @@ def test_contracts_sold_by_a_partial_exit_are_not_bought_back_by_the_entrys_late
                              extra_metadata={"entry_fill_price": "2.45", "entry_filled_contracts": "2"})
     step = follow_otoco(after_partial_exit, parse_order(reply("order_otoco_entry_filled")))
     assert "quantity_contracts" not in step.changes and "status" not in step.changes
+
+
+def test_an_expiry_cut_off_of_none_holds_the_row_to_expiry() -> None:
+    held_to_expiry = ClosePolicy(False, "ny-session", None, None)
+    assert close_due(row(status="open"), held_to_expiry, datetime(2026, 12, 18, 20, 55, tzinfo=UTC)) is None

@@ -1,0 +1,1 @@
+"""Tradier options (`exchange: "tradier_options"`): `api.py` (option chain, expirations, balances and orders over the equities transport), `wire.py` (their replies), `rules.py` (option ticks), `selection.py` (expiration and strike), `forms.py` (OTOCO entry and market close), `settings.py`, `adapter.py`."""
