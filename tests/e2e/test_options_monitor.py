@@ -340,3 +340,19 @@ async def test_contracts_left_without_a_working_exit_raise_the_alarm_once(server
 
     assert await notifications(server) == [("position_unprotected", f"UNPROTECTED POSITION on {OCC}")]
     assert (await row_of(server, row)).status == "open" and tradier.forms == []
+
+
+@pytest.mark.parametrize("server", [AUTO_CLOSE], indirect=True)
+async def test_an_entry_still_buying_is_cancelled_before_the_close_sells_what_it_bought(
+        server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
+    row = await add_row(server)
+    tradier.serve("7001", "order_otoco_entry_partial")  # 1 of 2 contracts bought, the rest still working
+    await run(server)
+    clock.now = SATURDAY
+
+    await run(server)
+
+    assert ("DELETE", f"{ORDERS}/7001") in tradier.requests()
+    assert tradier.orders["7001"]["order"]["leg"][0]["status"] == "canceled"
+    assert [(form["side"], form["quantity"]) for form in tradier.forms] == [("sell_to_close", "1")]
+    assert (await row_of(server, row)).time_exit_order_id == "7101"

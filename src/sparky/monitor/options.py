@@ -72,6 +72,10 @@ def _unheld(row: OptionTradeRecord) -> AbstractAsyncContextManager[Any]:
     return nullcontext()
 
 
+def _working(order: OptionOrder) -> bool:
+    return any(leg.working for leg in (order.entry, *order.exits) if leg is not None)
+
+
 class OptionsMonitor:
     def __init__(self, store: Store, accounts: OptionAccounts, notifier: Notifier, policy_of: PolicyOf, *,
                  hold: Hold = _unheld, now: Callable[[], datetime] = utcnow) -> None:
@@ -145,8 +149,9 @@ class OptionsMonitor:
         await self._update(row, extra_metadata={**extra, UNPROTECTED_RAISED: True})
 
     async def _close(self, account: OptionAccount, row: OptionTradeRecord, order: OptionOrder, reason: str) -> None:
-        """Cancel the OTOCO's working exits, then send one market sell_to_close for what is held."""
-        if any(leg.working for leg in order.exits) and row.entry_order_id:
+        """Cancel what still works of the OTOCO (its exits, and the rest of an entry filled in part),
+        then send one market sell_to_close for what is held."""
+        if _working(order) and row.entry_order_id:
             try:
                 await account.cancel(row.entry_order_id)
             except ExchangeError as err:  # finalised meanwhile (an exit filled?): the read below says
@@ -155,7 +160,7 @@ class OptionsMonitor:
             row = await self._apply(row, follow_otoco(row, order))
             if row.status != OPEN:
                 return
-            if any(leg.working for leg in order.exits):  # never sell while an exit could sell the same contracts
+            if _working(order):  # never sell while an exit could sell the same contracts (or the entry buy more)
                 log.warning("options.exits_still_working", option_trade_id=row.id, order_id=row.entry_order_id)
                 return
         attempt = int((row.extra_metadata or {}).get(CLOSE_ATTEMPTS) or 0) + 1
