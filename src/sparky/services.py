@@ -155,14 +155,16 @@ def build_exchanges(settings: Settings, legacy: LegacyConfig, http: HttpClientPo
     return registry
 
 
-def options_executor(settings: Settings, legacy: LegacyConfig, store: Store,
-                     accounts: ExchangeAccounts) -> OptionsExecutor:
+def options_executor(settings: Settings, legacy: LegacyConfig, store: Store, accounts: ExchangeAccounts,
+                     gates: Gates | None) -> OptionsExecutor:
     """Every user's `tradier_options` jobs; the local user's settings take config.json's section over
-    TRADIER_OPTIONS (a bad value there stops the start-up, naming it)."""
+    TRADIER_OPTIONS (a bad value there stops the start-up, naming it), another user's take their
+    `tradier_options` trade settings row."""
     section = legacy.exchanges.get("tradier_options")
     local = settings.tradier_options.over(section.model_extra or {}) if section is not None else None
     assert isinstance(store, OptionTradeStore)  # both stores keep tradier_option_trades
-    return OptionsExecutor(store, accounts, settings.tradier_options, local_settings=local)
+    return OptionsExecutor(store, accounts, settings.tradier_options, local_settings=local,
+                           tenant_reads=gates.reads if gates else None)
 
 
 def build_store(settings: Settings) -> Store:
@@ -206,7 +208,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                    clock=monotonic) if tenants is not None else None)
     executor = TradeExecutor(store, accounts, settings, legacy, tenant_reads=gates.reads if gates else None,
                              cache=cache)
-    options = options_executor(settings, legacy, store, accounts)
+    options = options_executor(settings, legacy, store, accounts, gates)
     dispatcher = Dispatcher(store, executor, accounts, sync_budget=settings.sync_budget_ms / 1000,
                             signal_max_age=settings.signal_max_age_sec,
                             server_id=load_or_create_server_id(settings.sparky_data_dir), clock=clock,

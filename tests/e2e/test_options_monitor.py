@@ -356,3 +356,38 @@ async def test_an_entry_still_buying_is_cancelled_before_the_close_sells_what_it
     assert tradier.orders["7001"]["order"]["leg"][0]["status"] == "canceled"
     assert [(form["side"], form["quantity"]) for form in tradier.forms] == [("sell_to_close", "1")]
     assert (await row_of(server, row)).time_exit_order_id == "7101"
+
+
+@pytest.mark.parametrize("server", [AUTO_CLOSE], indirect=True)
+async def test_a_users_settings_out_of_range_never_stop_their_trade_being_followed(
+        server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
+    await server.services.store.upsert_trade_settings(
+        TradeSettings(ALICE, "tradier_options", strike_tolerance_percent=D(99)))  # beyond the 50 % allowed
+    clock.now = SATURDAY
+    row = await opened_row(server)
+    tradier.serve("7001", "order_otoco_exits_canceled")
+
+    with capture_logs() as logs:
+        await run(server)
+
+    assert [form["side"] for form in tradier.forms] == ["sell_to_close"]  # the server's auto-close applies
+    assert (await row_of(server, row)).time_exit_order_id == "7101"
+    assert [log["user_id"] for log in logs if log["event"] == "options.settings_invalid"] == [ALICE]
+
+
+async def test_a_users_custom_trading_window_decides_when_their_option_is_closed(
+        server: Sparky, tradier: FakeTradier, clock: Clock) -> None:
+    await server.services.store.upsert_trade_settings(TradeSettings(
+        ALICE, "tradier_options", trading_hours_preset="custom", trading_window=["14:30", "17:59"],
+        auto_close_outside_window=True))
+    row = await opened_row(server)
+    tradier.serve("7001", "order_otoco_entry_filled")
+    clock.now = datetime(2026, 12, 14, 17, 30, tzinfo=UTC)  # inside 14:30-17:59 UTC
+    await run(server)
+    assert tradier.forms == []
+
+    clock.now = datetime(2026, 12, 14, 18, 0, tzinfo=UTC)  # past its end minute; 13:00 in New York (ny-session)
+    await run(server)
+
+    assert [form["side"] for form in tradier.forms] == ["sell_to_close"]
+    assert (await row_of(server, row)).extra_metadata["close_reason"] == "TIME_EXIT"

@@ -14,7 +14,7 @@ import respx
 
 from sparky.exchanges.tradier_options.settings import OptionsSettings
 from sparky.store.base import RequestStatus, StoreUnavailable
-from sparky.store.tenants import CredentialRecord, LocalUser, secret_digest
+from sparky.store.tenants import CredentialRecord, LocalUser, TradeSettings, secret_digest
 from tests.conftest import SECRET, Sparky
 from tests.unit.exchanges.tradier_options.fake import ACCOUNT, ORDERS, TOKEN, FakeOptionsTradier, fixture, listed, occ
 
@@ -311,3 +311,34 @@ async def test_an_entry_sent_before_a_crash_is_recorded_on_restart_and_never_sen
             row.tp_limit_price, row.sl_stop_price) == (occ("SPY", listed(1), "call", 500), D(2), "1001", D("2.39"),
                                                        D("4.75"), D("1.20"))
     assert row.extra_metadata["request_id"] == first["request_id"] and row.extra_metadata["resumed"] is True
+
+
+async def test_a_users_dashboard_trade_settings_for_tradier_options_apply_to_their_entries(start, venue) -> None:
+    async with start() as sparky:
+        await tenant(sparky, CredentialRecord(ALICE, "tradier", api_key=TOKEN, account_id=ACCOUNT,
+                                              extra_metadata={"environment": "sandbox"}))
+        await sparky.services.store.upsert_trade_settings(TradeSettings(
+            ALICE, "tradier_options", trading_hours_preset="24/7", allow_weekends=True,
+            strike_tolerance_percent=D(1), entry_limit_offset_percent=D(0), position_size_percent=D(10)))
+        far = await sparky.client.post("/webhook", json={
+            "secret": ALICE_SECRET, "exchange": "tradier_options", "symbol": "SPY", "action": "buy", "strike": 512})
+        near = await sparky.client.post("/webhook", json={
+            "secret": ALICE_SECRET, "exchange": "tradier_options", "symbol": "SPY", "action": "buy", "strike": 502})
+    # the dashboard's 1% (5.12) refuses 505 for 512, which the default 5% would take
+    assert far.status_code == 400 and far.json()["field"] == "strike" and "within 1%" in far.json()["error"]
+    # offset 0: at the ask 2.34; 10% of 6363.86 = 636.39 → 2 contracts at 234
+    assert near.status_code == 200 and near.json()["option"]["strike"] == "500"
+    assert [(f["price[0]"], f["quantity[0]"]) for f in venue.forms] == [("2.34", "2")]
+    assert near.json()["option"]["contracts"] == "2"
+
+
+async def test_a_second_close_while_the_first_close_order_works_sells_nothing_more(start, tmp_path, venue) -> None:
+    async with start(config_path=config(tmp_path)) as sparky:
+        opened = await alert(sparky, action="buy", symbol="SPY", strike=500, quantity=2)
+        venue.fill_entry(1001, 2)
+        first = await alert(sparky, action="close", option_symbol=opened["option"]["option_symbol"])
+        venue.calls.clear()
+        again = await alert(sparky, action="close", symbol="SPY", alert_id="close-again")
+    assert first["closes"][0]["close_order_id"] == "1011"
+    assert again["status"] == 200 and again["closes"][0]["close_order_id"] == "1011"
+    assert venue.posted() == []  # the first close's market order (pending) is not sold again

@@ -120,7 +120,10 @@ def gather(data: dict[str, Any]) -> dict[str, Any]:
     taken from `underlying` or the option symbol's root when the alert gives none. Other alerts, and
     stored signals (which carry `option` already), are returned as they are."""
     exchange = data.get("exchange")
-    if not isinstance(exchange, str) or exchange.strip().lower() != EXCHANGE or "option" in data:
+    if not isinstance(exchange, str) or exchange.strip().lower() != EXCHANGE:
+        # option terms belong to options alerts only: another venue's alert never carries them
+        return {k: v for k, v in data.items() if k != "option"} if data.get("option") is not None else data
+    if "option" in data:
         return data
     terms = {key: data[key] for key in OPTION_KEYS if key in data}
     out = {**data, "option": terms}

@@ -68,8 +68,9 @@ class OptionsSettings(BaseModel):
             raise ValueError("must be a list of option roots like [\"SPY\", \"QQQ\"]")
         return frozenset(str(v).strip().upper() for v in value)
 
-    def over(self, section: dict[str, Any]) -> OptionsSettings:
-        """These settings with a legacy section's option keys over them (validated together)."""
+    def over(self, section: dict[str, Any], source: str = "config.json tradier_options section") -> OptionsSettings:
+        """These settings with `section`'s option keys over them (validated together); ValueError
+        naming `source` and each bad key as `section` wrote it."""
         names = {alias: name for name, info in type(self).model_fields.items()
                  for alias in getattr(info.validation_alias, "choices", ())}
         given = {names[k]: v for k, v in section.items() if k in names}
@@ -81,7 +82,7 @@ class OptionsSettings(BaseModel):
             spelled = {names[k]: k for k in section if k in names}
             problems = [f"{spelled.get(str(e['loc'][0]), e['loc'][0])}: {str(e['msg']).removeprefix('Value error, ')}"
                         for e in err.errors()]
-            raise ValueError("config.json tradier_options section: " + "; ".join(problems)) from None
+            raise ValueError(f"{source}: " + "; ".join(problems)) from None
 
     def snapshot(self) -> dict[str, Any]:
         """What a trade row's `config_snapshot` keeps (JSON: numbers as strings)."""

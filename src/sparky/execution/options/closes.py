@@ -68,6 +68,12 @@ class OptionCloses:
                          tag: str) -> dict[str, Any]:
         assert row.id is not None
         view: dict[str, Any] = {"trade_id": row.id, "option_symbol": row.option_symbol}
+        if row.time_exit_order_id and not job.resume:  # an earlier close's order: never sell twice
+            earlier = await venue.options.order(row.time_exit_order_id)
+            if earlier is not None and str(earlier.get("status")) not in ("canceled", "rejected", "expired", "error"):
+                view.update(close_order_id=row.time_exit_order_id, status=row.status,
+                            message="a close order is already working or filled")
+                return view
         order = await venue.options.order(row.entry_order_id) if row.entry_order_id else None
         if row.entry_order_id and _working(order):
             view["cancelled_order_id"] = row.entry_order_id
