@@ -199,6 +199,8 @@ class Settings(BaseSettings):
     #: the options executor's settings as JSON (exchanges/tradier_options/settings.py; docs/EXCHANGES.md),
     #: e.g. TRADIER_OPTIONS='{"min_days_to_expiry": 2, "strike_tolerance_percent": 3}'
     tradier_options: OptionsSettings = OptionsSettings()
+    #: the options monitor follows every pending or open tradier_options trade this often (s)
+    options_monitor_sec: float = Field(15, ge=5, le=3600)
 
     #: GET /metrics on 127.0.0.1:METRICS_PORT without the admin token (then not on the main port)
     metrics_port: int | None = Field(None, ge=1, le=65535)

@@ -35,9 +35,10 @@ from sparky.execution.executor import TradeExecutor
 from sparky.execution.ml_screen import MlScreen
 from sparky.execution.options.executor import OptionsExecutor
 from sparky.first_run import load_or_create_secret, welcome_text
+from sparky.monitor.options import OptionsMonitor
 from sparky.monitor.prices import PriceRefresh
 from sparky.monitor.reconcile import ReconcileLoop
-from sparky.monitor.wiring import reconcile_loop
+from sparky.monitor.wiring import options_monitor, reconcile_loop
 from sparky.notifications import Notifier, notify_outcome
 from sparky.observability.channels import split_urls
 from sparky.observability.metrics import Metrics
@@ -99,6 +100,8 @@ class Services:
     outbound: OutboundNotifications | None = None
     #: the metrics on 127.0.0.1:METRICS_PORT
     metrics_server: MetricsServer | None = None
+    #: follows tradier_options trades until they close (OPTIONS_MONITOR_SEC; `run_once` is one pass)
+    options: OptionsMonitor | None = None
 
     async def reload_caches(self) -> int:
         """Forget cached strategies, settings, plans, credentials and notification preferences, and
@@ -309,6 +312,9 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
     services.prices = PriceRefresh(store, accounts)
     if settings.price_refresh_sec:  # one server per store writes the prices (the leader lock with Redis)
         background.every("prices.refresh", settings.price_refresh_sec, services.prices.run_once, leader_only=True)
+    services.options = options_monitor(services, options.settings_for, now=clock)
+    background.every("options.monitor", settings.options_monitor_sec, services.options.run_once,
+                     leader_only=True)  # one server sends an option's close; none when no row is followed
     if tenants is not None:
         await directory.refresh()
         await publish_plan_limits(tenants, settings.plan_limits)  # what check_webhook_limit answers

@@ -31,8 +31,8 @@ async def test_the_operator_sees_each_loop_its_runs_and_its_last_error(start) ->
     assert response.status_code == 200
     background = response.json()["background"]
     assert background["leaderLock"] == {"backend": "local", "ttlSec": None, "reachable": None}
-    assert sorted(background["loops"]) == ["positions.reconcile", "prices.refresh", "secrets.refresh", "store.watch",
-                                          "venue.check"]
+    assert sorted(background["loops"]) == ["options.monitor", "positions.reconcile", "prices.refresh",
+                                          "secrets.refresh", "store.watch", "venue.check"]
     refresh = background["loops"]["secrets.refresh"]
     assert (refresh["periodSec"], refresh["leaderOnly"], refresh["leader"]) == (0.05, False, None)
     assert refresh["runs"] >= 2 and refresh["failures"] == 0 and refresh["lastError"] is None

@@ -175,6 +175,9 @@ def problem(clean_env: pytest.MonkeyPatch, **env: str) -> str:
     ("ARTHUR_ML_TIMEOUT_SEC", "3", "ARTHUR_ML_TIMEOUT_SEC: Input should be less than or equal to 2.5"),
     ("ARTHUR_ML_TIMEOUT_SEC", "0", "ARTHUR_ML_TIMEOUT_SEC: Input should be greater than 0"),
     ("ARTHUR_ML_TIMEOUT_SEC", "1s", "ARTHUR_ML_TIMEOUT_SEC: Input should be a valid number"),
+    ("OPTIONS_MONITOR_SEC", "1", "OPTIONS_MONITOR_SEC: Input should be greater than or equal to 5"),
+    ("OPTIONS_MONITOR_SEC", "often", "OPTIONS_MONITOR_SEC: Input should be a valid number"),
+    ("OPTIONS_MONITOR_SEC", "7200", "OPTIONS_MONITOR_SEC: Input should be less than or equal to 3600"),
 ])
 def test_a_bad_setting_is_refused_with_a_message_naming_it(clean_env, setting: str, value: str, says: str) -> None:
     assert says in problem(clean_env, **{setting: value}).splitlines()[0]
