@@ -26,7 +26,7 @@ OPEN_TO_OTHERS = 0o077
 DATA_DIR_FILES = (
     "sparky.sqlite3", "sparky.sqlite3-wal", "sparky.sqlite3-shm", "sparky.sqlite3-journal",
     "paper-exchange.json", "paper-exchange.json.journal",
-    "webhook_secret", "admin_token", "server_id", "sparky.lock",
+    "webhook_secret", "admin_token", "server_id", "sparky.lock", "ai_worker_key",
 )  # fmt: skip
 PAPER_DIR = "paper"
 

@@ -41,7 +41,7 @@ async def trade_once(data_dir: Path) -> None:
             ".": "0o700",
             "sparky.sqlite3": "0o600", "sparky.sqlite3-wal": "0o600", "sparky.sqlite3-shm": "0o600",
             "paper-exchange.json.journal": "0o600",
-            "webhook_secret": "0o600", "admin_token": "0o600", "server_id": "0o600",
+            "webhook_secret": "0o600", "admin_token": "0o600", "server_id": "0o600", "ai_worker_key": "0o600",
         }  # fmt: skip
 
 
