@@ -80,6 +80,19 @@ async def test_a_call_alert_buys_one_otoco_on_the_tick_and_records_the_trade(sta
     assert TOKEN not in json.dumps([row.config_snapshot, row.extra_metadata])
 
 
+async def test_an_otoco_taken_despite_an_unclear_reply_is_found_by_its_tag_and_recorded(start, tmp_path,
+                                                                                        venue) -> None:
+    """Tradier may answer 200 with `errors` and still take the order: it is looked up by its tag
+    (an option order, whatever the underlying), never reported refused while it works."""
+    venue.unclear_reply = True
+    async with start(config_path=config(tmp_path)) as sparky:
+        result = await alert(sparky, action="buy", symbol="SPY", right="call", strike=500, size=10)
+        [row] = await sparky.services.store.option_trades()
+    assert result["status"] == 200 and result["action"] == "order_placed", result
+    assert len(venue.forms) == 1 and row.entry_order_id == result["option"]["order_id"] == "1001"
+    assert (row.tp_order_id, row.sl_order_id) == ("1003", "1004")
+
+
 async def test_a_put_without_strike_is_bought_at_the_money_with_prices_across_three_dollars(start, tmp_path,
                                                                                            venue) -> None:
     async with start(config_path=config(tmp_path)) as sparky:

@@ -135,8 +135,9 @@ class TradierApi:
         if messages := wire.rejection(body):
             raise InvalidOrder(f"tradier: cancel refused: {'; '.join(messages)}", exchange=NAME)
 
-    async def submit(self, form: dict[str, str], symbol: str) -> str:
-        """POST one order; its id. A 200-with-`errors` reply is a refusal unless it is unsure."""
+    async def submit(self, form: dict[str, str], symbol: str | None) -> str:
+        """POST one order; its id. A 200-with-`errors` reply is a refusal unless it is unsure: then
+        the order is looked up by its tag (among `symbol`'s share orders; None: any order)."""
         tag = form["tag"]
         body = await self.call("POST", self.orders_path, data=form, places_order=True)
         messages = wire.rejection(body)

@@ -43,8 +43,9 @@ class OptionsApi:
         return found
 
     async def submit(self, form: Form, underlying: str) -> str:
-        """POST one order (never retried; looked up by tag when the reply is unclear); its id."""
-        return await self._api.submit(form, underlying)
+        """POST one order (never retried; looked up by tag when the reply is unclear, among every
+        order: the equities look-up's symbol filter reads share orders only); its id."""
+        return await self._api.submit(form, None)
 
     async def find(self, tag: str) -> dict[str, Any] | None:
         """The account's order carrying `tag` (a request's client id: unique to it), whatever its

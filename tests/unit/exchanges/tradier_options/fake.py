@@ -52,6 +52,8 @@ class FakeOptionsTradier:
         self.quote = fixture("quotes_spy.json")
         self.orders: dict[int, dict[str, Any]] = {}
         self.forms: list[dict[str, str]] = []
+        #: the next order is taken, but its reply is a 200 whose `errors` say nothing certain
+        self.unclear_reply = False
         self._ids = itertools.count(1001, 10)
         #: (method, path) of every request, in order
         self.calls: list[tuple[str, str]] = []
@@ -125,6 +127,9 @@ class FakeOptionsTradier:
                      "class": form["class"], "option_symbol": form["option_symbol"], "exec_quantity": 0.0}
         order["tag"] = form["tag"]
         self.orders[order_id] = order
+        if self.unclear_reply:
+            self.unclear_reply = False
+            return httpx.Response(200, json={"errors": {"error": ["An unexpected error occurred, please retry"]}})
         reply = fixture("order_ok.json")
         reply["order"]["id"] = order_id
         return httpx.Response(200, json=reply)
