@@ -158,7 +158,7 @@ def test_an_unknown_exchange_exits_2_naming_the_choices(
     assert main(["alert-template", "--exchange", exchange, "--style", "long-only"]) == 2
     captured = capsys.readouterr()
     assert "--exchange: unknown exchange" in captured.err
-    assert "paper, aster, oanda, tradier or a CCXT exchange id" in captured.err and captured.out == ""
+    assert "paper, aster, oanda, tradier, tradier_options (long-only: calls) or a CCXT exchange id" in captured.err and captured.out == ""
 
 
 @pytest.mark.parametrize(("argv", "named"), [
@@ -173,3 +173,34 @@ def test_an_unknown_or_missing_style_or_exchange_exits_2_naming_it(
         main(["alert-template", *argv])
     captured = capsys.readouterr()
     assert exited.value.code == 2 and named in captured.err and captured.out == ""
+
+
+async def test_the_options_template_buys_a_call_on_the_strategys_entry_and_its_exit_closes_it(
+        environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], start: Any, tmp_path: Path) -> None:
+    from tests.e2e.test_venue_tradier_options import config
+    from tests.unit.exchanges.tradier_options.fake import FakeOptionsTradier
+
+    message = template(capsys, "tradier_options", "long-only")
+    long_only = [("buy", "Long", "long", "500.12"), ("sell", "Close entry(s) order Long", "flat", "505.40")]
+    bodies = [{**render(message, ticker="SPY", strategy_order_action=action, strategy_order_id=order_id,
+                        strategy_market_position=position, close=close), "secret": SECRET}
+              for action, order_id, position, close in long_only]
+    with respx.mock(assert_all_called=False) as router:
+        venue = FakeOptionsTradier(router)
+        async with start(config_path=config(tmp_path)) as sparky:
+            opened = (await sparky.client.post("/webhook", json=bodies[0])).json()
+            assert "option" in opened, opened
+            venue.fill_entry(int(opened["option"]["order_id"]), int(opened["option"]["contracts"]))
+            closed = (await sparky.client.post("/webhook", json=bodies[1])).json()
+    assert (opened["action"], opened["option"]["right"]) == ("order_placed", "call"), opened
+    assert closed["action"] == "close_placed", closed
+    sides = [(form.get("class"), form.get("side[0]") or form.get("side")) for form in venue.forms]
+    assert sides == [("otoco", "buy_to_open"), ("option", "sell_to_close")]
+
+
+@pytest.mark.parametrize("style", ["short-only", "long-short"])
+def test_an_options_template_for_a_style_options_cannot_trade_exits_2_saying_why(
+        environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], style: str) -> None:
+    assert main(["alert-template", "--exchange", "tradier_options", "--style", style]) == 2
+    error = capsys.readouterr().err
+    assert "--style" in error and "long-only" in error and "calls" in error

@@ -14,7 +14,8 @@ import sys
 
 from sparky.signals.template import SECRET_PLACEHOLDER, STYLES, style_notes, tradingview_alert
 
-EXCHANGE_CHOICES = "paper, aster, oanda, tradier or a CCXT exchange id (e.g. binanceusdm, bybit, okx)"
+EXCHANGE_CHOICES = ("paper, aster, oanda, tradier, tradier_options (long-only: calls) or a CCXT exchange id "
+                    "(e.g. binanceusdm, bybit, okx)")
 
 
 def add_arguments(commands: argparse._SubParsersAction) -> None:
@@ -32,8 +33,13 @@ def run(args: argparse.Namespace) -> int:
               f"{EXCHANGE_CHOICES}", file=sys.stderr)
         return 2
     secret, where = local_secret()
+    try:
+        message = tradingview_alert(secret, exchange, args.style)
+    except ValueError as err:
+        print(f"sparky alert-template: --style: {err}", file=sys.stderr)
+        return 2
     print(f"TradingView alert message ({exchange}, {args.style}; {where}):")
-    print(json.dumps(tradingview_alert(secret, exchange, args.style)))
+    print(json.dumps(message))
     print()
     for note in style_notes(args.style, exchange):
         print(f"- {note}")

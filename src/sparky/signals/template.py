@@ -34,10 +34,24 @@ _ACTION_FIELDS = {
 _EXITS = {"stop_loss_percent": 2, "take_profit_percent": 4}
 
 
+#: options are bought (a call or a put) and closed, never sold short: a strategy's alert can drive
+#: them only as a long-only strategy buying calls; puts and closes are alerts of their own
+OPTIONS = "tradier_options"
+OPTIONS_STYLES = (LONG_ONLY,)
+OPTIONS_EXITS = {"stop_loss_percent": 50, "take_profit_percent": 100}
+
+
 def tradingview_alert(secret: str, exchange: str = "paper", style: str = LONG_SHORT) -> dict[str, Any]:
     """The alert message of a strategy alert; TradingView fills in the `{{…}}` placeholders."""
     if style not in _ACTION_FIELDS:
         raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+    if exchange == OPTIONS:
+        if style not in OPTIONS_STYLES:
+            raise ValueError(f"{OPTIONS} alerts buy calls or puts and close them: a strategy drives them as "
+                             f"{LONG_ONLY} (calls); put alerts are written apart ({GUIDE}, Options alerts)")
+        return {"secret": secret, **_ACTION_FIELDS[style], "symbol": "{{ticker}}", "exchange": exchange,
+                "right": "call", "size": 5, **OPTIONS_EXITS, "timestamp": "{{timenow}}",
+                "alert_id": "{{ticker}}-{{strategy.order.id}}-{{timenow}}"}
     return {
         "secret": secret,
         **_ACTION_FIELDS[style],
@@ -73,6 +87,14 @@ def style_notes(style: str, exchange: str) -> list[str]:
     notes.append("Create the alert on the strategy (Order fills only), Webhook URL https://<your host>/webhook.")
     notes.append("stop_loss_percent / take_profit_percent: distance from the entry price; change them to suit "
                  "the strategy (leave take_profit_percent out for no target).")
+    if exchange == OPTIONS:
+        notes = ["buy + long buys a call (the contract nearest the money, the nearest expiration at least a day "
+                 "away, 5 % of the option buying power); sell + flat closes it: its exits cancelled, the contracts "
+                 "sold at market; a partial exit (sell + long) is skipped.",
+                 "Create the alert on the strategy (Order fills only), Webhook URL https://<your host>/webhook.",
+                 "stop_loss_percent / take_profit_percent: of the option's entry price. strike, expiration and "
+                 "put alerts: " + GUIDE + " (Options alerts)."]
+        return notes
     if exchange == "oanda":
         notes.append("OANDA also takes a trailing stop: add \"use_trailing_stop\": true, \"trailing_stop_pips\": 20.")
     notes.append(f"Sizing (position_size_usd or quantity) and every field: {GUIDE}")
