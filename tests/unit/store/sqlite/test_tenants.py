@@ -98,7 +98,7 @@ def sqlite_columns(path: Path, table: str) -> list[tuple[str, bool]]:
 def test_the_migration_parser_sees_every_table() -> None:
     tables = postgres_tables()
     assert set(SHARED_TABLES) <= set(tables)
-    assert len(tables["notification_preferences"]) == 24  # with notify_urls (0027)
+    assert len(tables["notification_preferences"]) == 24  # with notify_urls (0026)
     assert ("label", True) in tables["bot_credentials"]
     assert ("user_id", False) in tables["bot_credentials"]
 
