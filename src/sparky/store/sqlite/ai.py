@@ -21,8 +21,8 @@ from sparky.store.ai import (
     check_status,
     check_strategy,
 )
-from sparky.store.base import decode_time, encode_time, utcnow
-from sparky.store.sqlite.codec import decode_decimal, decode_json, encode_decimal, encode_json
+from sparky.store.base import encode_time, utcnow
+from sparky.store.sqlite.columns import ColumnKinds
 
 T = TypeVar("T")
 R = TypeVar("R", AiStrategyRecord, AiDecisionRecord, AiTradeLogRecord, AiWorkerHeartbeat)
@@ -52,32 +52,8 @@ def _columns(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
-def _encode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return encode_decimal(value)
-    if name in _TIMES:
-        return encode_time(value)
-    if name in _JSON:
-        return encode_json(value)
-    if name in _BOOLS:
-        return int(bool(value))
-    return value
-
-
-def _decode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return decode_decimal(value)
-    if name in _TIMES:
-        return decode_time(value)
-    if name in _JSON:
-        return decode_json(value)
-    if name in _BOOLS:
-        return bool(value)
-    return value
+_KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, bools=_BOOLS)
+_encode, _decode = _KINDS.encode, _KINDS.decode
 
 
 def _row(record: Any) -> dict[str, Any]:

@@ -8,12 +8,11 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Collection
 from dataclasses import MISSING, fields, replace
-from datetime import date
 from typing import Any, TypeVar
 
-from sparky.store.base import decode_time, encode_time, utcnow
+from sparky.store.base import encode_time, utcnow
 from sparky.store.option_trades import OptionTradeRecord, OptionTradeStore, check_changes, check_option_trade
-from sparky.store.sqlite.codec import decode_decimal, decode_json, encode_decimal, encode_json
+from sparky.store.sqlite.columns import ColumnKinds
 
 T = TypeVar("T")
 
@@ -27,32 +26,8 @@ _JSON = frozenset({"entry_order", "tp_leg", "sl_leg", "time_exit_order", "config
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tradier_option_trades"  # constant names, no input
 
 
-def _encode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return encode_decimal(value)
-    if name in _TIMES:
-        return encode_time(value)
-    if name in _JSON:
-        return encode_json(value)
-    if name == "expiration_date":
-        return value.isoformat()
-    return value
-
-
-def _decode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return decode_decimal(value)
-    if name in _TIMES:
-        return decode_time(value)
-    if name in _JSON:
-        return decode_json(value)
-    if name == "expiration_date":
-        return date.fromisoformat(value)
-    return value
+_KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, dates=frozenset({"expiration_date"}))
+_encode, _decode = _KINDS.encode, _KINDS.decode
 
 
 def _record(row: sqlite3.Row) -> OptionTradeRecord:

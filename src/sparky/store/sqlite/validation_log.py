@@ -8,10 +8,10 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sparky.store.base import decode_time, encode_time, utcnow
-from sparky.store.sqlite.codec import decode_decimal, decode_json, encode_decimal, encode_json
+from sparky.store.base import encode_time, utcnow
+from sparky.store.sqlite.columns import ColumnKinds
 from sparky.store.validation_log import StrategyValidationRecord, ValidationLog
 
 T = TypeVar("T")
@@ -25,32 +25,8 @@ _INSERT = (f"INSERT INTO strategy_validation_log ({', '.join(_COLUMNS)})"
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM strategy_validation_log"
 
 
-def _encode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return encode_decimal(value)
-    if name in _TIMES:
-        return encode_time(value)
-    if name in _JSON:
-        return encode_json(value)
-    if name == "trade_executed":
-        return int(bool(value))
-    return value
-
-
-def _decode(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _DECIMALS:
-        return decode_decimal(value)
-    if name in _TIMES:
-        return decode_time(value)
-    if name in _JSON:
-        return decode_json(value)
-    if name == "trade_executed":
-        return bool(value)
-    return value
+_KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, bools=frozenset({"trade_executed"}))
+_encode, _decode = _KINDS.encode, _KINDS.decode
 
 
 class SqliteValidationLog(ValidationLog):
