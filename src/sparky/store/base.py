@@ -2,7 +2,8 @@
 
 Records use the original's table and column names (positions, trades, webhook_requests) so the
 SignalStudio dashboard reads the same rows. Times are timezone-aware UTC datetimes; money and
-quantities are `Decimal`. Adapters: `SqliteStore` (embedded default); a Supabase adapter follows.
+quantities are `Decimal`. Adapters: `SqliteStore` (embedded default) and `SupabaseStore`. What one
+execution writes, and the prices the monitor marks positions with, are in writes.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+
+# the port's vocabulary, importable from here like the records below
+from sparky.store.writes import CloseWrite, ExecutionWrite, PositionWrite, PriceMark
 
 #: The longest symbol Sparky records: every store keeps at least this many characters in
 #: positions, trades and webhook_requests (SQLite text; PostgreSQL text since migration 0014, the
@@ -198,44 +202,6 @@ class RestingEntryRecord:
     id: str | None = None
     #: the AI strategy whose signal placed it: the position its fill opens carries it
     ai_strategy_id: str | None = None
-
-
-@dataclass(frozen=True)
-class PriceMark:
-    """The market's price on one open position and what the position is worth there, computed from
-    the row `position_id` as it was read: written only while that row still holds the same side,
-    quantity and entry price (monitor/prices.py), so a position closed or changed meanwhile is left
-    as it is and never written back."""
-
-    user_id: str
-    exchange: str
-    symbol: str
-    position_id: str
-    side: str
-    quantity: Decimal
-    entry_price: Decimal
-    current_price: Decimal
-    unrealized_pnl_usd: Decimal
-    unrealized_pnl_percent: Decimal
-    last_price_update: datetime
-
-
-@dataclass(frozen=True)
-class PositionWrite:
-    """An execution's write: the key's position row inserted or replaced (`Store.upsert_position`)."""
-
-    position: PositionRecord
-
-
-@dataclass(frozen=True)
-class CloseWrite:
-    """An execution's write: a close's trade inserted and its position row deleted (`Store.record_close`)."""
-
-    trade: TradeRecord
-
-
-#: what an execution records about the venue, applied in the order it happened
-ExecutionWrite = PositionWrite | CloseWrite
 
 
 class DuplicateRequest(Exception):

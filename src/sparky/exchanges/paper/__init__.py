@@ -1,1 +1,1 @@
-"""The simulated venue: adapter, matching book, journal."""
+"""The simulated venue: adapter, matching book, rules, journal."""

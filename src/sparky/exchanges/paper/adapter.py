@@ -30,8 +30,9 @@ from sparky.exchanges.base import (
 )
 from sparky.exchanges.candles import Candle
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, NotSupported, OutcomeUnknown
-from sparky.exchanges.paper.book import NAME, PaperBook, positive
+from sparky.exchanges.paper.book import PaperBook
 from sparky.exchanges.paper.journal import PaperJournal
+from sparky.exchanges.paper.rules import NAME, positive
 from sparky.exchanges.symbols import joined
 
 __all__ = ["PaperExchange"]

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
 
 from sparky.exchanges.base import (
     Bracket,
@@ -27,51 +26,8 @@ from sparky.exchanges.base import (
     Side,
     SymbolRules,
 )
-from sparky.exchanges.errors import InsufficientFunds, InvalidOrder, OrderNotFound
-
-NAME = "paper"
-ZERO = Decimal(0)
-
-
-def _bad(message: str) -> InvalidOrder:
-    return InvalidOrder(f"paper: {message}", exchange=NAME)
-
-
-def _no_price(symbol: str) -> InvalidOrder:
-    return _bad(f"no price is known for {symbol}; the alert should carry a price")
-
-
-def positive(value: Any, what: str) -> Decimal:
-    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
-        raise _bad(f"{what} must be a finite number > 0, got {value!r}")
-    return value
-
-
-def _is_multiple(value: Decimal, step: Decimal) -> bool:
-    if step <= 0:  # no constraint (as in rounding.py)
-        return True
-    try:
-        return value % step == 0
-    except InvalidOperation:  # quotient too large for the context precision
-        return False
-
-
-def default_rules(symbol: str, price: Decimal) -> SymbolRules:
-    """Rules from the first price seen: m = floor(log10(price)), tick 10^(m-5), step 10^-m."""
-    m = price.adjusted()
-    step = Decimal(1).scaleb(-m)
-    return SymbolRules(symbol, Decimal(1).scaleb(m - 5), step, step, Decimal(5))
-
-
-def fires(kind: OrderKind, side: Side, level: Decimal, price: Decimal) -> bool:
-    """Whether an order with this limit/trigger `level` executes when the market is at `price`."""
-    if kind is OrderKind.LIMIT:
-        return price <= level if side is Side.BUY else price >= level
-    if kind is OrderKind.STOP:
-        return price >= level if side is Side.BUY else price <= level
-    if kind is OrderKind.TAKE_PROFIT:
-        return price <= level if side is Side.BUY else price >= level
-    return True
+from sparky.exchanges.errors import InsufficientFunds, OrderNotFound
+from sparky.exchanges.paper.rules import NAME, ZERO, bad, default_rules, fires, is_multiple, no_price, positive
 
 
 class PaperBook:
@@ -129,12 +85,12 @@ class PaperBook:
     def rules(self, symbol: str) -> SymbolRules:
         rules = self.configured.get(symbol) or self.derived.get(symbol)
         if rules is None:
-            raise _no_price(symbol)
+            raise no_price(symbol)
         return rules
 
     def last_price(self, symbol: str) -> Decimal:
         if symbol not in self.last:
-            raise _no_price(symbol)
+            raise no_price(symbol)
         return self.last[symbol]
 
     def position(self, symbol: str) -> Position | None:
@@ -152,7 +108,7 @@ class PaperBook:
 
     def find(self, symbol: str, order_id: str | None, client_order_id: str | None) -> Order | None:
         if order_id is None and client_order_id is None:
-            raise _bad("get_order needs an order_id or a client_order_id")
+            raise bad("get_order needs an order_id or a client_order_id")
         if order_id is None:
             order_id = self.by_client.get(client_order_id or "")
         order = self.orders.get(order_id or "")
@@ -170,38 +126,38 @@ class PaperBook:
         """Check `req` as the venue would, without changing anything; True when it fills now."""
         symbol, side, kind, cid = req.symbol, req.side, req.kind, req.client_order_id
         if not cid:
-            raise _bad("client_order_id is required")
+            raise bad("client_order_id is required")
         if self.is_used(cid):
-            raise _bad(f"client_order_id {cid!r} was already used by an earlier order")
+            raise bad(f"client_order_id {cid!r} was already used by an earlier order")
         qty = positive(req.quantity, "quantity")
         level: Decimal | None = None
         if kind is OrderKind.MARKET:
             if req.price is not None or req.trigger_price is not None:
-                raise _bad("a market order takes neither a price nor a trigger price")
+                raise bad("a market order takes neither a price nor a trigger price")
         elif kind is OrderKind.LIMIT:
             if req.price is None or req.trigger_price is not None:
-                raise _bad("a limit order needs a price and takes no trigger price")
+                raise bad("a limit order needs a price and takes no trigger price")
             level = positive(req.price, "limit price")
         else:
             if req.trigger_price is None or req.price is not None:
-                raise _bad(f"a {kind} order needs a trigger price and takes no limit price")
+                raise bad(f"a {kind} order needs a trigger price and takes no limit price")
             level = positive(req.trigger_price, "trigger price")
         rules = self.rules(symbol)
-        if not _is_multiple(qty, rules.step_size):
-            raise _bad(f"quantity {qty} is not a multiple of the step size {rules.step_size}")
+        if not is_multiple(qty, rules.step_size):
+            raise bad(f"quantity {qty} is not a multiple of the step size {rules.step_size}")
         if qty < rules.min_quantity:
-            raise _bad(f"quantity {qty} is below the minimum quantity {rules.min_quantity}")
-        if level is not None and not _is_multiple(level, rules.tick_size):
-            raise _bad(f"price {level} is not a multiple of the tick size {rules.tick_size}")
+            raise bad(f"quantity {qty} is below the minimum quantity {rules.min_quantity}")
+        if level is not None and not is_multiple(level, rules.tick_size):
+            raise bad(f"price {level} is not a multiple of the tick size {rules.tick_size}")
         last = self.last.get(symbol)
         ref: Decimal | None
         if kind is OrderKind.MARKET:
             if last is None:
-                raise _no_price(symbol)
+                raise no_price(symbol)
             fills_now, ref = True, last
         elif level is not None and last is not None and fires(kind, side, level, last):
             if kind is not OrderKind.LIMIT:
-                raise _bad(f"{side} {kind} trigger {level} would fire immediately "
+                raise bad(f"{side} {kind} trigger {level} would fire immediately "
                            f"at the last price {last}")
             fills_now, ref = True, last
         else:
@@ -210,14 +166,14 @@ class PaperBook:
         if req.reduce_only:
             held = self.positions.get(symbol, (ZERO, ZERO))[0]
             if held == 0:
-                raise _bad(f"reduce-only {side} order but there is no position in {symbol}")
+                raise bad(f"reduce-only {side} order but there is no position in {symbol}")
             if (held > 0) == (side is Side.BUY):
-                raise _bad(f"reduce-only {side} order would increase the position in {symbol}")
+                raise bad(f"reduce-only {side} order would increase the position in {symbol}")
             if req.bracket is not None:
-                raise _bad("a reduce-only order cannot carry a bracket")
+                raise bad("a reduce-only order cannot carry a bracket")
             return fills_now
         if qty * ref < rules.min_notional:
-            raise _bad(f"notional {qty * ref} is below the minimum notional {rules.min_notional}")
+            raise bad(f"notional {qty * ref} is below the minimum notional {rules.min_notional}")
         if req.bracket is not None:
             self._check_bracket(req.bracket, side, ref, rules)
         if not self._margin_ok(symbol, side, qty, ref):
@@ -233,14 +189,14 @@ class PaperBook:
         for what, level in (("stop loss", sl), ("take profit", tp)):
             if level is not None:
                 positive(level, what)
-                if not _is_multiple(level, rules.tick_size):
-                    raise _bad(f"{what} {level} is not a multiple of the tick size "
+                if not is_multiple(level, rules.tick_size):
+                    raise bad(f"{what} {level} is not a multiple of the tick size "
                                f"{rules.tick_size}")
         low, high = (sl, tp) if side is Side.BUY else (tp, sl)
         if (low is not None and low >= ref) or (high is not None and high <= ref):
             need = "stop loss < entry < take profit" if side is Side.BUY else (
                 "take profit < entry < stop loss")
-            raise _bad(f"bracket of a {side} entry at {ref} needs {need}; "
+            raise bad(f"bracket of a {side} entry at {ref} needs {need}; "
                        f"got stop loss {sl}, take profit {tp}")
 
     def _net(
@@ -305,13 +261,13 @@ class PaperBook:
 
     def place_pair(self, stop_loss: OrderRequest, take_profit: OrderRequest) -> tuple[Order, Order]:
         if stop_loss.kind is not OrderKind.STOP or take_profit.kind is not OrderKind.TAKE_PROFIT:
-            raise _bad("an exit pair is one STOP and one TAKE_PROFIT order")
+            raise bad("an exit pair is one STOP and one TAKE_PROFIT order")
         if stop_loss.symbol != take_profit.symbol or stop_loss.side is not take_profit.side:
-            raise _bad("both legs of an exit pair must have the same symbol and side")
+            raise bad("both legs of an exit pair must have the same symbol and side")
         if not (stop_loss.reduce_only and take_profit.reduce_only):
-            raise _bad("both legs of an exit pair must be reduce-only")
+            raise bad("both legs of an exit pair must be reduce-only")
         if stop_loss.client_order_id == take_profit.client_order_id:
-            raise _bad("the legs of an exit pair need distinct client order ids")
+            raise bad("the legs of an exit pair need distinct client order ids")
         self.validate(stop_loss)
         self.validate(take_profit)
         sl, tp = self._create(stop_loss), self._create(take_profit)

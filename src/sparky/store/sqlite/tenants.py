@@ -1,5 +1,5 @@
 """The `TenantStore` half of `SqliteStore`: secrets, credentials, plans and the monthly quota, risk
-settings, strategies, notifications and local users.
+settings, strategies and local users (notifications: notifications.py).
 
 Every method is a job on `SqliteStore`'s writer thread (`_call`), like the `Store` methods: a write
 job runs in its own savepoint of a group-committed transaction, and jobs never interleave. That is
@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from sparky.store.base import DuplicateRequest, RequestStatus, WebhookRequestRecord, utcnow
 from sparky.store.sqlite import codec, tenant_sql
+from sparky.store.sqlite.notifications import SqliteNotifications, require
 from sparky.store.tenants import (
     CredentialRecord,
     LocalUser,
-    NotificationRecord,
     QuotaExceeded,
     StrategyRecord,
     TenantStore,
@@ -40,7 +40,6 @@ T = TypeVar("T")
 
 _STRATEGY_STATUSES = frozenset({"active", "inactive", "testing"})
 _ASSET_CLASSES = frozenset({"forex", "crypto", "options", "futures", "stocks"})
-_NOTIFICATION_TYPES = frozenset({"info", "success", "warning", "error", "trade", "position", "limit", "system"})
 
 
 def _stored_digest(stored: str) -> str:
@@ -55,13 +54,9 @@ def _named(strategies: list[StrategyRecord], name: str) -> list[StrategyRecord]:
     return sorted(matches, key=lambda s: s.name != name)
 
 
-def _require(**values: str | None) -> None:
-    for name, value in values.items():
-        if not value:
-            raise ValueError(f"{name} is required")
 
 
-class SqliteTenants(TenantStore):
+class SqliteTenants(SqliteNotifications, TenantStore):
     """`TenantStore` on `SqliteStore`'s connection: mixed into `SqliteStore`, which has `_call`."""
 
     @abstractmethod
@@ -121,7 +116,7 @@ class SqliteTenants(TenantStore):
     async def upsert_credentials(self, record: CredentialRecord) -> None:
         """Insert or replace by (user_id, exchange, environment). bot_credentials.label is NOT
         NULL (as in PostgreSQL): a record without a label is stored with the exchange as label."""
-        _require(user_id=record.user_id, exchange=record.exchange, environment=record.environment)
+        require(user_id=record.user_id, exchange=record.exchange, environment=record.environment)
         now = utcnow()
         row = codec.tenant_row(
             replace(
@@ -198,7 +193,7 @@ class SqliteTenants(TenantStore):
 
     async def upsert_trade_settings(self, settings: TradeSettings) -> None:
         """Insert or replace by (user_id, exchange)."""
-        _require(user_id=settings.user_id, exchange=settings.exchange)
+        require(user_id=settings.user_id, exchange=settings.exchange)
         now = codec.encode_time(utcnow())
         row = codec.tenant_row(replace(settings, id=settings.id or str(uuid.uuid4())))
         row.update(created_at=now, updated_at=now)
@@ -253,7 +248,7 @@ class SqliteTenants(TenantStore):
         """With an id: that strategy, which must be the user's (an id of another user's strategy
         raises ValueError and changes nothing), or a new one with that id. Without an id: the
         user's (newest) strategy of exactly this name, else a new one. Returns what is stored."""
-        _require(user_id=strategy.user_id, name=strategy.name)
+        require(user_id=strategy.user_id, name=strategy.name)
         if strategy.status not in _STRATEGY_STATUSES:
             raise ValueError(f"strategy status must be one of {sorted(_STRATEGY_STATUSES)}")
         if strategy.asset_class is not None and strategy.asset_class not in _ASSET_CLASSES:
@@ -280,89 +275,12 @@ class SqliteTenants(TenantStore):
 
         return await self._call(upsert, write=True)
 
-    # notifications
-
-    async def notification_preferences(self, user_id: str) -> dict[str, bool]:
-        def get(conn: sqlite3.Connection) -> dict[str, bool]:
-            row = conn.execute(tenant_sql.SELECT_PREFERENCES, (user_id,)).fetchone()
-            if row is None:
-                return {}
-            return {
-                name: default if row[name] is None else bool(row[name])
-                for name, default in tenant_sql.PREFERENCE_DEFAULTS.items()
-            }
-
-        return await self._call(get, write=False)
-
-    async def set_notification_preferences(self, user_id: str, preferences: dict[str, bool]) -> None:
-        _require(user_id=user_id)
-        unknown = set(preferences) - set(tenant_sql.PREFERENCE_DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown notification preferences: {sorted(unknown)}")
-        names = list(preferences)
-        values = [int(bool(preferences[n])) for n in names]
-
-        def upsert(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO notification_preferences (id, user_id) VALUES (?, ?) "
-                         "ON CONFLICT (user_id) DO NOTHING", (str(uuid.uuid4()), user_id))
-            if names:  # column names come from the known list above, never from input text
-                assignments = ", ".join(f"{n} = ?" for n in names)
-                conn.execute(f"UPDATE notification_preferences SET {assignments} WHERE user_id = ?",
-                             (*values, user_id))
-
-        await self._call(upsert, write=True)
-
-    async def notification_channels(self, user_id: str) -> str | None:
-        def get(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute("SELECT notify_urls FROM notification_preferences WHERE user_id = ?",
-                               (user_id,)).fetchone()
-            return (row[0] or None) if row is not None else None
-
-        return await self._call(get, write=False)
-
-    async def set_notification_channels(self, user_id: str, urls: str | None) -> None:
-        _require(user_id=user_id)
-
-        def upsert(conn: sqlite3.Connection) -> None:
-            conn.execute("INSERT INTO notification_preferences (id, user_id) VALUES (?, ?) "
-                         "ON CONFLICT (user_id) DO NOTHING", (str(uuid.uuid4()), user_id))
-            conn.execute("UPDATE notification_preferences SET notify_urls = ? WHERE user_id = ?",
-                         (urls or None, user_id))
-
-        await self._call(upsert, write=True)
-
-    async def insert_notification(self, notification: NotificationRecord) -> None:
-        _require(user_id=notification.user_id)
-        if notification.type not in _NOTIFICATION_TYPES:
-            raise ValueError(f"notification type must be one of {sorted(_NOTIFICATION_TYPES)}")
-        row = codec.tenant_row(
-            replace(
-                notification,
-                id=notification.id or str(uuid.uuid4()),
-                created_at=notification.created_at or utcnow(),
-            )
-        )
-        await self._call(lambda c: c.execute(tenant_sql.INSERT_NOTIFICATION, row), write=True)
-
-    async def list_notifications(
-        self, user_id: str, *, limit: int = 50
-    ) -> list[NotificationRecord]:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0: {limit}")
-        return await self._call(
-            lambda c: [
-                codec.tenant_from_row(NotificationRecord, r)
-                for r in c.execute(tenant_sql.LIST_NOTIFICATIONS, (user_id, limit))
-            ],
-            write=False,
-        )
-
     # local users
 
     async def add_local_user(self, user: LocalUser) -> None:
         """A users row and an active subscription with the plan (a known plan name in any case
         is stored in its canonical case). An id that exists raises ValueError."""
-        _require(id=user.id)
+        require(id=user.id)
         now = codec.encode_time(utcnow())
         created = codec.encode_time(user.created_at) if user.created_at else now
         subscription = {
