@@ -48,3 +48,27 @@ def render(message: str, **values: str) -> dict[str, Any]:
         return filled[match.group(1).replace(".", "_")]
 
     return json.loads(re.sub(r"\{\{([\w.]+)\}\}", fill, message))
+
+
+# (strategy.order.action, strategy.order.id, strategy.market_position, close) per order of the strategy
+LONG_ONLY = [("buy", "Long", "long", "27000"), ("sell", "Close entry(s) order Long", "flat", "27270")]
+SHORT_ONLY = [("sell", "Short", "short", "27000"), ("buy", "Close entry(s) order Short", "flat", "26730")]
+LONG_SHORT = [("buy", "Long", "long", "27000"), ("sell", "Short", "short", "27270"),
+              ("buy", "Close entry(s) order Short", "flat", "27000")]
+
+
+def orders(message: str, strategy: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    """The alert TradingView sends for each order of `strategy` (rows as above)."""
+    return [render(message, strategy_order_action=action, strategy_order_id=order_id,
+                   strategy_market_position=position, close=close)
+            for action, order_id, position, close in strategy]
+
+
+async def send(sparky: Any, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """POST each body to the app's `/webhook` in turn (a `tests.conftest.Sparky`); each is answered 200."""
+    answers = []
+    for body in bodies:
+        response = await sparky.client.post("/webhook", json=body)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    return answers

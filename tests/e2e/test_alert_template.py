@@ -13,16 +13,10 @@ import respx
 
 from sparky.cli.main import main
 from sparky.exchanges.base import OrderKind, Side
-from tests.conftest import SECRET, Sparky
-from tests.support import message_after, render
+from tests.conftest import SECRET
+from tests.support import LONG_ONLY, LONG_SHORT, SHORT_ONLY, message_after, orders, render, send
 from tests.unit.exchanges.aster.test_aster import BASE, KEY, FakeAster
 from tests.unit.exchanges.aster.test_aster import SECRET as ASTER_SECRET
-
-# (strategy.order.action, strategy.order.id, strategy.market_position, close) per order of the strategy
-LONG_ONLY = [("buy", "Long", "long", "27000"), ("sell", "Close entry(s) order Long", "flat", "27270")]
-SHORT_ONLY = [("sell", "Short", "short", "27000"), ("buy", "Close entry(s) order Short", "flat", "26730")]
-LONG_SHORT = [("buy", "Long", "long", "27000"), ("sell", "Short", "short", "27270"),
-              ("buy", "Close entry(s) order Short", "flat", "27000")]
 
 
 @pytest.fixture
@@ -38,21 +32,6 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path)
 def template(capsys: pytest.CaptureFixture[str], exchange: str, style: str) -> str:
     assert main(["alert-template", "--exchange", exchange, "--style", style]) == 0
     return message_after(capsys.readouterr().out, "TradingView alert message")
-
-
-def orders(message: str, strategy: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
-    return [render(message, strategy_order_action=action, strategy_order_id=order_id,
-                   strategy_market_position=position, close=close)
-            for action, order_id, position, close in strategy]
-
-
-async def send(sparky: Sparky, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    answers = []
-    for body in bodies:
-        response = await sparky.client.post("/webhook", json=body)
-        assert response.status_code == 200, response.text
-        answers.append(response.json())
-    return answers
 
 
 @pytest.mark.parametrize(("style", "strategy", "actions", "entry_sides"), [
