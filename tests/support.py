@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.http import HttpClientPool
@@ -15,6 +17,9 @@ from sparky.exchanges.paper.adapter import PaperExchange
 from sparky.exchanges.registry import ExchangeRegistry
 from sparky.execution.executor import Job, TradeExecutor
 from sparky.execution.outcome import Outcome
+
+if TYPE_CHECKING:
+    from tests.unit.exchanges.aster.test_aster import FakeAster
 
 
 def local_accounts(registry: ExchangeRegistry, data_dir: Path) -> ExchangeAccounts:
@@ -72,3 +77,20 @@ async def send(sparky: Any, bodies: list[dict[str, Any]]) -> list[dict[str, Any]
         assert response.status_code == 200, response.text
         answers.append(response.json())
     return answers
+
+
+@asynccontextmanager
+async def on_aster(start: Any, tmp_path: Path) -> AsyncIterator[tuple[Any, FakeAster]]:
+    """The app (the `start` fixture) trading on an Aster account of config.json, the venue scripted at the
+    HTTP layer (FakeAster behind respx): yields the app (a `tests.conftest.Sparky`) and the venue."""
+    import respx
+
+    from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
+    venue = FakeAster()
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.route().mock(side_effect=venue.handle)
+        async with start(config_path=config) as sparky:
+            yield sparky, venue

@@ -14,9 +14,7 @@ import respx
 from sparky.cli.main import main
 from sparky.exchanges.base import OrderKind, Side
 from tests.conftest import SECRET
-from tests.support import LONG_ONLY, LONG_SHORT, SHORT_ONLY, message_after, orders, render, send
-from tests.unit.exchanges.aster.test_aster import BASE, KEY, FakeAster
-from tests.unit.exchanges.aster.test_aster import SECRET as ASTER_SECRET
+from tests.support import LONG_ONLY, LONG_SHORT, SHORT_ONLY, message_after, on_aster, orders, render, send
 
 
 @pytest.fixture
@@ -88,15 +86,10 @@ async def test_the_aster_template_opens_and_closes_on_aster(
 ) -> None:
     environment.setenv("WEBHOOK_SECRET", SECRET)
     message = template(capsys, "aster", "long-only")
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": ASTER_SECRET}}))
-    venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start(config_path=config) as sparky:
-            bodies = orders(message, LONG_ONLY)
-            assert {body["exchange"] for body in bodies} == {"aster"}
-            answers = await send(sparky, bodies)
+    async with on_aster(start, tmp_path) as (sparky, venue):
+        bodies = orders(message, LONG_ONLY)
+        assert {body["exchange"] for body in bodies} == {"aster"}
+        answers = await send(sparky, bodies)
 
     assert [a["action"] for a in answers] == ["opened", "closed"]
     assert [(o.side, o.kind, o.reduce_only) for o in venue.sent_orders() if o.kind is OrderKind.MARKET] == [
