@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparky.private_files import DIR_MODE, PAPER_DIR, open_private
+from sparky.private_files import DIR_MODE, PAPER_DIR, open_private, replace_private
 
 DATABASE = "sparky.sqlite3"
 PAPER_STATE = "paper-exchange.json"
@@ -59,7 +59,7 @@ def back_up(data_dir: Path, target: Path) -> list[Written]:
         source = data_dir / name
         if source.is_file():
             data = source.read_bytes()
-            _write_private(target / name, data)
+            replace_private(target / name, data)
             written.append(Written(name, len(data)))
     return written
 
@@ -67,7 +67,7 @@ def back_up(data_dir: Path, target: Path) -> list[Written]:
 def copy_database(source: Path, destination: Path) -> Written:
     """The database as of one commit, checked (PRAGMA quick_check) before it takes its name."""
     temporary = destination.with_name(f".{destination.name}.partial")
-    _write_private(temporary, b"", rename=False)
+    os.close(open_private(temporary, os.O_WRONLY | os.O_TRUNC))  # 0600 before sqlite writes a page to it
     try:
         # mode=rw: never creates a database where there was none; the backup only reads
         src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True, timeout=5)
@@ -122,9 +122,9 @@ def copy_paper_state(snapshot: Path, destination: Path, relative: Path) -> list[
     journal = journal[: journal.rfind(b"\n") + 1]  # a torn last line is not a change (the loader skips it)
     written = []
     if before is not None:  # a state not compacted yet has a journal only
-        _write_private(destination, state)
+        replace_private(destination, state)
         written.append(Written(str(relative), len(state)))
-    _write_private(_journal(destination), journal)
+    replace_private(_journal(destination), journal)
     written.append(Written(str(relative) + ".journal", len(journal)))
     return written
 
@@ -148,17 +148,6 @@ def _read(path: Path, limit: int = -1) -> bytes:
             return handle.read(limit)
     except FileNotFoundError:
         return b""
-
-
-def _write_private(path: Path, data: bytes, *, rename: bool = True) -> None:
-    temporary = path.with_name(f".{path.name}.partial") if rename else path
-    fd = open_private(temporary, os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    if rename:
-        os.replace(temporary, path)
 
 
 def _fsync(path: Path) -> None:

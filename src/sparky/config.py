@@ -354,14 +354,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_guessable_secrets(self) -> Settings:
+        refuse_guessable_secrets(self.configured_secrets(), host=self.host, production=self.is_production)
+        return self
+
+    def configured_secrets(self) -> dict[str, str | None]:
+        """Each secret the operator may configure, by the name a user knows it by (None: not configured,
+        Sparky generates the webhook secret and the admin token): what the start-up refuses and `sparky
+        check` warns about when guessable."""
         legacy_secret = LegacyConfig.load(self.config_path).webhook_secret if self.config_path else None
-        refuse_guessable_secrets({
+        return {
             "WEBHOOK_SECRET": _plain(self.webhook_secret),
             "config.json webhookSecret": legacy_secret or None,
             "ADMIN_TOKEN": _plain(self.admin_token),
             "SIGNALSTUDIO_FORWARD_SECRET": _plain(self.signalstudio_forward_secret),
-        }, host=self.host, production=self.is_production)
-        return self
+        }
 
     @property
     def is_production(self) -> bool:

@@ -67,10 +67,11 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    _PROCESSORS[:] = [*shared, structlog.processors.format_exc_info, renderer] if fmt == "json" \
-        else [*shared, renderer]
+    # a JSON line carries the traceback as a field; the console renderer prints it itself
+    rendering = [structlog.processors.format_exc_info, renderer] if fmt == "json" else [renderer]
+    _PROCESSORS[:] = [*shared, *rendering]
     _set_level(logging.getLevelName(level))
-    _route_stdlib_logging(level, shared, renderer)
+    _route_stdlib_logging(level, shared, rendering)
     structlog.configure(
         processors=_PROCESSORS,
         wrapper_class=_LevelFiltered,
@@ -98,14 +99,12 @@ _URLS_WITH_SECRETS = ("urllib3", "requests")
 _HANDLER_NAME = "sparky.structlog"
 
 
-def _route_stdlib_logging(level: str, shared: list[Any], renderer: Any) -> None:
+def _route_stdlib_logging(level: str, shared: list[Any], rendering: list[Any]) -> None:
     handler = _CurrentStderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *(
-            [structlog.processors.format_exc_info] if isinstance(renderer, structlog.processors.JSONRenderer)
-            else []), renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
     ))
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:

@@ -54,6 +54,18 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
+def replace_private(path: Path, data: bytes) -> None:
+    """Write `path` whole, 0600: under a temporary name beside it, synced to disk, then renamed over
+    it, so a crash leaves the old file or the new one, never a torn one."""
+    temporary = path.with_name(f".{path.name}.partial")
+    fd = open_private(temporary, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
 def tighten_file(path: Path) -> int | None:
     """Mode 0600 for an existing file open to others; returns the mode it had, None when it was
     private already or does not exist."""

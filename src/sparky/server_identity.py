@@ -8,14 +8,13 @@ a new data dir is a new server; what the old one left pending is taken over once
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from pathlib import Path
 
 import structlog
 
-from sparky.private_files import open_private
+from sparky.private_files import replace_private
 
 log = structlog.get_logger("sparky.server")
 
@@ -36,12 +35,6 @@ def load_or_create_server_id(data_dir: Path) -> str:
     if text is not None:  # torn by a crash while it was first written, or edited by hand
         log.warning("server.id_replaced", path=str(path), server_id=server_id,
                     hint="requests this server left pending are resumed once their lease ends")
-    tmp = path.with_name(f".{FILE_NAME}.tmp")
-    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(server_id + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    replace_private(path, (server_id + "\n").encode("ascii"))
     log.info("server.id_created", path=str(path), server_id=server_id)
     return server_id

@@ -291,8 +291,7 @@ async def build_services(settings: Settings, *, clock: Callable[[], datetime] = 
                               leader_ttl=settings.background_leader_ttl_sec)  # loops start in the app lifespan
     services = Services(settings, legacy, store, cache, exchanges, accounts, executor, dispatcher, pipeline, notifier,
                         gates, directory, background, admin_token, time.monotonic(), http, metadata,
-                        clock=clock, ml_http=ml_http)
-    services.metrics, services.outbound = metrics, outbound
+                        clock=clock, ml_http=ml_http, metrics=metrics, outbound=outbound)
     background.observe(metrics.loop_ran)
     if operator is not None:
         background.observe(operator.loop_ran)

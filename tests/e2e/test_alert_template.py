@@ -13,16 +13,8 @@ import respx
 
 from sparky.cli.main import main
 from sparky.exchanges.base import OrderKind, Side
-from tests.conftest import SECRET, Sparky
-from tests.support import message_after, render
-from tests.unit.exchanges.aster.test_aster import BASE, KEY, FakeAster
-from tests.unit.exchanges.aster.test_aster import SECRET as ASTER_SECRET
-
-# (strategy.order.action, strategy.order.id, strategy.market_position, close) per order of the strategy
-LONG_ONLY = [("buy", "Long", "long", "27000"), ("sell", "Close entry(s) order Long", "flat", "27270")]
-SHORT_ONLY = [("sell", "Short", "short", "27000"), ("buy", "Close entry(s) order Short", "flat", "26730")]
-LONG_SHORT = [("buy", "Long", "long", "27000"), ("sell", "Short", "short", "27270"),
-              ("buy", "Close entry(s) order Short", "flat", "27000")]
+from tests.conftest import SECRET
+from tests.support import LONG_ONLY, LONG_SHORT, SHORT_ONLY, message_after, on_aster, orders, render, send
 
 
 @pytest.fixture
@@ -38,21 +30,6 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path)
 def template(capsys: pytest.CaptureFixture[str], exchange: str, style: str) -> str:
     assert main(["alert-template", "--exchange", exchange, "--style", style]) == 0
     return message_after(capsys.readouterr().out, "TradingView alert message")
-
-
-def orders(message: str, strategy: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
-    return [render(message, strategy_order_action=action, strategy_order_id=order_id,
-                   strategy_market_position=position, close=close)
-            for action, order_id, position, close in strategy]
-
-
-async def send(sparky: Sparky, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    answers = []
-    for body in bodies:
-        response = await sparky.client.post("/webhook", json=body)
-        assert response.status_code == 200, response.text
-        answers.append(response.json())
-    return answers
 
 
 @pytest.mark.parametrize(("style", "strategy", "actions", "entry_sides"), [
@@ -109,15 +86,10 @@ async def test_the_aster_template_opens_and_closes_on_aster(
 ) -> None:
     environment.setenv("WEBHOOK_SECRET", SECRET)
     message = template(capsys, "aster", "long-only")
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": ASTER_SECRET}}))
-    venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start(config_path=config) as sparky:
-            bodies = orders(message, LONG_ONLY)
-            assert {body["exchange"] for body in bodies} == {"aster"}
-            answers = await send(sparky, bodies)
+    async with on_aster(start, tmp_path) as (sparky, venue):
+        bodies = orders(message, LONG_ONLY)
+        assert {body["exchange"] for body in bodies} == {"aster"}
+        answers = await send(sparky, bodies)
 
     assert [a["action"] for a in answers] == ["opened", "closed"]
     assert [(o.side, o.kind, o.reduce_only) for o in venue.sent_orders() if o.kind is OrderKind.MARKET] == [

@@ -10,13 +10,13 @@ from decimal import Decimal as D
 
 import httpx
 import pytest
-import respx
 from prometheus_client.parser import text_string_to_metric_families
 
 from sparky.observability.metrics_server import CannotServeMetrics
 from tests.conftest import ADMIN
 from tests.conftest import SECRET as WEBHOOK_SECRET
-from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
+from tests.support import on_aster
+from tests.unit.exchanges.aster.test_aster import KEY
 
 
 def value(text: str, name: str, **labels: str) -> float:
@@ -63,18 +63,13 @@ async def test_metrics_count_paper_webhooks_by_outcome_and_venue(sparky) -> None
 
 
 async def test_metrics_time_venue_requests_by_endpoint_template(start, tmp_path) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
-    venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start(config_path=config) as sparky:
-            venue.price = venue.fill_price = D("27000")
-            response = await sparky.client.post("/webhook", json={
-                "secret": WEBHOOK_SECRET, "exchange": "aster", "symbol": "BTCUSDT", "action": "buy",
-                "price": "27000", "position_size_usd": 270, "stop_loss_percent": 2})
-            assert response.json()["action"] == "opened", response.text
-            text = await scrape(sparky)
+    async with on_aster(start, tmp_path) as (sparky, venue):
+        venue.price = venue.fill_price = D("27000")
+        response = await sparky.client.post("/webhook", json={
+            "secret": WEBHOOK_SECRET, "exchange": "aster", "symbol": "BTCUSDT", "action": "buy",
+            "price": "27000", "position_size_usd": 270, "stop_loss_percent": 2})
+        assert response.json()["action"] == "opened", response.text
+        text = await scrape(sparky)
     assert value(text, "sparky_webhooks_total", outcome="opened", venue="aster", status="200") == 1
     assert value(text, "sparky_venue_request_seconds_count", venue="aster", endpoint="POST /fapi/v1/order") >= 1
     assert value(text, "sparky_webhook_first_venue_request_seconds_count") == 1

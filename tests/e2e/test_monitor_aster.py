@@ -4,29 +4,15 @@ scripted at the HTTP layer: what a user sees between two signals, and the exact 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from decimal import Decimal as D
 from urllib.parse import parse_qsl
-
-import respx
 
 from sparky.exchanges.base import OrderKind, Side
 from sparky.execution.orders import client_order_id
 from tests.conftest import SECRET as WEBHOOK_SECRET
 from tests.conftest import Sparky
-from tests.unit.exchanges.aster.test_aster import BASE, KEY, SECRET, FakeAster
-
-
-@asynccontextmanager
-async def on_aster(start, tmp_path) -> AsyncIterator[tuple[Sparky, FakeAster]]:
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"aster": {"apiUrl": BASE, "apiKey": KEY, "apiSecret": SECRET}}))
-    venue = FakeAster()
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
-        router.route().mock(side_effect=venue.handle)
-        async with start(config_path=config) as sparky:
-            yield sparky, venue
+from tests.support import on_aster
+from tests.unit.exchanges.aster.test_aster import FakeAster
 
 
 async def alert(sparky: Sparky, venue: FakeAster, price: str, **fields) -> dict:

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from decimal import Decimal as D
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,28 +18,7 @@ from sparky.signals.auth import LOCAL_USER_ID
 from sparky.signals.models import Signal
 from sparky.store.base import RequestStatus, WebhookRequestRecord, utcnow
 from tests.conftest import SECRET, Sparky
-from tests.support import message_after, render
-
-# (strategy.order.action, strategy.order.id, strategy.market_position, close) per order of the strategy
-LONG_ONLY = [("buy", "Long", "long", "27000"), ("sell", "Close entry(s) order Long", "flat", "27270")]
-SHORT_ONLY = [("sell", "Short", "short", "27000"), ("buy", "Close entry(s) order Short", "flat", "26730")]
-LONG_SHORT = [("buy", "Long", "long", "27000"), ("sell", "Short", "short", "27270"),
-              ("buy", "Close entry(s) order Short", "flat", "27000")]
-
-
-def orders(template: str, strategy: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
-    return [render(template, strategy_order_action=action, strategy_order_id=order_id,
-                   strategy_market_position=position, close=close)
-            for action, order_id, position, close in strategy]
-
-
-async def send(sparky: Sparky, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    answers = []
-    for body in bodies:
-        response = await sparky.client.post("/webhook", json=body)
-        assert response.status_code == 200, response.text
-        answers.append(response.json())
-    return answers
+from tests.support import LONG_ONLY, LONG_SHORT, SHORT_ONLY, message_after, orders, send
 
 
 def banner_template() -> str:

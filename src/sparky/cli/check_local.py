@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from sparky.cli.findings import Finding, fail, ok, warn, without_password
-from sparky.config import LegacyConfig, Settings
+from sparky.config import Settings
 from sparky.secret_policy import HOW_TO_CHOOSE, weak_secret_problems
 
 #: seconds a store, database or Redis gets to answer
@@ -21,13 +21,7 @@ TIMEOUT = 5
 def secrets(settings: Settings) -> list[Finding]:
     """Guessable secrets. Exposed or production servers refuse them already (a settings FAIL);
     on 127.0.0.1 they are allowed, and said here."""
-    legacy = LegacyConfig.load(settings.config_path).webhook_secret if settings.config_path else None
-    configured = {
-        "WEBHOOK_SECRET": _plain(settings.webhook_secret),
-        "config.json webhookSecret": legacy or None,
-        "ADMIN_TOKEN": _plain(settings.admin_token),
-        "SIGNALSTUDIO_FORWARD_SECRET": _plain(settings.signalstudio_forward_secret),
-    }
+    configured = settings.configured_secrets()
     problems = weak_secret_problems(configured)
     if problems:
         return [warn("secrets", f"{problem}: accepted only while HOST is a loopback address and SPARKY_ENV is not "
@@ -178,7 +172,3 @@ async def redis(settings: Settings) -> list[Finding]:
     finally:
         await client.aclose()
     return [ok("redis", f"{shown} answers")]
-
-
-def _plain(secret: object) -> str | None:
-    return secret.get_secret_value() if secret is not None else None  # type: ignore[attr-defined]

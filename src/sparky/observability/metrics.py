@@ -14,7 +14,6 @@ from collections import Counter as Tally
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -92,10 +91,8 @@ class Metrics:
         self.webhooks.labels(outcome, timeline.venue or "none", str(status)).inc()
 
     # -- venues ----------------------------------------------------------------------------------
-    def venue_request(self, venue: str, method: str, path: str, seconds: float, *, answered: bool) -> None:
-        if "://" in path:  # an absolute URL (a venue's other host): only its path is a template
-            path = urlsplit(path).path
-        endpoint = endpoint_template(method, path)
+    def venue_request(self, venue: str, method: str, url: str, seconds: float, *, answered: bool) -> None:
+        endpoint = endpoint_template(method, url)
         self.venue_request_seconds.labels(venue, endpoint).observe(seconds)
         if not answered:
             self.venue_request_errors.labels(venue, endpoint).inc()

@@ -76,6 +76,14 @@ def template_notes() -> list[str]:
 
 def style_notes(style: str, exchange: str) -> list[str]:
     """What the template of `style` on `exchange` does, one line each (`sparky alert-template`)."""
+    create = "Create the alert on the strategy (Order fills only), Webhook URL https://<your host>/webhook."
+    if exchange == OPTIONS:
+        return ["buy + long buys a call (the contract nearest the money, the nearest expiration at least a day "
+                "away, 5 % of the option buying power); sell + flat closes it: its exits cancelled, the contracts "
+                "sold at market; a partial exit (sell + long) is skipped.",
+                create,
+                "stop_loss_percent / take_profit_percent: of the option's entry price. strike, expiration and "
+                "put alerts: " + GUIDE + " (Options alerts)."]
     notes = {
         LONG_SHORT: ["long or short opens that side, reversing the other one (Sparky confirms the close "
                      "first); flat closes whatever is open."],
@@ -84,17 +92,9 @@ def style_notes(style: str, exchange: str) -> list[str]:
         SHORT_ONLY: ["sell + short opens a short; buy + flat closes the short and never opens a long; "
                      "a partial exit (buy + short) is skipped."],
     }[style]
-    notes.append("Create the alert on the strategy (Order fills only), Webhook URL https://<your host>/webhook.")
+    notes.append(create)
     notes.append("stop_loss_percent / take_profit_percent: distance from the entry price; change them to suit "
                  "the strategy (leave take_profit_percent out for no target).")
-    if exchange == OPTIONS:
-        notes = ["buy + long buys a call (the contract nearest the money, the nearest expiration at least a day "
-                 "away, 5 % of the option buying power); sell + flat closes it: its exits cancelled, the contracts "
-                 "sold at market; a partial exit (sell + long) is skipped.",
-                 "Create the alert on the strategy (Order fills only), Webhook URL https://<your host>/webhook.",
-                 "stop_loss_percent / take_profit_percent: of the option's entry price. strike, expiration and "
-                 "put alerts: " + GUIDE + " (Options alerts)."]
-        return notes
     if exchange == "oanda":
         notes.append("OANDA also takes a trailing stop: add \"use_trailing_stop\": true, \"trailing_stop_pips\": 20.")
     notes.append(f"Sizing (position_size_usd or quantity) and every field: {GUIDE}")

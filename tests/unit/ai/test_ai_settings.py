@@ -3,7 +3,6 @@ and (for Groq) GROQ_API_KEY required to build the model, the key never shown."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,8 @@ import pytest
 from sparky.ai.llm import GroqModel, OpenAiCompatibleModel
 from sparky.ai.wiring import AiSettingsError, build_ai_parts, build_model
 from sparky.cli.settings_errors import InvalidSettings, load_settings
-from sparky.config import Settings
 
 KEY = "gsk_secret_value_1234"
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.lower() in Settings.model_fields:
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOST", "127.0.0.1")
-    return monkeypatch
 
 
 def problem(env: pytest.MonkeyPatch, **values: str) -> str:

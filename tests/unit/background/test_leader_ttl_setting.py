@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from sparky.cli.settings_errors import InvalidSettings, load_settings
-from sparky.config import Settings
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.lower() in Settings.model_fields:
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HOST", "127.0.0.1")
-    return monkeypatch
 
 
 @pytest.mark.parametrize(("value", "says"), [

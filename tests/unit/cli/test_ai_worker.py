@@ -29,14 +29,10 @@ WAIT = 10.0
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.lower() in Settings.model_fields:
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env
-    monkeypatch.setenv("HOST", "127.0.0.1")
-    monkeypatch.setenv("SPARKY_DATA_DIR", str(tmp_path / "data"))
-    return monkeypatch
+def clean_env(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """tests/unit/conftest.py's, with the data dir in this test's own directory."""
+    clean_env.setenv("SPARKY_DATA_DIR", str(tmp_path / "data"))
+    return clean_env
 
 
 @pytest.mark.parametrize(("setting", "value", "says"), [
