@@ -57,13 +57,14 @@ class StopKeeper:
         self._store = store
         self._protector = protector
         self._emergency = emergency
-        #: (user, exchange, symbol, stop id) → consecutive "not found" answers (this server's view)
-        self._misses: dict[tuple[str, str, str, str], int] = {}
+        #: (user, exchange, symbol) → stop id → consecutive "not found" answers (this server's view);
+        #: by key, so the reconcile loop's per-position `suspect` is one look-up, not a scan
+        self._misses: dict[tuple[str, str, str], dict[str, int]] = {}
         #: key → the quantity its exits were last resized to
         self._sized: dict[tuple[str, str, str], Decimal] = {}
 
     def suspect(self, user_id: str, exchange: str, symbol: str) -> bool:
-        return any(key[:3] == (user_id, exchange, symbol) for key in self._misses)
+        return (user_id, exchange, symbol) in self._misses
 
     async def check(self, exchange: Exchange, position: PositionRecord) -> StopCheck:
         if position.stop_loss_price is None or position.trailing_stop_order_id:
@@ -72,9 +73,9 @@ class StopKeeper:
         stop = None
         if position.stop_loss_order_id:
             stop = await exchange.get_order(position.symbol, order_id=position.stop_loss_order_id)
-            miss_key = (*key, position.stop_loss_order_id)
             if stop is None:
-                misses = self._misses[miss_key] = self._misses.get(miss_key, 0) + 1
+                counts = self._misses.setdefault(key, {})
+                misses = counts[position.stop_loss_order_id] = counts.get(position.stop_loss_order_id, 0) + 1
                 log.warning("monitor.stop_not_found", symbol=position.symbol, order_id=position.stop_loss_order_id,
                             times=misses)
                 if misses < CONFIRM_MISSING:
@@ -91,8 +92,7 @@ class StopKeeper:
         return await self._replace(exchange, position, stop)
 
     def _forget(self, key: tuple[str, str, str]) -> None:
-        for miss_key in [k for k in self._misses if k[:3] == key]:
-            del self._misses[miss_key]
+        self._misses.pop(key, None)
 
     async def _replace(self, exchange: Exchange, position: PositionRecord, stop: Order | None) -> StopCheck:
         """The stop is gone (or was never placed): place it again, with the target if that is gone too."""
