@@ -84,6 +84,29 @@ async def test_a_stop_cancelled_on_the_venue_is_placed_again_at_its_price(sparky
                                                                                  OrderKind.TAKE_PROFIT]
 
 
+async def test_a_position_part_closed_on_the_venue_gets_exits_for_what_is_left_then_the_old_ones_go(
+        sparky: Sparky) -> None:
+    position = await open_long(sparky)
+    await sparky.paper.place_order(OrderRequest("BTCUSDT", Side.SELL, OrderKind.MARKET, D("0.04"), "by-hand-3",
+                                                reduce_only=True))
+
+    done = await cycle(sparky)
+
+    assert (done.replaced, done.errors) == (1, [])
+    [stored] = await sparky.services.store.list_positions()
+    assert stored.quantity == D("0.06")
+    assert stored.stop_loss_order_id not in (None, position["stopLossOrderId"])
+    assert stored.take_profit_order_id not in (None, position["takeProfitOrderId"])
+    resting = {o.id: o for o in await sparky.paper.open_orders("BTCUSDT")}
+    assert set(resting) == {stored.stop_loss_order_id, stored.take_profit_order_id}  # the old pair is cancelled
+    stop, target = resting[stored.stop_loss_order_id], resting[stored.take_profit_order_id]
+    assert (stop.side, stop.kind, stop.quantity, stop.trigger_price, stop.reduce_only) == (
+        Side.SELL, OrderKind.STOP, D("0.06"), D(26460), True)
+    assert (target.side, target.kind, target.quantity, target.trigger_price, target.reduce_only) == (
+        Side.SELL, OrderKind.TAKE_PROFIT, D("0.06"), D(28080), True)
+    assert stop.client_order_id.endswith("-sl") and target.client_order_id.endswith("-tp")
+
+
 async def test_a_stop_that_cannot_be_placed_again_closes_the_position_and_raises_the_alarm(sparky: Sparky) -> None:
     position = await open_long(sparky)
     await sparky.paper.cancel_order("BTCUSDT", position["stopLossOrderId"])

@@ -14,6 +14,7 @@ order-placing call is `OutcomeUnknown` — look the order up by client id, never
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 import urllib.request
@@ -22,7 +23,6 @@ from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from sparky.exchanges.aiohttp_transport import AiohttpTransport
 from sparky.exchanges.errors import ExchangeError, ExchangeUnavailable, OutcomeUnknown
@@ -138,18 +138,18 @@ async def send(
             metrics.venue_request(exchange, method, url, time.perf_counter() - started, answered=answered)
 
 
-def _retryable(err: BaseException) -> bool:
-    return isinstance(err, ExchangeError) and err.retryable
-
-
-async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, backoff: float = 0.2) -> T:
-    """Retry only errors the venue calls retryable (rate limit, unavailable), with backoff."""
-    async for attempt in AsyncRetrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=backoff, max=5),
-        retry=retry_if_exception(_retryable),
-        reraise=True,
-    ):
-        with attempt:
+async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int = 3, backoff: float = 0.2,
+                       max_wait: float = 5.0) -> T:
+    """Retry only errors the venue calls retryable (rate limit, unavailable), `attempts` tries in all,
+    waiting `backoff` × 2^(n−1) seconds (at most `max_wait`) after the n-th. A plain loop, not a retry
+    library's: the first try, nearly every call, then costs nothing beyond the call itself (a retrying
+    object built per call cost ~90 µs, and every OANDA and Tradier read, every exit placed, comes here)."""
+    attempt = 1
+    while True:
+        try:
             return await call()
-    raise AssertionError("unreachable")  # pragma: no cover
+        except ExchangeError as err:
+            if not err.retryable or attempt >= attempts:
+                raise
+        await asyncio.sleep(min(backoff * 2 ** (attempt - 1), max_wait))  # the backoff itself, not a stand-in
+        attempt += 1

@@ -7,17 +7,21 @@ placed, `ProtectionFailed` tells the executor to close the position at market.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from sparky.exchanges.base import Bracket, Exchange, Order, OrderKind, OrderRequest, Side
 from sparky.exchanges.errors import ExchangeError
+from sparky.exchanges.http import with_retries
 from sparky.execution.orders import send_order
 
 log = structlog.get_logger("sparky.protection")
+
+T = TypeVar("T")
 
 
 class ProtectionFailed(Exception):
@@ -49,22 +53,23 @@ class Protection:
     take_profit_error: str | None = None
 
 
-def _retryable(err: BaseException) -> bool:
-    return isinstance(err, ExchangeError) and err.retryable
-
-
 class Protector:
     def __init__(self, attempts: int, *, backoff_seconds: float = 0.05) -> None:
         self._attempts = attempts
         self._backoff = backoff_seconds
 
-    def _retrying(self) -> AsyncRetrying:
-        return AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=1),
-            retry=retry_if_exception(_retryable),
-            reraise=True,
-        )
+    async def _retried(self, send: Callable[[bool], Awaitable[T]], resume: bool) -> T:
+        """`send(again)` retried as the venue reads are (`with_retries`, waits of at most 1 s). `again`
+        is True on a resumed request and on every retry: a retry may follow an attempt that reached
+        the venue, so it looks the order up before sending."""
+        tries = 0
+
+        async def attempt() -> T:
+            nonlocal tries
+            tries += 1
+            return await send(resume or tries > 1)
+
+        return await with_retries(attempt, attempts=self._attempts, backoff=self._backoff, max_wait=1)
 
     async def protect(
         self,
@@ -90,11 +95,7 @@ class Protector:
         caps = exchange.capabilities
         if sl_request and tp_request and (caps.oco or caps.batch_orders):
             try:
-                async for attempt in self._retrying():
-                    with attempt:
-                        # a retry may follow an attempt that reached the venue: look before sending
-                        again = resume or attempt.retry_state.attempt_number > 1
-                        sl, tp = await self._pair(exchange, sl_request, tp_request, again)
+                sl, tp = await self._retried(lambda again: self._pair(exchange, sl_request, tp_request, again), resume)
                 return Protection(Exit.of(sl), Exit.of(tp), None if tp else "the venue did not accept the take-profit")
             except ExchangeError as err:
                 raise ProtectionFailed(f"{type(err).__name__}: {err.message}") from err
@@ -136,10 +137,7 @@ class Protector:
         return Protection(placed.stop_loss, placed.take_profit or found.take_profit, placed.take_profit_error)
 
     async def _single(self, exchange: Exchange, request: OrderRequest, resume: bool) -> Order:
-        async for attempt in self._retrying():
-            with attempt:
-                return await send_order(exchange, request, resume=resume or attempt.retry_state.attempt_number > 1)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._retried(lambda again: send_order(exchange, request, resume=again), resume)
 
     async def _pair(
         self, exchange: Exchange, sl: OrderRequest, tp: OrderRequest, resume: bool

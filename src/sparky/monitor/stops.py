@@ -28,7 +28,7 @@ from sparky.exchanges.base import Exchange, Order, OrderStatus, Side
 from sparky.execution.emergency import EmergencyExit
 from sparky.execution.executor import Job
 from sparky.execution.orders import cancel_quietly
-from sparky.execution.protection import ProtectionFailed, Protector
+from sparky.execution.protection import Protection, ProtectionFailed, Protector
 from sparky.signals.models import Signal
 from sparky.store.base import PositionRecord, Store
 
@@ -57,13 +57,14 @@ class StopKeeper:
         self._store = store
         self._protector = protector
         self._emergency = emergency
-        #: (user, exchange, symbol, stop id) → consecutive "not found" answers (this server's view)
-        self._misses: dict[tuple[str, str, str, str], int] = {}
+        #: (user, exchange, symbol) → stop id → consecutive "not found" answers (this server's view);
+        #: by key, so the reconcile loop's per-position `suspect` is one look-up, not a scan
+        self._misses: dict[tuple[str, str, str], dict[str, int]] = {}
         #: key → the quantity its exits were last resized to
         self._sized: dict[tuple[str, str, str], Decimal] = {}
 
     def suspect(self, user_id: str, exchange: str, symbol: str) -> bool:
-        return any(key[:3] == (user_id, exchange, symbol) for key in self._misses)
+        return (user_id, exchange, symbol) in self._misses
 
     async def check(self, exchange: Exchange, position: PositionRecord) -> StopCheck:
         if position.stop_loss_price is None or position.trailing_stop_order_id:
@@ -72,9 +73,9 @@ class StopKeeper:
         stop = None
         if position.stop_loss_order_id:
             stop = await exchange.get_order(position.symbol, order_id=position.stop_loss_order_id)
-            miss_key = (*key, position.stop_loss_order_id)
             if stop is None:
-                misses = self._misses[miss_key] = self._misses.get(miss_key, 0) + 1
+                counts = self._misses.setdefault(key, {})
+                misses = counts[position.stop_loss_order_id] = counts.get(position.stop_loss_order_id, 0) + 1
                 log.warning("monitor.stop_not_found", symbol=position.symbol, order_id=position.stop_loss_order_id,
                             times=misses)
                 if misses < CONFIRM_MISSING:
@@ -91,8 +92,7 @@ class StopKeeper:
         return await self._replace(exchange, position, stop)
 
     def _forget(self, key: tuple[str, str, str]) -> None:
-        for miss_key in [k for k in self._misses if k[:3] == key]:
-            del self._misses[miss_key]
+        self._misses.pop(key, None)
 
     async def _replace(self, exchange: Exchange, position: PositionRecord, stop: Order | None) -> StopCheck:
         """The stop is gone (or was never placed): place it again, with the target if that is gone too."""
@@ -110,19 +110,13 @@ class StopKeeper:
             position.take_profit_order_id = None
         await self._store.upsert_position(position)  # it names no order that is gone, whatever follows
         try:
-            placed = await self._protector.protect(
-                exchange, symbol=symbol, position_side=side, quantity=live.quantity,
-                stop_loss=position.stop_loss_price, take_profit=position.take_profit_price if target_gone else None,
-                client_ids=(job.cid("sl"), job.cid("tp")))
+            placed = await self._place_exits(exchange, position, job, side, live.quantity, with_target=target_gone)
         except ProtectionFailed as err:
             outcome = await self._emergency.flatten(exchange, job, f"The stop-loss of {symbol} was gone from "
                                                     f"{exchange.name} and could not be placed again ({err.reason})")
             message = str(outcome.body.get("error") or outcome.body.get("message"))
             return StopCheck(alarm=message, still_open=bool(outcome.extra.get("unprotected")))
-        position.stop_loss_order_id = placed.stop_loss.order_id if placed.stop_loss else None
-        if placed.take_profit is not None:
-            position.take_profit_order_id = placed.take_profit.order_id
-        await self._store.upsert_position(position)
+        await self._record_exits(position, placed)
         log.warning("monitor.stop_replaced", symbol=symbol, stop_loss_order_id=position.stop_loss_order_id,
                     take_profit_order_id=position.take_profit_order_id)
         return StopCheck(replaced=True)
@@ -134,24 +128,33 @@ class StopKeeper:
         target = (await exchange.get_order(symbol, order_id=position.take_profit_order_id)
                   if position.take_profit_order_id else None)
         keep_target = target is not None and target.status is OrderStatus.OPEN
-        job = _job(position)
         try:
-            placed = await self._protector.protect(
-                exchange, symbol=symbol, position_side=side, quantity=position.quantity,
-                stop_loss=position.stop_loss_price, take_profit=position.take_profit_price if keep_target else None,
-                client_ids=(job.cid("sl"), job.cid("tp")))
+            placed = await self._place_exits(exchange, position, _job(position), side, position.quantity,
+                                             with_target=keep_target)
         except ProtectionFailed as err:
             self._sized.pop((position.user_id, position.exchange, symbol), None)  # try again on the next pass
             log.warning("monitor.resize_failed", symbol=symbol, reason=err.reason)
             return StopCheck(suspect=True)
         old = [stop.id, target.id if target is not None and keep_target and placed.take_profit else None]
+        await self._record_exits(position, placed)
+        left = await cancel_quietly(exchange, symbol, old)
+        log.info("monitor.exits_resized", symbol=symbol, quantity=str(position.quantity), uncancelled=left)
+        return StopCheck(resized=True)
+
+    async def _place_exits(self, exchange: Exchange, position: PositionRecord, job: Job, side: Side,
+                           quantity: Decimal, *, with_target: bool) -> Protection:
+        """The position's stop (and its target, `with_target`) for `quantity`, under the repair's client ids."""
+        return await self._protector.protect(
+            exchange, symbol=position.symbol, position_side=side, quantity=quantity,
+            stop_loss=position.stop_loss_price, take_profit=position.take_profit_price if with_target else None,
+            client_ids=(job.cid("sl"), job.cid("tp")))
+
+    async def _record_exits(self, position: PositionRecord, placed: Protection) -> None:
+        """The row names the exits just placed (a target not placed again keeps the one it named)."""
         position.stop_loss_order_id = placed.stop_loss.order_id if placed.stop_loss else None
         if placed.take_profit is not None:
             position.take_profit_order_id = placed.take_profit.order_id
         await self._store.upsert_position(position)
-        left = await cancel_quietly(exchange, symbol, old)
-        log.info("monitor.exits_resized", symbol=symbol, quantity=str(position.quantity), uncancelled=left)
-        return StopCheck(resized=True)
 
     @staticmethod
     async def _gone(exchange: Exchange, symbol: str, order_id: str | None) -> bool:

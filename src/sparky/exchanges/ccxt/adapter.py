@@ -13,7 +13,6 @@ otherwise reduce-only trigger orders (ccxt routes Binance's to its algo endpoint
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -49,7 +48,7 @@ from sparky.exchanges.ccxt.candles import CcxtCandles
 from sparky.exchanges.ccxt.lookup import OrderFinder, Recent
 from sparky.exchanges.ccxt.markets import VenueMarket, dec, find_market, venue_market
 from sparky.exchanges.ccxt.params import TRIGGER_KINDS, OrderCall, OrderFormatter
-from sparky.exchanges.ccxt.shared import LoadedMarkets, markets_key
+from sparky.exchanges.ccxt.shared import LoadedMarkets, hosts, markets_key
 from sparky.exchanges.ccxt.wire import call_translated, order_kind, parse_order, parse_position
 from sparky.exchanges.credentials import VenueCredentials
 from sparky.exchanges.errors import ExchangeError, InvalidOrder, NotSupported, OrderNotFound, OutcomeUnknown
@@ -89,6 +88,8 @@ class CcxtExchange(CcxtCandles, Exchange):
         #: the venue's markets, loaded once for every client of the same venue, market type and hosts
         self._metadata = metadata or VenueMetadata()
         self._markets_key = markets_key(self._client, self._market_type)
+        #: asked once per position by every price refresh: made once, like the markets key
+        self._price_scope = ("ccxt", self.name, self._market_type, hosts(self._client))
         self._finder = OrderFinder(self._client, self._quirks, self._call)
         self._clock = clock
         self._fill_checks = fill_checks
@@ -194,8 +195,7 @@ class CcxtExchange(CcxtCandles, Exchange):
     @property
     def price_scope(self) -> Hashable | None:
         """Clients of the same venue, market type and hosts read the same public tickers."""
-        return ("ccxt", self.name, self._market_type, json.dumps(self._client.urls.get("api"), sort_keys=True,
-                                                                 default=str))
+        return self._price_scope
 
     async def note_price(self, symbol: str, price: Decimal) -> None:
         self._prices[symbol] = price  # only for the min-notional pre-check of market orders

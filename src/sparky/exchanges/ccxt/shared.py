@@ -56,9 +56,13 @@ class LoadedMarkets:
             client.set_markets_from_exchange(self)
 
 
+def hosts(client: Any) -> str:
+    """The hosts a client sends to (live, testnet or demo; a proxy's base URL), as one comparable text."""
+    return json.dumps(client.urls.get("api"), sort_keys=True, default=str)
+
+
 def markets_key(client: Any, market_type: str) -> tuple[str, ...]:
     """What decides a client's market list: the venue, the market type, which listings are fetched
-    (`options['fetchMarkets']`) and the hosts (live, testnet or demo; a proxy's base URL)."""
+    (`options['fetchMarkets']`) and the hosts."""
     return ("ccxt.markets", client.id, market_type,
-            json.dumps(client.options.get("fetchMarkets"), sort_keys=True, default=str),
-            json.dumps(client.urls.get("api"), sort_keys=True, default=str))
+            json.dumps(client.options.get("fetchMarkets"), sort_keys=True, default=str), hosts(client))

@@ -89,6 +89,9 @@ def signed(payload: str) -> str:
 class FakeAster:
     """The venue, scripted: accepts, fills, rejects or times out as told; records what it got."""
 
+    #: the accounts it knows, API key → secret: a signed request is good when signed with its own key's secret
+    secrets = {KEY: SECRET}
+
     def __init__(self) -> None:
         self.received: list[httpx.Request] = []
         self.server_ms = SERVER_MS
@@ -160,8 +163,8 @@ class FakeAster:
         """As the venue: HMAC over exactly the bytes received, signature last; then the time window."""
         raw = (request.content if request.method == "POST" else request.url.query).decode()
         payload, sep, signature = raw.rpartition("&signature=")
-        good = bool(sep) and request.headers.get("X-MBX-APIKEY") == KEY \
-            and hmac.compare_digest(sign(SECRET, payload), signature)
+        secret = self.secrets.get(request.headers.get("X-MBX-APIKEY", ""))
+        good = bool(sep) and secret is not None and hmac.compare_digest(sign(secret, payload), signature)
         if request.method == "POST":
             good = good and request.headers.get("Content-Type") == "application/x-www-form-urlencoded"
         if not good:
