@@ -50,8 +50,7 @@ class OptionAccount:
         """One market `sell_to_close` of `quantity` contracts (a day order); its Tradier id."""
         form = market_close_form(underlying=row.underlying_symbol, option_symbol=row.option_symbol,
                                  contracts=int(quantity), tag=tag)
-        # no symbol: an unclear reply is looked up by the tag alone (the equities filter reads shares only)
-        return await self._api.submit(form, "")
+        return await self._api.submit(form)
 
 
 class OptionAccounts:

@@ -42,7 +42,7 @@ class OptionsApi:
             raise ExchangeUnavailable("tradier: the balances reply states no option buying power", exchange=NAME)
         return found
 
-    async def submit(self, form: Form, underlying: str) -> str:
+    async def submit(self, form: Form) -> str:
         """POST one order (never retried; looked up by tag when the reply is unclear, among every
         order: the equities look-up's symbol filter reads share orders only); its id."""
         return await self._api.submit(form, None)

@@ -95,7 +95,7 @@ class OptionCloses:
             form = market_close_form(underlying=row.underlying_symbol, option_symbol=row.option_symbol,
                                      contracts=int(held), tag=tag)
             try:
-                close_id = await venue.options.submit(form, row.underlying_symbol)
+                close_id = await venue.options.submit(form)
             except OutcomeUnknown:
                 found = await venue.options.find(tag)
                 if found is None:

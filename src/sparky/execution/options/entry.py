@@ -69,7 +69,7 @@ class OptionEntry:
         form = otoco_form(underlying=underlying, option_symbol=contract.symbol, contracts=contracts,
                           entry=prices.entry, target=prices.target, stop=prices.stop, tag=tag)
         try:
-            order_id = await venue.options.submit(form, underlying)
+            order_id = await venue.options.submit(form)
         except OutcomeUnknown:
             found = await venue.options.find(tag)
             if found is None:
