@@ -17,7 +17,7 @@ from sparky.exchanges.errors import AuthenticationError
 from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
 from sparky.exchanges.tradier_options.api import OptionsApi
 from sparky.exchanges.tradier_options.forms import market_close_form
-from sparky.monitor.option_orders import OptionOrder, parent_id, parse_order
+from sparky.exchanges.tradier_options.orders import OptionOrder, parent_id, parse_order
 from sparky.store.option_trades import OptionTradeRecord
 
 EXCHANGE = "tradier_options"
@@ -32,8 +32,7 @@ class OptionAccount:
     async def order(self, order_id: str | None) -> OptionOrder | None:
         """The order (an OTOCO with its legs, or a plain one); None when the account has none such."""
         parent = parent_id(order_id)
-        raw = await self._api.order(parent) if parent else None
-        return parse_order(raw) if raw is not None else None
+        return await self._api.read(parent) if parent else None
 
     async def find_by_tag(self, tag: str) -> OptionOrder | None:
         """Today's or a resting order carrying `tag` (an order sent whose reply was lost)."""

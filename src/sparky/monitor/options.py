@@ -32,7 +32,7 @@ from typing import Any, cast
 import structlog
 
 from sparky.exchanges.errors import ExchangeError, OutcomeUnknown
-from sparky.monitor.option_orders import OptionOrder
+from sparky.exchanges.tradier_options.orders import OptionOrder
 from sparky.monitor.option_steps import (
     CLOSE_REASON,
     CLOSE_TAG,
@@ -70,10 +70,6 @@ Hold = Callable[[OptionTradeRecord], AbstractAsyncContextManager[Any]]
 
 def _unheld(row: OptionTradeRecord) -> AbstractAsyncContextManager[Any]:
     return nullcontext()
-
-
-def _working(order: OptionOrder) -> bool:
-    return any(leg.working for leg in (order.entry, *order.exits) if leg is not None)
 
 
 class OptionsMonitor:
@@ -152,7 +148,7 @@ class OptionsMonitor:
     async def _close(self, account: OptionAccount, row: OptionTradeRecord, order: OptionOrder, reason: str) -> None:
         """Cancel what still works of the OTOCO (its exits, and the rest of an entry filled in part),
         then send one market sell_to_close for what is held."""
-        if _working(order) and row.entry_order_id:
+        if order.working and row.entry_order_id:
             try:
                 await account.cancel(row.entry_order_id)
             except ExchangeError as err:  # finalised meanwhile (an exit filled?): the read below says
@@ -161,7 +157,7 @@ class OptionsMonitor:
             row = await self._apply(row, follow_otoco(row, order))
             if row.status != OPEN:
                 return
-            if _working(order):  # never sell while an exit could sell the same contracts (or the entry buy more)
+            if order.working:  # never sell while an exit could sell the same contracts (or the entry buy more)
                 log.warning("options.exits_still_working", option_trade_id=row.id, order_id=row.entry_order_id)
                 return
         attempt = int((row.extra_metadata or {}).get(CLOSE_ATTEMPTS) or 0) + 1

@@ -15,6 +15,7 @@ from sparky.exchanges.tradier import wire as equity_wire
 from sparky.exchanges.tradier.api import LIVE_URL, SANDBOX_URL, TradierApi, official_hosts
 from sparky.exchanges.tradier_options import wire
 from sparky.exchanges.tradier_options.forms import Form
+from sparky.exchanges.tradier_options.orders import OptionOrder, parse_order
 
 __all__ = ["LIVE_URL", "NAME", "SANDBOX_URL", "OptionsApi", "official_hosts"]
 
@@ -54,6 +55,11 @@ class OptionsApi:
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         return await self._api.order(order_id)
+
+    async def read(self, order_id: str) -> OptionOrder | None:
+        """The order read into its legs (orders.py); None when the account has no such order."""
+        raw = await self._api.order(order_id)
+        return parse_order(raw) if raw is not None else None
 
     async def cancel(self, order_id: str) -> bool:
         """Cancel an order with every working leg; False when it was no longer open."""

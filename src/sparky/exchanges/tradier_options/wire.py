@@ -13,7 +13,7 @@ from typing import Any
 
 from sparky.exchanges.tradier.wire import dec, items
 
-__all__ = ["OptionContract", "chain", "dec", "expirations", "items", "legs", "option_buying_power", "parse_occ"]
+__all__ = ["OptionContract", "chain", "dec", "expirations", "items", "option_buying_power", "parse_occ"]
 
 _OCC = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
 
@@ -89,15 +89,6 @@ def option_buying_power(body: Any) -> Decimal | None:
         if value is not None:
             return value
     return dec(balances.get("option_buying_power"))
-
-
-def legs(order: dict[str, Any]) -> list[dict[str, Any]]:
-    """An OTOCO's legs, entry first (one object when Tradier lists a single leg)."""
-    return items(order, "leg")
-
-
-def filled_quantity(raw: dict[str, Any] | None) -> Decimal:
-    return (dec(raw.get("exec_quantity")) or Decimal(0)) if isinstance(raw, dict) else Decimal(0)
 
 
 def parse_occ(symbol: str) -> tuple[str, Decimal, date] | None:
