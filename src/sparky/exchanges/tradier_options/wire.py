@@ -13,9 +13,10 @@ from typing import Any
 
 from sparky.exchanges.tradier.wire import dec, items
 
-__all__ = ["OptionContract", "chain", "dec", "expirations", "items", "option_buying_power", "parse_occ"]
+__all__ = ["OCC_SYMBOL", "OptionContract", "chain", "dec", "expirations", "items", "option_buying_power", "parse_occ"]
 
-_OCC = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
+#: an OCC option symbol: root (1-6), YYMMDD, C or P, strike × 1000 in 8 digits
+OCC_SYMBOL = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,12 @@ def option_buying_power(body: Any) -> Decimal | None:
 
 def parse_occ(symbol: str) -> tuple[str, Decimal, date] | None:
     """(right, strike, expiration) of an OCC symbol (SPY260619C00500000 → call, 500, 2026-06-19)."""
-    match = _OCC.fullmatch(symbol.strip().upper())
+    match = OCC_SYMBOL.fullmatch(symbol.strip().upper())
     if match is None:
         return None
-    _, year, month, day, right, strike = match.groups()
+    _, yymmdd, right, strike = match.groups()
     try:
-        expiration = date(2000 + int(year), int(month), int(day))
+        expiration = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
     except ValueError:
         return None
     return ("call" if right == "C" else "put"), Decimal(int(strike)) / 1000, expiration
