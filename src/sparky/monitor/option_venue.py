@@ -15,12 +15,12 @@ from decimal import Decimal
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.errors import AuthenticationError
 from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
-from sparky.exchanges.tradier_options.api import OptionsApi
+from sparky.exchanges.tradier_options.api import NAME, OptionsApi
 from sparky.exchanges.tradier_options.forms import market_close_form
 from sparky.exchanges.tradier_options.orders import OptionOrder, parent_id, parse_order
 from sparky.store.option_trades import OptionTradeRecord
 
-EXCHANGE = "tradier_options"
+EXCHANGE = NAME
 
 
 class OptionAccount:

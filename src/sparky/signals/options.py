@@ -18,9 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from sparky.exchanges.tradier_options.api import NAME
 from sparky.exchanges.tradier_options.wire import OCC_SYMBOL
 
-EXCHANGE = "tradier_options"
+EXCHANGE = NAME
 RIGHTS = {"call": "call", "c": "call", "calls": "call", "put": "put", "p": "put", "puts": "put"}
 #: alert keys the terms are gathered from (their aliases included)
 OPTION_KEYS = ("right", "option_type", "optionType", "strike", "expiration", "expiry", "size", "sizePercent",

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from sparky.exchanges.errors import OutcomeUnknown
-from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
+from sparky.exchanges.tradier_options.adapter import NAME, TradierOptionsExchange
 from sparky.exchanges.tradier_options.forms import market_close_form
 from sparky.exchanges.tradier_options.orders import ENDED_UNFILLED
 from sparky.execution.executor import Job
@@ -41,7 +41,7 @@ class OptionCloses:
         for index, row in enumerate(rows):
             role = "x" if index == 0 else f"x{index + 1}"  # `x` is what recovery looks for first
             results.append(await self._close_one(job, venue, row, job.cid(role)))
-        body = {"success": True, "action": "close_placed", "exchange": "tradier_options", "closes": results,
+        body = {"success": True, "action": "close_placed", "exchange": NAME, "closes": results,
                 "message": f"Closing {len(results)} {what} trade(s): exits cancelled, held contracts sold at market"}
         return Outcome(RequestStatus.SUCCESS, body)
 

@@ -13,7 +13,7 @@ import structlog
 from sparky.errors import BadRequest
 from sparky.exchanges.errors import OutcomeUnknown
 from sparky.exchanges.tradier_options import wire
-from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
+from sparky.exchanges.tradier_options.adapter import NAME, TradierOptionsExchange
 from sparky.exchanges.tradier_options.forms import otoco_form
 from sparky.exchanges.tradier_options.orders import parse_order
 from sparky.exchanges.tradier_options.selection import choose_contract, choose_expiration
@@ -120,7 +120,7 @@ class OptionEntry:
             return None
 
     async def _record(self, row: OptionTradeRecord, prices: EntryPrices) -> Outcome:
-        body: dict[str, Any] = {"success": True, "action": "order_placed", "exchange": "tradier_options",
+        body: dict[str, Any] = {"success": True, "action": "order_placed", "exchange": NAME,
                                 "option": _view(row)}
         try:
             stored = await self._store.add_option_trade(row)
@@ -143,7 +143,7 @@ class OptionEntry:
         for row in await self._store.option_trades(user_id=job.user_id, underlying=job.signal.symbol):
             if row.entry_order_id == order_id:
                 return Outcome(RequestStatus.SUCCESS,
-                               {"success": True, "action": "order_placed", "exchange": "tradier_options",
+                               {"success": True, "action": "order_placed", "exchange": NAME,
                                 "option": {**_view(row), "trade_id": row.id}})
         order = parse_order(found)
         entry, target, stop = (order.entry, order.target, order.stop) if order is not None else (None, None, None)
