@@ -129,20 +129,14 @@ class TradeExecutor:
                 outcome.extra["closed_on_exchange"] = reconciled.closed
             return outcome
         except SparkyError as err:  # e.g. no credentials stored for this exchange
-            outcome = Outcome.rejected(err.message, http_status=err.status_code)
-            outcome.body.update({k: v for k, v in err.body().items() if k in ("field", "hint", "data")})
-            return outcome
+            return Outcome.refusal(err)
         except OrderTooSmall as err:
             return Outcome.rejected(str(err))
         except EntryRefused as err:  # a trade setting refused the entry before anything was sent
             return err.outcome
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
-            message = err.named(signal.exchange)
-            outcome = Outcome.failed(message) if err.http_status == 200 else Outcome.rejected(
-                message, http_status=err.http_status)
-            outcome.extra["exchange_error"] = err
-            return outcome
+            return Outcome.venue_error(err, signal.exchange)
 
     async def _reconcile(self, exchange: Exchange, job: Job) -> tuple[Reconciled, list[Order] | None]:
         """The stored position brought in line with the venue, and the key's resting orders read

@@ -12,7 +12,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, overload
 
+from sparky.errors import SparkyError
 from sparky.exchanges.base import Order
+from sparky.exchanges.errors import ExchangeError
 from sparky.store.base import PositionRecord, RequestStatus, TradeRecord
 
 #: Decimals beyond this exponent stay text: int() of 1e400000 takes seconds, float() of it is inf
@@ -74,6 +76,23 @@ class Outcome:
         return cls(RequestStatus.FAILED,
                    {"success": False, "action": action, "error": message, "message": message, **body},
                    200, message)
+
+    @classmethod
+    def refusal(cls, err: SparkyError) -> Outcome:
+        """What Sparky refused (a field, no credentials stored): its status, with the field, hint
+        and data it names."""
+        outcome = cls.rejected(err.message, http_status=err.status_code)
+        outcome.body.update({k: v for k, v in err.body().items() if k in ("field", "hint", "data")})
+        return outcome
+
+    @classmethod
+    def venue_error(cls, err: ExchangeError, exchange: str) -> Outcome:
+        """A venue's error named for `exchange`: `failed` (HTTP 200) or the 4xx it maps to; the
+        error kept for the notification."""
+        message = err.named(exchange)
+        outcome = cls.failed(message) if err.http_status == 200 else cls.rejected(message, http_status=err.http_status)
+        outcome.extra["exchange_error"] = err
+        return outcome
 
     @classmethod
     def expired(cls, message: str) -> Outcome:

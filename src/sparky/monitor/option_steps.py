@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sparky.monitor.option_orders import FILLED, Leg, OptionOrder, parse_leg
+from sparky.exchanges.tradier_options.orders import FILLED, Leg, OptionOrder, parse_leg
 from sparky.signals.trading_window import NEW_YORK, window_refusal, zone
 from sparky.store.option_trades import CANCELLED, CLOSED, CLOSED_SL, CLOSED_TP, OPEN, PENDING_ENTRY, OptionTradeRecord
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sparky.exchanges.tradier_options.api import NAME as EXCHANGE
 from sparky.monitor.option_steps import MONEY, Exit, pnl
 from sparky.store.base import TradeRecord, decode_time
 from sparky.store.option_trades import OptionTradeRecord
 
-EXCHANGE = "tradier_options"
 NOTE = "option exit on Tradier ({reason}); commission not reported by Tradier, P&L before fees"
 
 

@@ -15,12 +15,12 @@ from decimal import Decimal
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.errors import AuthenticationError
 from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
-from sparky.exchanges.tradier_options.api import OptionsApi
+from sparky.exchanges.tradier_options.api import NAME, OptionsApi
 from sparky.exchanges.tradier_options.forms import market_close_form
-from sparky.monitor.option_orders import OptionOrder, parent_id, parse_order
+from sparky.exchanges.tradier_options.orders import OptionOrder, parent_id, parse_order
 from sparky.store.option_trades import OptionTradeRecord
 
-EXCHANGE = "tradier_options"
+EXCHANGE = NAME
 
 
 class OptionAccount:
@@ -32,8 +32,7 @@ class OptionAccount:
     async def order(self, order_id: str | None) -> OptionOrder | None:
         """The order (an OTOCO with its legs, or a plain one); None when the account has none such."""
         parent = parent_id(order_id)
-        raw = await self._api.order(parent) if parent else None
-        return parse_order(raw) if raw is not None else None
+        return await self._api.read(parent) if parent else None
 
     async def find_by_tag(self, tag: str) -> OptionOrder | None:
         """Today's or a resting order carrying `tag` (an order sent whose reply was lost)."""
@@ -50,8 +49,7 @@ class OptionAccount:
         """One market `sell_to_close` of `quantity` contracts (a day order); its Tradier id."""
         form = market_close_form(underlying=row.underlying_symbol, option_symbol=row.option_symbol,
                                  contracts=int(quantity), tag=tag)
-        # no symbol: an unclear reply is looked up by the tag alone (the equities filter reads shares only)
-        return await self._api.submit(form, "")
+        return await self._api.submit(form)
 
 
 class OptionAccounts:

@@ -32,7 +32,7 @@ from typing import Any, cast
 import structlog
 
 from sparky.exchanges.errors import ExchangeError, OutcomeUnknown
-from sparky.monitor.option_orders import OptionOrder
+from sparky.exchanges.tradier_options.orders import OptionOrder
 from sparky.monitor.option_steps import (
     CLOSE_REASON,
     CLOSE_TAG,
@@ -48,7 +48,7 @@ from sparky.monitor.option_steps import (
     held,
 )
 from sparky.monitor.option_trade_rows import option_trade
-from sparky.monitor.option_venue import OptionAccount, OptionAccounts
+from sparky.monitor.option_venue import EXCHANGE, OptionAccount, OptionAccounts
 from sparky.notifications import Notifier
 from sparky.store.base import Store, utcnow
 from sparky.store.option_trades import ACTIVE_STATUSES, OPEN, OptionTradeRecord, OptionTradeStore
@@ -61,7 +61,6 @@ CONCURRENCY = 8
 CLOSE_ATTEMPTS = "close_attempts"
 #: the row's contracts were reported held without a working exit (once)
 UNPROTECTED_RAISED = "unprotected_raised"
-EXCHANGE = "tradier_options"
 
 PolicyOf = Callable[[OptionTradeRecord], Awaitable[ClosePolicy]]
 #: holds the row's key as a signal for it holds it (a close signal and the monitor never act at once)
@@ -70,10 +69,6 @@ Hold = Callable[[OptionTradeRecord], AbstractAsyncContextManager[Any]]
 
 def _unheld(row: OptionTradeRecord) -> AbstractAsyncContextManager[Any]:
     return nullcontext()
-
-
-def _working(order: OptionOrder) -> bool:
-    return any(leg.working for leg in (order.entry, *order.exits) if leg is not None)
 
 
 class OptionsMonitor:
@@ -152,7 +147,7 @@ class OptionsMonitor:
     async def _close(self, account: OptionAccount, row: OptionTradeRecord, order: OptionOrder, reason: str) -> None:
         """Cancel what still works of the OTOCO (its exits, and the rest of an entry filled in part),
         then send one market sell_to_close for what is held."""
-        if _working(order) and row.entry_order_id:
+        if order.working and row.entry_order_id:
             try:
                 await account.cancel(row.entry_order_id)
             except ExchangeError as err:  # finalised meanwhile (an exit filled?): the read below says
@@ -161,7 +156,7 @@ class OptionsMonitor:
             row = await self._apply(row, follow_otoco(row, order))
             if row.status != OPEN:
                 return
-            if _working(order):  # never sell while an exit could sell the same contracts (or the entry buy more)
+            if order.working:  # never sell while an exit could sell the same contracts (or the entry buy more)
                 log.warning("options.exits_still_working", option_trade_id=row.id, order_id=row.entry_order_id)
                 return
         attempt = int((row.extra_metadata or {}).get(CLOSE_ATTEMPTS) or 0) + 1
@@ -201,7 +196,7 @@ class OptionsMonitor:
         if step.event == "options.entry_filled" and changes.get("status") == OPEN and row.status != OPEN:
             self._notifier.notify(row.user_id, "trade_opened", f"Bought {row.option_symbol}",
                                   f"{changes['quantity_contracts']} {row.option_symbol} contracts filled",
-                                  symbol=row.option_symbol, exchange="tradier_options")
+                                  symbol=row.option_symbol, exchange=EXCHANGE)
         return await self._update(row, **changes)
 
     async def _record(self, row: OptionTradeRecord, sold: Exit) -> Any:
@@ -218,7 +213,7 @@ class OptionsMonitor:
         pnl = trade.pnl_usd.quantize(Decimal("0.01"))
         detail = f"{sold.quantity} {row.option_symbol} sold at {trade.exit_price}: {pnl} USD"
         extra = {"symbol": row.option_symbol, "pnl": float(pnl), "pnlPercent": float(trade.pnl_percent),
-                 "exitReason": sold.reason, "exchange": "tradier_options"}
+                 "exitReason": sold.reason, "exchange": EXCHANGE}
         if sold.reason in (TAKE_PROFIT, STOP_LOSS):
             event = "take_profit_triggered" if sold.reason == TAKE_PROFIT else "stop_loss_triggered"
             title = f"{'Take profit' if sold.reason == TAKE_PROFIT else 'Stop loss'} hit on {row.option_symbol}"

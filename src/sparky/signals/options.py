@@ -18,9 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-EXCHANGE = "tradier_options"
-#: an OCC option symbol: root (1-6), YYMMDD, C or P, strike × 1000 in 8 digits
-OCC_SYMBOL = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")
+from sparky.exchanges.tradier_options.api import NAME
+from sparky.exchanges.tradier_options.wire import OCC_SYMBOL
+
+EXCHANGE = NAME
 RIGHTS = {"call": "call", "c": "call", "calls": "call", "put": "put", "p": "put", "puts": "put"}
 #: alert keys the terms are gathered from (their aliases included)
 OPTION_KEYS = ("right", "option_type", "optionType", "strike", "expiration", "expiry", "size", "sizePercent",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sparky.monitor.option_orders import parse_order
+from sparky.exchanges.tradier_options.orders import parse_order
 from sparky.monitor.option_steps import (
     EXPIRY,
     TIME_EXIT,

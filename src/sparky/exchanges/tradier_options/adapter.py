@@ -7,7 +7,6 @@ method called on it raises `NotSupported`, so an options alert can never become 
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from sparky.exchanges.base import Capabilities, Exchange, Order, OrderKind, OrderRequest, Side
@@ -16,9 +15,9 @@ from sparky.exchanges.errors import NotSupported
 from sparky.exchanges.http import HttpClientPool
 from sparky.exchanges.tradier.adapter import TradierExchange
 from sparky.exchanges.tradier.api import LIVE_URL, base_url_for
-from sparky.exchanges.tradier.wire import status_of
-from sparky.exchanges.tradier_options import wire
+from sparky.exchanges.tradier.wire import dec, status_of
 from sparky.exchanges.tradier_options.api import NAME, OptionsApi, official_hosts
+from sparky.exchanges.tradier_options.orders import parse_order
 
 __all__ = ["NAME", "TradierOptionsExchange", "create", "official_hosts"]
 
@@ -42,17 +41,16 @@ class TradierOptionsExchange(TradierExchange):
         already sent its order); the OTOCO's entry leg, or the single order."""
         raw = (await self.options.order(order_id) if order_id
                else await self.options.find(client_order_id) if client_order_id else None)
-        if raw is None:
+        order = parse_order(raw) if raw is not None else None
+        part = (order.single or order.entry) if order is not None else None
+        if order is None or part is None:
             return None
-        legs = wire.legs(raw)
-        part = legs[0] if legs else raw
-        side = Side.BUY if str(part.get("side", "")).startswith("buy") else Side.SELL
-        kind = {"market": OrderKind.MARKET, "stop": OrderKind.STOP}.get(str(part.get("type")), OrderKind.LIMIT)
-        return Order(id=str(raw.get("id")), client_order_id=str(raw.get("tag") or ""),
-                     symbol=str(part.get("option_symbol") or raw.get("symbol") or symbol).upper(), side=side,
-                     kind=kind, quantity=wire.dec(part.get("quantity")) or Decimal(0), status=status_of(raw),
-                     price=wire.dec(part.get("price")), reduce_only=side is Side.SELL,
-                     filled_quantity=wire.filled_quantity(part))
+        side = Side.BUY if part.side.startswith("buy") else Side.SELL
+        kind = {"market": OrderKind.MARKET, "stop": OrderKind.STOP}.get(part.type, OrderKind.LIMIT)
+        return Order(id=str(order.raw.get("id")), client_order_id=str(order.raw.get("tag") or ""),
+                     symbol=(part.option_symbol or str(order.raw.get("symbol") or symbol)).upper(), side=side,
+                     kind=kind, quantity=part.quantity, status=status_of(order.raw),
+                     price=dec(part.raw.get("price")), reduce_only=side is Side.SELL, filled_quantity=part.filled)
 
     async def place_order(self, request: OrderRequest) -> Order:
         raise NotSupported("tradier_options: option orders are placed by the options executor", exchange=NAME)

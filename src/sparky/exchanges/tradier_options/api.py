@@ -15,6 +15,7 @@ from sparky.exchanges.tradier import wire as equity_wire
 from sparky.exchanges.tradier.api import LIVE_URL, SANDBOX_URL, TradierApi, official_hosts
 from sparky.exchanges.tradier_options import wire
 from sparky.exchanges.tradier_options.forms import Form
+from sparky.exchanges.tradier_options.orders import OptionOrder, parse_order
 
 __all__ = ["LIVE_URL", "NAME", "SANDBOX_URL", "OptionsApi", "official_hosts"]
 
@@ -42,7 +43,7 @@ class OptionsApi:
             raise ExchangeUnavailable("tradier: the balances reply states no option buying power", exchange=NAME)
         return found
 
-    async def submit(self, form: Form, underlying: str) -> str:
+    async def submit(self, form: Form) -> str:
         """POST one order (never retried; looked up by tag when the reply is unclear, among every
         order: the equities look-up's symbol filter reads share orders only); its id."""
         return await self._api.submit(form, None)
@@ -54,6 +55,11 @@ class OptionsApi:
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         return await self._api.order(order_id)
+
+    async def read(self, order_id: str) -> OptionOrder | None:
+        """The order read into its legs (orders.py); None when the account has no such order."""
+        raw = await self._api.order(order_id)
+        return parse_order(raw) if raw is not None else None
 
     async def cancel(self, order_id: str) -> bool:
         """Cancel an order with every working leg; False when it was no longer open."""

@@ -13,9 +13,10 @@ from typing import Any
 
 from sparky.exchanges.tradier.wire import dec, items
 
-__all__ = ["OptionContract", "chain", "dec", "expirations", "items", "legs", "option_buying_power", "parse_occ"]
+__all__ = ["OCC_SYMBOL", "OptionContract", "chain", "dec", "expirations", "items", "option_buying_power", "parse_occ"]
 
-_OCC = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{2})(\d{2})(\d{2})([CP])(\d{8})$")
+#: an OCC option symbol: root (1-6), YYMMDD, C or P, strike × 1000 in 8 digits
+OCC_SYMBOL = re.compile(r"^([A-Z][A-Z0-9.]{0,5})(\d{6})([CP])(\d{8})$")
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,14 @@ def option_buying_power(body: Any) -> Decimal | None:
     return dec(balances.get("option_buying_power"))
 
 
-def legs(order: dict[str, Any]) -> list[dict[str, Any]]:
-    """An OTOCO's legs, entry first (one object when Tradier lists a single leg)."""
-    return items(order, "leg")
-
-
-def filled_quantity(raw: dict[str, Any] | None) -> Decimal:
-    return (dec(raw.get("exec_quantity")) or Decimal(0)) if isinstance(raw, dict) else Decimal(0)
-
-
 def parse_occ(symbol: str) -> tuple[str, Decimal, date] | None:
     """(right, strike, expiration) of an OCC symbol (SPY260619C00500000 → call, 500, 2026-06-19)."""
-    match = _OCC.fullmatch(symbol.strip().upper())
+    match = OCC_SYMBOL.fullmatch(symbol.strip().upper())
     if match is None:
         return None
-    _, year, month, day, right, strike = match.groups()
+    _, yymmdd, right, strike = match.groups()
     try:
-        expiration = date(2000 + int(year), int(month), int(day))
+        expiration = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
     except ValueError:
         return None
     return ("call" if right == "C" else "put"), Decimal(int(strike)) / 1000, expiration

@@ -14,34 +14,15 @@ from typing import Any
 import structlog
 
 from sparky.exchanges.errors import OutcomeUnknown
-from sparky.exchanges.tradier_options import wire
-from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
+from sparky.exchanges.tradier_options.adapter import NAME, TradierOptionsExchange
 from sparky.exchanges.tradier_options.forms import market_close_form
+from sparky.exchanges.tradier_options.orders import ENDED_UNFILLED
 from sparky.execution.executor import Job
 from sparky.execution.outcome import Outcome
 from sparky.store.base import RequestStatus
 from sparky.store.option_trades import ACTIVE_STATUSES, CANCELLED, OptionTradeRecord, OptionTradeStore
 
 log = structlog.get_logger("sparky.options")
-
-WORKING = frozenset({"open", "partially_filled", "pending"})
-
-
-def held_contracts(order: dict[str, Any] | None) -> Decimal:
-    """Contracts an OTOCO holds: its entry leg's fills less its exit legs' fills."""
-    if not isinstance(order, dict):
-        return Decimal(0)
-    legs = wire.legs(order)
-    if not legs:
-        return wire.filled_quantity(order)
-    return max(Decimal(0), wire.filled_quantity(legs[0]) - sum((wire.filled_quantity(leg) for leg in legs[1:]),
-                                                               Decimal(0)))
-
-
-def _working(order: dict[str, Any] | None) -> bool:
-    if not isinstance(order, dict):
-        return False
-    return str(order.get("status")) in WORKING or any(str(leg.get("status")) in WORKING for leg in wire.legs(order))
 
 
 class OptionCloses:
@@ -60,7 +41,7 @@ class OptionCloses:
         for index, row in enumerate(rows):
             role = "x" if index == 0 else f"x{index + 1}"  # `x` is what recovery looks for first
             results.append(await self._close_one(job, venue, row, job.cid(role)))
-        body = {"success": True, "action": "close_placed", "exchange": "tradier_options", "closes": results,
+        body = {"success": True, "action": "close_placed", "exchange": NAME, "closes": results,
                 "message": f"Closing {len(results)} {what} trade(s): exits cancelled, held contracts sold at market"}
         return Outcome(RequestStatus.SUCCESS, body)
 
@@ -69,21 +50,21 @@ class OptionCloses:
         assert row.id is not None
         view: dict[str, Any] = {"trade_id": row.id, "option_symbol": row.option_symbol}
         if row.time_exit_order_id and not job.resume:  # an earlier close's order: never sell twice
-            earlier = await venue.options.order(row.time_exit_order_id)
-            if earlier is not None and str(earlier.get("status")) not in ("canceled", "rejected", "expired", "error"):
+            earlier = await venue.options.read(row.time_exit_order_id)
+            if earlier is not None and earlier.status not in ENDED_UNFILLED:
                 view.update(close_order_id=row.time_exit_order_id, status=row.status,
                             message="a close order is already working or filled")
                 return view
-        order = await venue.options.order(row.entry_order_id) if row.entry_order_id else None
-        if row.entry_order_id and _working(order):
+        order = await venue.options.read(row.entry_order_id) if row.entry_order_id else None
+        if row.entry_order_id and order is not None and order.working:
             view["cancelled_order_id"] = row.entry_order_id
             await venue.options.cancel(row.entry_order_id)
-            order = await venue.options.order(row.entry_order_id)  # fills that raced the cancel count
-        held = held_contracts(order)
+            order = await venue.options.read(row.entry_order_id)  # fills that raced the cancel count
+        held = order.held if order is not None else Decimal(0)
         view["contracts"] = str(int(held)) if held == held.to_integral_value() else str(held)
-        if held <= 0:
-            if order is not None and wire.filled_quantity(wire.legs(order)[0] if wire.legs(order) else order) <= 0:
-                await self._store.update_option_trade(row.id, status=CANCELLED, entry_order=order)
+        if order is None or held <= 0:
+            if order is not None and order.bought <= 0:
+                await self._store.update_option_trade(row.id, status=CANCELLED, entry_order=order.raw)
                 view["status"] = CANCELLED
             else:
                 view["status"] = row.status  # its exits sold it: the monitor records which
@@ -95,14 +76,14 @@ class OptionCloses:
             form = market_close_form(underlying=row.underlying_symbol, option_symbol=row.option_symbol,
                                      contracts=int(held), tag=tag)
             try:
-                close_id = await venue.options.submit(form, row.underlying_symbol)
+                close_id = await venue.options.submit(form)
             except OutcomeUnknown:
                 found = await venue.options.find(tag)
                 if found is None:
                     raise
                 close_id = str(found["id"])
         metadata = {**row.extra_metadata, "close_request_id": job.request_id, "close_tag": tag}
-        await self._store.update_option_trade(row.id, time_exit_order_id=close_id, entry_order=order,
+        await self._store.update_option_trade(row.id, time_exit_order_id=close_id, entry_order=order.raw,
                                               time_exit_order={"id": close_id, "quantity": str(held)},
                                               extra_metadata=metadata)
         log.info("options.close.sent", option_symbol=row.option_symbol, contracts=str(held), order_id=close_id)

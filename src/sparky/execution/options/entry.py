@@ -13,8 +13,9 @@ import structlog
 from sparky.errors import BadRequest
 from sparky.exchanges.errors import OutcomeUnknown
 from sparky.exchanges.tradier_options import wire
-from sparky.exchanges.tradier_options.adapter import TradierOptionsExchange
+from sparky.exchanges.tradier_options.adapter import NAME, TradierOptionsExchange
 from sparky.exchanges.tradier_options.forms import otoco_form
+from sparky.exchanges.tradier_options.orders import parse_order
 from sparky.exchanges.tradier_options.selection import choose_contract, choose_expiration
 from sparky.exchanges.tradier_options.settings import OptionsSettings
 from sparky.execution.executor import Job
@@ -69,7 +70,7 @@ class OptionEntry:
         form = otoco_form(underlying=underlying, option_symbol=contract.symbol, contracts=contracts,
                           entry=prices.entry, target=prices.target, stop=prices.stop, tag=tag)
         try:
-            order_id = await venue.options.submit(form, underlying)
+            order_id = await venue.options.submit(form)
         except OutcomeUnknown:
             found = await venue.options.find(tag)
             if found is None:
@@ -119,7 +120,7 @@ class OptionEntry:
             return None
 
     async def _record(self, row: OptionTradeRecord, prices: EntryPrices) -> Outcome:
-        body: dict[str, Any] = {"success": True, "action": "order_placed", "exchange": "tradier_options",
+        body: dict[str, Any] = {"success": True, "action": "order_placed", "exchange": NAME,
                                 "option": _view(row)}
         try:
             stored = await self._store.add_option_trade(row)
@@ -142,20 +143,21 @@ class OptionEntry:
         for row in await self._store.option_trades(user_id=job.user_id, underlying=job.signal.symbol):
             if row.entry_order_id == order_id:
                 return Outcome(RequestStatus.SUCCESS,
-                               {"success": True, "action": "order_placed", "exchange": "tradier_options",
+                               {"success": True, "action": "order_placed", "exchange": NAME,
                                 "option": {**_view(row), "trade_id": row.id}})
-        legs = wire.legs(found)
-        if len(legs) < 3:
+        order = parse_order(found)
+        entry, target, stop = (order.entry, order.target, order.stop) if order is not None else (None, None, None)
+        if entry is None or target is None or stop is None:
             return Outcome.failed(f"Order {order_id} sent before the restart cannot be read whole; check it on Tradier")
-        entry, target, stop = legs[0], legs[1], legs[2]
-        option_symbol = str(entry.get("option_symbol") or "").upper()
+        option_symbol = entry.option_symbol or ""
         parsed = wire.parse_occ(option_symbol)
         if parsed is None:
             return Outcome.failed(f"Order {order_id} sent before the restart names no option; check it on Tradier")
         right, strike, expiration = parsed
-        quantity = wire.dec(entry.get("quantity")) or Decimal(0)
-        prices = EntryPrices(wire.dec(entry.get("price")) or Decimal(0), wire.dec(target.get("price")) or Decimal(0),
-                             wire.dec(stop.get("stop_price") or stop.get("stop")) or Decimal(0))
+        quantity = entry.quantity
+        prices = EntryPrices(wire.dec(entry.raw.get("price")) or Decimal(0),
+                             wire.dec(target.raw.get("price")) or Decimal(0),
+                             wire.dec(stop.raw.get("stop_price") or stop.raw.get("stop")) or Decimal(0))
         row = OptionTradeRecord(
             user_id=job.user_id, underlying_symbol=job.signal.symbol, option_symbol=option_symbol, option_type=right,
             strike_price=strike, expiration_date=expiration, quantity_contracts=quantity, strategy=job.signal.strategy,
@@ -165,11 +167,10 @@ class OptionEntry:
         return await self._record(row, prices)
 
 
-def _leg_ids(order: dict[str, Any] | None) -> dict[str, Any]:
-    legs = wire.legs(order) if isinstance(order, dict) else []
-    ids = [str(leg["id"]) if leg.get("id") is not None else None for leg in legs[1:3]]
-    ids += [None] * (2 - len(ids))
-    return {"tp_order_id": ids[0], "sl_order_id": ids[1]}
+def _leg_ids(placed: dict[str, Any] | None) -> dict[str, Any]:
+    order = parse_order(placed)
+    target, stop = (order.target, order.stop) if order is not None else (None, None)
+    return {"tp_order_id": target.id if target else None, "sl_order_id": stop.id if stop else None}
 
 
 def _view(row: OptionTradeRecord) -> dict[str, Any]:

@@ -82,13 +82,7 @@ class OptionsExecutor:
                 return await self.entry.open(job, venue, settings, self._clock())
             return await self.closes.close(job, venue)
         except SparkyError as err:  # a refused field, or no credentials stored
-            outcome = Outcome.rejected(err.message, http_status=err.status_code)
-            outcome.body.update({k: v for k, v in err.body().items() if k in ("field", "hint", "data")})
-            return outcome
+            return Outcome.refusal(err)
         except ExchangeError as err:
             log.warning("exchange.error", error_type=type(err).__name__, error=err.message)
-            message = err.named(signal.exchange)
-            outcome = Outcome.failed(message) if err.http_status == 200 else Outcome.rejected(
-                message, http_status=err.http_status)
-            outcome.extra["exchange_error"] = err
-            return outcome
+            return Outcome.venue_error(err, signal.exchange)

@@ -7,7 +7,7 @@ import sqlite3
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import MISSING, fields, replace
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from sparky.store.ai import (
@@ -53,7 +53,7 @@ def _columns(cls: type) -> tuple[str, ...]:
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, bools=_BOOLS)
-_encode, _decode = _KINDS.encode, _KINDS.decode
+_encode = _KINDS.encode
 
 
 def _row(record: Any) -> dict[str, Any]:
@@ -61,17 +61,7 @@ def _row(record: Any) -> dict[str, Any]:
 
 
 def _record(cls: type[R], row: sqlite3.Row) -> R:
-    """A NULL column takes the record field's default (a row another writer left empty)."""
-    values = {}
-    for f in fields(cls):
-        value = _decode(f.name, row[f.name])
-        if value is not None:
-            values[f.name] = value
-        elif f.default_factory is not MISSING:
-            values[f.name] = f.default_factory()
-        else:
-            values[f.name] = None if f.default is MISSING else f.default
-    return cls(**values)
+    return _KINDS.record(cls, row)
 
 
 def _select(cls: type) -> str:

@@ -7,7 +7,7 @@ import sqlite3
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import MISSING, fields, replace
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from sparky.store.base import encode_time, utcnow
@@ -27,20 +27,11 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tradier_option_trades"  # constant
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, dates=frozenset({"expiration_date"}))
-_encode, _decode = _KINDS.encode, _KINDS.decode
+_encode = _KINDS.encode
 
 
 def _record(row: sqlite3.Row) -> OptionTradeRecord:
-    """A NULL column takes the record field's default (a row the dashboard left empty)."""
-    values: dict[str, Any] = {}
-    for f in fields(OptionTradeRecord):
-        value = _decode(f.name, row[f.name])
-        if value is None and f.default_factory is not MISSING:
-            value = f.default_factory()
-        elif value is None and f.default is not MISSING:
-            value = f.default
-        values[f.name] = value
-    return OptionTradeRecord(**values)
+    return _KINDS.record(OptionTradeRecord, row)
 
 
 def _get(conn: sqlite3.Connection, trade_id: str) -> OptionTradeRecord | None:

@@ -1,4 +1,5 @@
-"""Tradier option orders read as the monitor needs them: an OTOCO's three legs, a close order, fills.
+"""Tradier option orders read back: an OTOCO's three legs, a close order, fills. The options
+executor (entry, closes, recovery) and the options monitor read every order through here.
 
 Pure: vendor JSON in, values out, no I/O. Shapes (docs.tradier.com, `GET …/orders/{id}`):
 `{"order": {"id", "status", "class": "otoco", "leg": [entry, target, stop]}}`, where `leg` is a
@@ -13,7 +14,7 @@ the entry, a closing stop the stop-loss, a closing limit the target.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -65,10 +66,28 @@ class OptionOrder:
     target: Leg | None = None
     stop: Leg | None = None
     single: Leg | None = None
+    #: the order as Tradier answered it
+    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def exits(self) -> list[Leg]:
         return [leg for leg in (self.target, self.stop) if leg is not None]
+
+    @property
+    def working(self) -> bool:
+        """Some part may still fill: an entry still buying, an exit that could sell, a plain order."""
+        return any(leg.working for leg in (self.entry, *self.exits, self.single) if leg is not None)
+
+    @property
+    def bought(self) -> Decimal:
+        """Contracts its entry leg filled (a plain order: its own fills)."""
+        opening = self.single or self.entry
+        return opening.filled if opening is not None else Decimal(0)
+
+    @property
+    def held(self) -> Decimal:
+        """Contracts it holds: what the entry bought less what its exits sold."""
+        return max(Decimal(0), self.bought - sum((leg.filled for leg in self.exits), Decimal(0)))
 
 
 def parse_leg(raw: dict[str, Any]) -> Leg:
@@ -100,7 +119,7 @@ def parse_order(body: Any) -> OptionOrder | None:
     status = str(raw.get("status", "")).strip().lower()
     legs = items(raw, "leg")  # a list, one object, or "null"
     if not legs:
-        return OptionOrder(order_id, status, order_class, single=parse_leg(raw))
+        return OptionOrder(order_id, status, order_class, single=parse_leg(raw), raw=raw)
     roles: dict[str, Leg] = {}
     for leg in map(parse_leg, legs):
         if leg.side in OPENING_SIDES:
@@ -110,7 +129,7 @@ def parse_order(body: Any) -> OptionOrder | None:
         elif leg.side in CLOSING_SIDES and leg.type == "limit":
             roles.setdefault("target", leg)
     return OptionOrder(order_id, status, order_class, entry=roles.get("entry"), target=roles.get("target"),
-                       stop=roles.get("stop"))
+                       stop=roles.get("stop"), raw=raw)
 
 
 def parent_id(order_id: str | None) -> str | None:
