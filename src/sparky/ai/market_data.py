@@ -103,11 +103,6 @@ class CycleMarketData:
     def requests(self) -> int:
         return self._requests
 
-    async def aclose(self) -> None:
-        """Cancel fetches nobody waits for any more (the cycle ended)."""
-        for fetch in self._fetches.values():
-            fetch.cancel()
-
 
 def _retrieved(fetch: asyncio.Future[list[Candle]]) -> None:
     if not fetch.cancelled():

@@ -209,7 +209,3 @@ class StrategyStep:
             parsed_decision=decision_json(decision), confidence_final=decision.confidence,
             signal_sent=answer is not None,
             webhook_status=answer.status if answer else None, webhook_response=answer.body if answer else None)
-
-
-def build_step(**parts: Any) -> StrategyStep:
-    return StrategyStep(**parts)
