@@ -5,12 +5,15 @@ columns of each kind once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import MISSING, dataclass, fields
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from sparky.store.base import decode_time, encode_time
 from sparky.store.sqlite.codec import decode_decimal, decode_json, encode_decimal, encode_json
+
+R = TypeVar("R")  # a dataclass: its fields are the columns
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,16 @@ class ColumnKinds:
         if name in self.dates:
             return date.fromisoformat(value)
         return value
+
+    def record(self, cls: type[R], row: sqlite3.Row) -> R:
+        """The `cls` record of a row selected with all its columns; a NULL column takes the field's
+        default (a row another writer, the dashboard for one, left empty)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            value = self.decode(f.name, row[f.name])
+            if value is None and f.default_factory is not MISSING:
+                value = f.default_factory()
+            elif value is None and f.default is not MISSING:
+                value = f.default
+            values[f.name] = value
+        return cls(**values)

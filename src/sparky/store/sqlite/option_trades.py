@@ -7,11 +7,12 @@ import sqlite3
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Collection
-from dataclasses import MISSING, fields, replace
+from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from sparky.store.base import encode_time, utcnow
 from sparky.store.option_trades import OptionTradeRecord, OptionTradeStore, check_changes, check_option_trade
+from sparky.store.sqlite.codec import insert_sql, select_sql
 from sparky.store.sqlite.columns import ColumnKinds
 
 T = TypeVar("T")
@@ -23,24 +24,16 @@ _DECIMALS = frozenset({
 })  # fmt: skip
 _TIMES = frozenset({"created_at", "updated_at"})
 _JSON = frozenset({"entry_order", "tp_leg", "sl_leg", "time_exit_order", "config_snapshot", "extra_metadata"})
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tradier_option_trades"  # constant names, no input
+_SELECT = select_sql("tradier_option_trades", _COLUMNS)
+_INSERT = insert_sql("tradier_option_trades", _COLUMNS)
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, dates=frozenset({"expiration_date"}))
-_encode, _decode = _KINDS.encode, _KINDS.decode
+_encode = _KINDS.encode
 
 
 def _record(row: sqlite3.Row) -> OptionTradeRecord:
-    """A NULL column takes the record field's default (a row the dashboard left empty)."""
-    values: dict[str, Any] = {}
-    for f in fields(OptionTradeRecord):
-        value = _decode(f.name, row[f.name])
-        if value is None and f.default_factory is not MISSING:
-            value = f.default_factory()
-        elif value is None and f.default is not MISSING:
-            value = f.default
-        values[f.name] = value
-    return OptionTradeRecord(**values)
+    return _KINDS.record(OptionTradeRecord, row)
 
 
 def _get(conn: sqlite3.Connection, trade_id: str) -> OptionTradeRecord | None:
@@ -59,11 +52,10 @@ class SqliteOptionTrades(OptionTradeStore):
         now = utcnow()
         stored = replace(row, id=row.id or str(uuid.uuid4()), created_at=row.created_at or now, updated_at=now)
         values = {n: _encode(n, getattr(stored, n)) for n in _COLUMNS}
-        sql = f"INSERT INTO tradier_option_trades ({', '.join(values)}) VALUES ({', '.join(':' + c for c in values)})"
 
         def add(conn: sqlite3.Connection) -> OptionTradeRecord:
             try:
-                conn.execute(sql, values)
+                conn.execute(_INSERT, values)
             except sqlite3.IntegrityError as err:
                 raise ValueError(f"tradier_option_trades: {err}") from None
             found = _get(conn, values["id"])
