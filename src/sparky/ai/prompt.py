@@ -57,19 +57,16 @@ class Prompt:
 def price(value: Decimal | None, tick: Decimal, *, extra_places: int = 0) -> str:
     """`value` at the tick's precision (plus `extra_places` for values finer than a price, like
     ATR); plain digits, never an exponent. `-` for a value not known yet."""
-    if value is None:
-        return "-"
     places = max(0, -tick.normalize().as_tuple().exponent) + extra_places  # type: ignore[operator]
-    with localcontext() as context:
-        context.prec = 80  # quantize must not run out of digits for a large price at a fine tick
-        return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+    return fixed(value, places)
 
 
 def fixed(value: Decimal | None, places: int = 2) -> str:
+    """`value` at `places` decimals; plain digits, never an exponent. `-` for a value not known yet."""
     if value is None:
         return "-"
     with localcontext() as context:
-        context.prec = 80
+        context.prec = 80  # quantize must not run out of digits for a large price at a fine tick
         return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
