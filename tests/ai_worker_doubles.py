@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from sparky.ai.contracts import StepOutcome
+from sparky.ai.indicators import Summary, summary
 from sparky.exchanges.candles import Candle
 from sparky.store.ai import RUNNING, AiStrategyRecord
 from sparky.store.sqlite.store import SqliteStore
@@ -25,6 +26,9 @@ class CycleMarket:
     async def candles(self, venue: str, symbol: str, interval: str, *, user_id: str) -> list[Candle]:
         self.asked += 1
         return []
+
+    def indicators(self, candles: Sequence[Candle]) -> Summary:
+        return summary(candles)
 
     def requests(self) -> int:
         return self.asked

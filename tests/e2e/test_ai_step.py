@@ -23,6 +23,7 @@ from sparky.exchanges.base import OrderKind, Side
 from sparky.signals.auth import LOCAL_USER_ID, sign_forward
 from sparky.store.ai import RUNNING, AiStrategyRecord
 from sparky.store.tenants import LocalUser
+from tests.ai_model import chat_completion
 from tests.ai_venue import mock_aster
 from tests.conftest import SECRET
 
@@ -39,10 +40,7 @@ HOLD = {"action": "HOLD", "confidence": 0.3, "reasoning": "no edge"}
 
 def completion(answer: Any) -> httpx.Response:
     text = answer if isinstance(answer, str) else json.dumps(answer)
-    return httpx.Response(200, json={
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1733097600, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 2100, "completion_tokens": 70, "total_tokens": 2170}})
+    return httpx.Response(200, json=chat_completion(text, model=MODEL, prompt_tokens=2100, completion_tokens=70))
 
 
 class Webhook(httpx.AsyncBaseTransport):

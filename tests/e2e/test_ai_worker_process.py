@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from tests.ai_model import chat_completion
 from tests.ai_venue import EXCHANGE_INFO, klines
 
 SPARKY = Path(sys.executable).with_name("sparky")
@@ -50,11 +51,9 @@ class World:
         body = await request.json()
         self.prompts.append(body["messages"][-1]["content"])
         answer = LONG if len(self.prompts) == 1 else HOLD
-        return web.json_response({
-            "id": f"chatcmpl-{len(self.prompts)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"], "choices": [{"index": 0, "finish_reason": "stop",
-                                                 "message": {"role": "assistant", "content": json.dumps(answer)}}],
-            "usage": {"prompt_tokens": 1200, "completion_tokens": 60, "total_tokens": 1260}})
+        return web.json_response(chat_completion(
+            json.dumps(answer), model=body["model"], prompt_tokens=1200, completion_tokens=60,
+            completion_id=f"chatcmpl-{len(self.prompts)}", created=int(time.time())))
 
     async def _klines(self, request: web.Request) -> web.Response:
         return web.json_response(klines(int(request.query["limit"]) - 1))

@@ -1,8 +1,8 @@
 """What the AI worker's parts promise each other.
 
 The worker (ai/worker.py) runs cycles: every AI_CYCLE_SEC it loads the running strategies, gives
-each cycle a fresh `MarketData` (candles fetched once per venue, symbol and interval, shared by
-every strategy that needs them) and runs one `Step` per strategy, at most AI_CONCURRENCY at once.
+each cycle a fresh `MarketData` (candles fetched, and their indicators computed, once per venue,
+symbol and interval, shared by every strategy that needs them) and runs one `Step` per strategy, at most AI_CONCURRENCY at once.
 A step (ai/step.py) asks the model for one strategy's decision, records it and posts the signal
 to the webhook; it reports what happened as a `StepOutcome`, which the worker counts into its
 heartbeat.
@@ -10,9 +10,11 @@ heartbeat.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sparky.ai.indicators import Summary
 from sparky.exchanges.candles import Candle
 from sparky.store.ai import AiStrategyRecord
 
@@ -38,6 +40,11 @@ class MarketData(Protocol):
     async def candles(self, venue: str, symbol: str, interval: str, *, user_id: str) -> list[Candle]:
         """Closed candles, oldest first (the still-forming one excluded). `user_id`: whose
         credentials to use when the venue's market data needs them (the first asker's)."""
+        ...
+
+    def indicators(self, candles: Sequence[Candle]) -> Summary:
+        """The indicators of a series of candles this cycle fetched, computed once per series however
+        many strategies trade it, and kept no longer than the cycle."""
         ...
 
     def requests(self) -> int:

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from functools import lru_cache
 
 from sparky.exchanges.candles import Candle
 
@@ -211,11 +210,10 @@ def _last(series: Series) -> Decimal | None:
     return series[-1] if series else None
 
 
-@lru_cache(maxsize=1024)
-def summary(candles: tuple[Candle, ...]) -> Summary:
-    """The indicators of one series of candles, computed once: every strategy trading the same
-    symbol in a cycle gets the same candles (market data is fetched once per cycle), so the
-    prompts and decision rows of all of them share one computation."""
+def summary(candles: Sequence[Candle]) -> Summary:
+    """The indicators of one series of candles. The worker computes them once per series and
+    cycle (`CycleMarketData.indicators`): every strategy trading the same symbol in a cycle gets
+    the same candles, so the prompts and decision rows of all of them share one computation."""
     closes = [c.close for c in candles]
     bands, lines = bollinger(closes), macd(closes)
     return Summary(change_24h(candles), _last(rsi(closes)), _last(ema(closes, 20)), _last(ema(closes, 50)),

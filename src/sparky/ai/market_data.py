@@ -9,16 +9,18 @@ venue AI_PAPER_MARKET_DATA_VENUE (the paper venue keeps no price history).
 
 `CycleMarketData` (the worker's `MarketData`, one per cycle) fetches each (venue, symbol, interval)
 once: askers at the same time share the one request in flight, and its failure too (the
-strategies that needed it get an error outcome; nothing is retried within the cycle). Symbols are
-keyed in the spelling strategies keep (`BTC/USDT` and `BTCUSDT` are one) and sent in the venue's
+strategies that needed it get an error outcome; nothing is retried within the cycle), and computes
+the indicators of each series of candles once, kept only as long as the cycle. Symbols are keyed in the spelling strategies keep (`BTC/USDT` and `BTCUSDT` are one) and sent in the venue's
 own (`canonical_symbol`, as the webhook maps them).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from sparky.ai.decision import canonical
+from sparky.ai.indicators import Summary, summary
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.base import Exchange
 from sparky.exchanges.candles import Candle
@@ -86,6 +88,7 @@ class CycleMarketData:
         self._limit = limit
         self._fetches: dict[tuple[str, str, str], asyncio.Future[list[Candle]]] = {}
         self._requests = 0
+        self._indicators: dict[tuple[Candle, ...], Summary] = {}
 
     async def candles(self, venue: str, symbol: str, interval: str, *, user_id: str) -> list[Candle]:
         key = (venue, canonical(symbol), interval)
@@ -100,13 +103,15 @@ class CycleMarketData:
         self._requests += 1
         return await adapter.candles(venue_symbol, interval, self._limit)
 
+    def indicators(self, candles: Sequence[Candle]) -> Summary:
+        series = tuple(candles)
+        found = self._indicators.get(series)
+        if found is None:
+            found = self._indicators[series] = summary(series)
+        return found
+
     def requests(self) -> int:
         return self._requests
-
-    async def aclose(self) -> None:
-        """Cancel fetches nobody waits for any more (the cycle ended)."""
-        for fetch in self._fetches.values():
-            fetch.cancel()
 
 
 def _retrieved(fetch: asyncio.Future[list[Candle]]) -> None:

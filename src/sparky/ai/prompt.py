@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
+from functools import cached_property
 
 from sparky.ai.decision import DECISION_SCHEMA, canonical
-from sparky.ai.indicators import summary
+from sparky.ai.indicators import Summary, summary
 from sparky.ai.risk_profiles import RISK_RULES
 from sparky.exchanges.candles import Candle
 from sparky.store.ai import AiStrategyRecord
@@ -35,6 +36,13 @@ class AssetMarket:
     tick_size: Decimal
     interval: str
     candles: Sequence[Candle]
+    #: the candles' indicators when the cycle computed them already (MarketData.indicators)
+    known_indicators: Summary | None = None
+
+    @cached_property
+    def indicators(self) -> Summary:
+        """The candles' indicators, computed at most once for the prompt and the decision row."""
+        return self.known_indicators or summary(self.candles)
 
 
 @dataclass(frozen=True)
@@ -49,19 +57,16 @@ class Prompt:
 def price(value: Decimal | None, tick: Decimal, *, extra_places: int = 0) -> str:
     """`value` at the tick's precision (plus `extra_places` for values finer than a price, like
     ATR); plain digits, never an exponent. `-` for a value not known yet."""
-    if value is None:
-        return "-"
     places = max(0, -tick.normalize().as_tuple().exponent) + extra_places  # type: ignore[operator]
-    with localcontext() as context:
-        context.prec = 80  # quantize must not run out of digits for a large price at a fine tick
-        return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+    return fixed(value, places)
 
 
 def fixed(value: Decimal | None, places: int = 2) -> str:
+    """`value` at `places` decimals; plain digits, never an exponent. `-` for a value not known yet."""
     if value is None:
         return "-"
     with localcontext() as context:
-        context.prec = 80
+        context.prec = 80  # quantize must not run out of digits for a large price at a fine tick
         return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
@@ -125,7 +130,7 @@ def _market(market: AssetMarket, count: int) -> list[str]:
     out = [f"## {market.symbol} (tick {format(tick.normalize(), 'f')}, {market.interval} candles)"]
     if last is None:
         return [*out, "No closed candles: HOLD this asset."]
-    now = summary(tuple(candles))
+    now = market.indicators
     out += [
         f"Last close {price(last.close, tick)} (candle opened {utc(last.open_time)})",
         f"Change 24h: {fixed(now.change_24h)}%",

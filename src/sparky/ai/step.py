@@ -26,7 +26,6 @@ import structlog
 from sparky.ai.contracts import MarketData, StepOutcome
 from sparky.ai.decision import Action, Decision, canonical, parse_decision
 from sparky.ai.delivery import NotDeliverable, SignalDelivery, WebhookAnswer
-from sparky.ai.indicators import summary
 from sparky.ai.llm import DecisionModel, ModelReply, ModelUnavailable
 from sparky.ai.market_data import MarketVenues, market_venue
 from sparky.ai.portfolio import Portfolio
@@ -58,7 +57,7 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def indicators_of(market: AssetMarket) -> dict[str, str | None]:
-    values = asdict(summary(tuple(market.candles)))
+    values = asdict(market.indicators)
     values["change_24h_percent"] = values.pop("change_24h")
     return {name: _text(value) for name, value in values.items()}
 
@@ -117,7 +116,7 @@ class StrategyStep:
                 tick = (await adapter.symbol_rules(venue_symbol)).tick_size
             except (ExchangeError, SparkyError, StoreUnavailable, ValueError) as err:
                 raise StepFailed(f"{venue} market data for {asset}: {getattr(err, 'message', None) or err}") from None
-            out.append(AssetMarket(asset, tick, self._interval, candles))
+            out.append(AssetMarket(asset, tick, self._interval, candles, market.indicators(candles)))
         return out
 
     async def _account(self, strategy: AiStrategyRecord) -> tuple[Decimal | None, list[PositionRecord]]:
@@ -209,7 +208,3 @@ class StrategyStep:
             parsed_decision=decision_json(decision), confidence_final=decision.confidence,
             signal_sent=answer is not None,
             webhook_status=answer.status if answer else None, webhook_response=answer.body if answer else None)
-
-
-def build_step(**parts: Any) -> StrategyStep:
-    return StrategyStep(**parts)

@@ -15,7 +15,7 @@ import secrets
 import time
 from pathlib import Path
 
-from sparky.private_files import DIR_MODE, FILE_MODE
+from sparky.private_files import DIR_MODE, open_private
 
 KEY_FILE = "ai_worker_key"
 
@@ -27,7 +27,7 @@ def load_or_create_worker_key(data_dir: Path) -> str:
     data_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     value = secrets.token_urlsafe(32)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = open_private(path, os.O_WRONLY | os.O_EXCL)
     except FileExistsError:
         return _read(path)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
-from sparky.exchanges.symbols import joined
-from sparky.signals.models import MAX_POSITION_USD, alert_symbol
+from sparky.ai.decision import canonical
+from sparky.signals.models import MAX_POSITION_USD
 from sparky.store.ai import RISK_PROFILES
 
 #: the most leverage a strategy may ask for (the highest the supported venues offer)
@@ -37,7 +37,7 @@ def assets(text: str) -> list[str]:
         if not part.strip():
             raise argparse.ArgumentTypeError(f"{text!r} has an empty symbol: give symbols separated by commas")
         try:
-            symbol = joined(alert_symbol(part))
+            symbol = canonical(part)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part.strip()[:40]!r} is not a plausible symbol") from None
         if symbol not in symbols:

@@ -15,6 +15,7 @@ import structlog.testing
 
 from sparky.ai import llm
 from sparky.ai.llm import GroqModel, ModelUnavailable, OpenAiCompatibleModel
+from tests.ai_model import chat_completion
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
 KEY = "gsk_test_key_never_logged"
@@ -23,10 +24,7 @@ ANSWER = '{"action": "HOLD", "confidence": 0.4, "reasoning": "no edge"}'
 
 
 def completion(text: str = ANSWER, model: str = "llama-3.3-70b-versatile") -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1733097600, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1834, "completion_tokens": 61, "total_tokens": 1895}}
+    return chat_completion(text, model=model, prompt_tokens=1834, completion_tokens=61)
 
 
 def error(status: int, message: str, kind: str, **headers: str) -> httpx.Response:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from sparky.ai.indicators import summary
 from sparky.ai.market_data import CycleMarketData, MarketVenues, candles_needed, market_venue
 from sparky.exchanges.accounts import ExchangeAccounts
 from sparky.exchanges.errors import ExchangeError
@@ -60,6 +61,18 @@ async def test_other_symbols_and_intervals_are_fetched_apart(venues: Any) -> Non
         await market.candles("aster", "ETHUSDT", "15m", user_id=ALICE)
         await market.candles("aster", "BTCUSDT", "1h", user_id=ALICE)
     assert route.call_count == 3 and market.requests() == 3
+
+
+
+async def test_indicators_are_computed_once_per_series_in_a_cycle(venues: Any) -> None:
+    with respx.mock(assert_all_called=False) as router:
+        mock_aster(router)
+        market = CycleMarketData(venues, limit=100)
+        alice = await market.candles("aster", "BTCUSDT", "15m", user_id=ALICE)
+        bob = await market.candles("aster", "btc/usdt", "15m", user_id=BOB)
+    indicators = market.indicators(alice)
+    assert market.indicators(bob) is indicators  # one computation for every strategy on the symbol
+    assert indicators == summary(alice) and indicators.rsi_14 is not None
 
 
 async def test_a_failure_is_shared_and_not_retried_within_the_cycle(venues: Any) -> None:

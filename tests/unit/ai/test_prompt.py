@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -131,3 +133,13 @@ def test_the_messages_are_system_then_user():
 def test_a_tick_size_that_is_not_positive_is_refused(tick):
     with pytest.raises(ValueError, match="tick_size must be a positive number"):
         build(markets=[AssetMarket("BTCUSDT", tick, "1h", candles(D(100), D(1)))])
+
+
+def test_a_built_prompt_keeps_none_of_its_candles():
+    """A worker runs for months, fetching fresh candles every cycle: nothing may hold on to them."""
+    series = candles(D("4321.7"), D("0.3"))  # candles no other test builds
+    last = weakref.ref(series[-1])
+    build(markets=[AssetMarket("BTCUSDT", D("0.1"), "1h", series)])
+    del series
+    gc.collect()
+    assert last() is None

@@ -22,10 +22,10 @@ from sparky.store.ai import (
     check_strategy,
 )
 from sparky.store.base import encode_time, utcnow
+from sparky.store.sqlite.codec import insert_sql, select_sql
 from sparky.store.sqlite.columns import ColumnKinds
 
 T = TypeVar("T")
-R = TypeVar("R", AiStrategyRecord, AiDecisionRecord, AiTradeLogRecord, AiWorkerHeartbeat)
 
 _TABLES: dict[type, str] = {
     AiStrategyRecord: "ai_strategies",
@@ -53,23 +53,15 @@ def _columns(cls: type) -> tuple[str, ...]:
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, bools=_BOOLS)
-_encode = _KINDS.encode
+_encode, _record = _KINDS.encode, _KINDS.record
 
 
 def _row(record: Any) -> dict[str, Any]:
     return {n: _encode(n, getattr(record, n)) for n in _columns(type(record)) if n not in _READ_ONLY}
 
 
-def _record(cls: type[R], row: sqlite3.Row) -> R:
-    return _KINDS.record(cls, row)
-
-
 def _select(cls: type) -> str:
-    return f"SELECT {', '.join(_columns(cls))} FROM {_TABLES[cls]}"  # constant names, no input
-
-
-def _insert(table: str, row: dict[str, Any]) -> str:
-    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})"
+    return select_sql(_TABLES[cls], _columns(cls))
 
 
 _STRATEGY_SQL = _select(AiStrategyRecord)
@@ -84,7 +76,7 @@ _UPSERT_HEARTBEAT = (
 
 def _insert_checked(conn: sqlite3.Connection, table: str, row: dict[str, Any], what: str) -> None:
     try:
-        conn.execute(_insert(table, row), row)
+        conn.execute(insert_sql(table, tuple(row)), row)
     except sqlite3.IntegrityError as err:  # the strategy it names is missing, or a CHECK refused it
         text = str(err)
         if "FOREIGN KEY" in text:

@@ -147,7 +147,7 @@ def select_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"SELECT {', '.join(columns)} FROM {table}"  # constant names, no input
 
 
-def _insert(table: str, columns: tuple[str, ...]) -> str:
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
     names = ", ".join(columns)
     values = ", ".join(f":{c}" for c in columns)
     return f"INSERT INTO {table} ({names}) VALUES ({values})"
@@ -157,8 +157,8 @@ _KEY = ("user_id", "exchange", "symbol")
 SELECT_REQUEST = select_sql("webhook_requests", WEBHOOK_COLUMNS)
 SELECT_POSITION = select_sql("positions", POSITION_COLUMNS)
 SELECT_TRADE = select_sql("trades", TRADE_COLUMNS)
-INSERT_REQUEST = _insert("webhook_requests", WEBHOOK_COLUMNS)
-INSERT_TRADE = _insert("trades", TRADE_COLUMNS)
+INSERT_REQUEST = insert_sql("webhook_requests", WEBHOOK_COLUMNS)
+INSERT_TRADE = insert_sql("trades", TRADE_COLUMNS)
 #: a recorded trade counts on its strategy (the dashboard's strategy pages): in the same write job
 #: as the trade insert, so the counters are exactly the trades, whatever closes at the same time
 COUNT_STRATEGY_TRADE = (
@@ -166,7 +166,7 @@ COUNT_STRATEGY_TRADE = (
     " winning_trades = COALESCE(winning_trades, 0) + :won WHERE id = :strategy_id AND user_id = :user_id"
 )
 UPSERT_POSITION = (
-    _insert("positions", POSITION_COLUMNS)
+    insert_sql("positions", POSITION_COLUMNS)
     + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}" for c in POSITION_COLUMNS if c not in {"id", "created_at", *_KEY}
@@ -181,7 +181,7 @@ DELETE_POSITION = "DELETE FROM positions WHERE user_id = ? AND exchange = ? AND 
 SELECT_RESTING = select_sql("resting_entries", RESTING_COLUMNS)
 # a new entry for the key replaces the old one, row and all (the id stays)
 UPSERT_RESTING = (
-    _insert("resting_entries", RESTING_COLUMNS)
+    insert_sql("resting_entries", RESTING_COLUMNS)
     + f" ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in RESTING_COLUMNS if c not in {"id", *_KEY})
 )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sparky.store.base import encode_time, utcnow
 from sparky.store.option_trades import OptionTradeRecord, OptionTradeStore, check_changes, check_option_trade
+from sparky.store.sqlite.codec import insert_sql, select_sql
 from sparky.store.sqlite.columns import ColumnKinds
 
 T = TypeVar("T")
@@ -23,7 +24,8 @@ _DECIMALS = frozenset({
 })  # fmt: skip
 _TIMES = frozenset({"created_at", "updated_at"})
 _JSON = frozenset({"entry_order", "tp_leg", "sl_leg", "time_exit_order", "config_snapshot", "extra_metadata"})
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tradier_option_trades"  # constant names, no input
+_SELECT = select_sql("tradier_option_trades", _COLUMNS)
+_INSERT = insert_sql("tradier_option_trades", _COLUMNS)
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, dates=frozenset({"expiration_date"}))
@@ -50,11 +52,10 @@ class SqliteOptionTrades(OptionTradeStore):
         now = utcnow()
         stored = replace(row, id=row.id or str(uuid.uuid4()), created_at=row.created_at or now, updated_at=now)
         values = {n: _encode(n, getattr(stored, n)) for n in _COLUMNS}
-        sql = f"INSERT INTO tradier_option_trades ({', '.join(values)}) VALUES ({', '.join(':' + c for c in values)})"
 
         def add(conn: sqlite3.Connection) -> OptionTradeRecord:
             try:
-                conn.execute(sql, values)
+                conn.execute(_INSERT, values)
             except sqlite3.IntegrityError as err:
                 raise ValueError(f"tradier_option_trades: {err}") from None
             found = _get(conn, values["id"])

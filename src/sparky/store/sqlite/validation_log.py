@@ -11,6 +11,7 @@ from dataclasses import fields
 from typing import TypeVar
 
 from sparky.store.base import encode_time, utcnow
+from sparky.store.sqlite.codec import insert_sql, select_sql
 from sparky.store.sqlite.columns import ColumnKinds
 from sparky.store.validation_log import StrategyValidationRecord, ValidationLog
 
@@ -20,9 +21,8 @@ _COLUMNS = tuple(f.name for f in fields(StrategyValidationRecord))
 _DECIMALS = frozenset({"price_at_signal", "ml_confidence", "confidence_threshold"})
 _TIMES = frozenset({"signal_timestamp", "created_at"})
 _JSON = frozenset({"market_context", "feature_scores", "decision_reasons"})
-_INSERT = (f"INSERT INTO strategy_validation_log ({', '.join(_COLUMNS)})"
-           f" VALUES ({', '.join(':' + c for c in _COLUMNS)})")
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM strategy_validation_log"
+_INSERT = insert_sql("strategy_validation_log", _COLUMNS)
+_SELECT = select_sql("strategy_validation_log", _COLUMNS)
 
 
 _KINDS = ColumnKinds(decimals=_DECIMALS, times=_TIMES, json=_JSON, bools=frozenset({"trade_executed"}))
